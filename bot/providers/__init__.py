@@ -1,0 +1,67 @@
+"""Provider adapters behind one protocol.
+
+Public face: the protocol types from :mod:`bot.providers.base`, :func:`provider_class` to look an
+adapter up by its setting name, and :func:`build_accounts` to turn settings into accounts.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
+from bot.settings import Settings
+
+__all__ = [
+    "Account",
+    "ActionRequest",
+    "Capabilities",
+    "ImagineRequest",
+    "Provider",
+    "Submission",
+    "build_accounts",
+    "provider_class",
+]
+
+# Setting name → module:class. Imported lazily so a deployment loads only the adapters it uses.
+_ADAPTERS = {
+    "local": "bot.providers.local:LocalProvider",
+}
+
+
+def provider_class(name: str) -> type[Provider]:
+    try:
+        module_name, _, class_name = _ADAPTERS[name].partition(":")
+    except KeyError:
+        raise ValueError(f"unknown provider {name!r}") from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def available_providers() -> tuple[str, ...]:
+    return tuple(_ADAPTERS)
+
+
+def build_accounts(settings: Settings) -> list[Account]:
+    """Every account the settings describe, for the main provider and the failover ones."""
+    accounts: list[Account] = []
+    for name in dict.fromkeys([settings.provider, *settings.failover_providers]):
+        if name == "local":
+            accounts.append(
+                Account(
+                    provider="local",
+                    name="local",
+                    base_url="local://",
+                    max_jobs=settings.local_max_jobs,
+                    options={
+                        "data_dir": str(settings.data_dir),
+                        "step_seconds": settings.local_step_seconds,
+                        "steps": settings.local_steps,
+                    },
+                )
+            )
+        else:
+            accounts.extend(_remote_accounts(settings, name))
+    return accounts
+
+
+def _remote_accounts(settings: Settings, name: str) -> list[Account]:
+    raise NotImplementedError(f"provider {name!r} has no adapter yet")

@@ -1,0 +1,196 @@
+"""The provider adapter protocol.
+
+An adapter speaks one provider's HTTP contract and maps everything it hears onto the closed sets in
+:mod:`bot.models`: statuses, actions and error reasons. It holds no job state of its own: the engine
+passes in what it needs (the provider's job id and the ``provider_data`` the adapter asked to keep)
+and stores what comes back.
+
+Every method that talks to the provider raises :class:`bot.errors.ProviderError` with a reason, never
+a bare httpx exception; :meth:`Provider.request` does that translation for the common cases.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
+from bot.models import Action, ErrorReason, ProviderUpdate
+
+__all__ = [
+    "Account",
+    "ActionRequest",
+    "Capabilities",
+    "ImagineRequest",
+    "Provider",
+    "Submission",
+]
+
+# A result image larger than this is not something any provider sends; refuse rather than buffer it.
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do; the bot offers a button only when the provider offers the action."""
+
+    grid_actions: frozenset[Action]
+    upscale_actions: frozenset[Action] = frozenset()
+    webhooks: bool = False
+    img2img: bool = True
+    aspect_ratio: bool = True
+    # The first poll waits this long; later polls back off towards max_poll_interval while nothing changes.
+    poll_interval: float = 2.0
+    max_poll_interval: float = 15.0
+    # Requests closer together than this are refused by the provider (TheNextLeg: one per 3 s).
+    min_request_interval: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """One set of credentials at one provider, with its own limit of concurrent jobs."""
+
+    provider: str
+    name: str
+    base_url: str
+    api_key: str = dataclasses.field(default="", repr=False)
+    max_jobs: int = 3
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.provider, self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagineRequest:
+    job_id: str
+    prompt: str
+    image_urls: tuple[str, ...] = ()
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    webhook_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionRequest:
+    job_id: str
+    action: Action
+    parent_provider_job_id: str
+    parent_provider_data: Mapping[str, Any]
+    parent_prompt: str
+    parent_image_urls: tuple[str, ...] = ()
+    webhook_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """The provider accepted a job. ``provider_data`` is kept with the job and handed back later."""
+
+    provider_job_id: str
+    provider_data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    update: ProviderUpdate | None = None
+
+
+class Provider(abc.ABC):
+    """Base class of the adapters. One instance serves one :class:`Account`."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
+        self.account = account
+        self.http = http
+
+    @abc.abstractmethod
+    async def imagine(self, request: ImagineRequest) -> Submission:
+        """Submit a new grid."""
+
+    @abc.abstractmethod
+    async def act(self, request: ActionRequest) -> Submission:
+        """Press a button on a finished parent job."""
+
+    @abc.abstractmethod
+    async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
+        """Ask the provider where a job stands."""
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate:
+        """Turn a callback into an update. Raises WebhookRejected for anything not authentic or readable."""
+        raise WebhookRejected(404, f"{self.name} does not deliver webhooks")
+
+    def actions_for(self, update: ProviderUpdate, parent_action: Action) -> tuple[Action, ...]:
+        """The actions a finished result offers, when the provider does not list them itself."""
+        if update.actions is not None:
+            return update.actions
+        return tuple(
+            sorted(
+                self.capabilities.grid_actions if parent_action.makes_grid else self.capabilities.upscale_actions,
+                key=list(Action).index,
+            )
+        )
+
+    async def fetch_image(self, url: str) -> bytes:
+        """Download a result image the provider serves."""
+        try:
+            async with self.http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise ProviderError(
+                        ErrorReason.PROVIDER_UNAVAILABLE, f"image download answered {response.status_code}"
+                    )
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_IMAGE_BYTES:
+                        raise ProviderError(ErrorReason.PROVIDER_FAILED, "result image is too large")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                ErrorReason.PROVIDER_UNAVAILABLE, f"image download failed: {type(exc).__name__}"
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Release anything the adapter holds beyond the shared HTTP client."""
+
+    # -- helpers for the HTTP adapters -----------------------------------------------------------
+
+    async def request_json(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> tuple[int, Any, httpx.Headers]:
+        """Send a request and return (status, parsed JSON or None, headers).
+
+        Network failures and timeouts become a transient PROVIDER_UNAVAILABLE; the status code is left
+        for the adapter to interpret, since each provider means something different by it.
+        """
+        try:
+            response = await self.http.request(method, url, headers=headers, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, f"{self.name} timed out") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, f"{self.name}: {type(exc).__name__}") from exc
+        body: Any = None
+        if response.content:
+            try:
+                body = response.json()
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                if response.status_code < 400:
+                    raise ProviderProtocolError(
+                        f"{self.name} answered {response.status_code} with a non-JSON body"
+                    ) from exc
+        return response.status_code, body, response.headers
+
+
+def retry_after_seconds(headers: Mapping[str, str], default: float | None = None) -> float | None:
+    """Read Retry-After as seconds; the HTTP-date form is rare enough from these providers to ignore."""
+    raw = headers.get("retry-after")
+    if raw is None:
+        return default
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return default

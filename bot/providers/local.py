@@ -1,0 +1,365 @@
+"""The built-in ``local`` provider: real images drawn with Pillow, no account and no network.
+
+It behaves like a remote provider so the rest of the bot cannot tell the difference: a submit returns
+a task id at once, progress advances in steps with blurred previews, and results are image URLs
+(``local://<task>/<file>``) that :meth:`LocalProvider.fetch_image` serves. Tasks are kept as JSON
+files beside the images, so a task submitted before a crash is still there after a restart; progress
+is derived from the wall-clock time since submission, like a remote service that kept working.
+
+Everything it draws is a pure function of prompt, seed and action, so tests can compare bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import math
+import random
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from bot.errors import ProviderError
+from bot.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
+
+__all__ = ["LocalProvider", "render_grid"]
+
+# Long side of one tile of the grid; the grid is twice that. Small enough to draw in ~20 ms.
+TILE_LONG_SIDE = 384
+# Upscales double the tile, which is what a member expects from "U".
+UPSCALE_FACTOR = 2
+# A reference image larger than this is not read (img2img); it only tints the result anyway.
+MAX_REFERENCE_BYTES = 8 * 1024 * 1024
+_TASK_ID = re.compile(r"^[0-9a-f]{16}$")
+_POST_UPSCALE = frozenset(
+    {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
+     Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
+)  # fmt: skip
+
+
+def _tile_size(aspect: str) -> tuple[int, int]:
+    width, height = (int(part) for part in aspect.split(":"))
+    if width >= height:
+        return TILE_LONG_SIDE, max(64, round(TILE_LONG_SIDE * height / width))
+    return max(64, round(TILE_LONG_SIDE * width / height)), TILE_LONG_SIDE
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def render_tile(
+    prompt: str, seed: int, index: int, size: tuple[int, int], tint: tuple[int, int, int] | None = None
+) -> Image.Image:
+    """One picture: a gradient sky and shapes whose colours and places follow from prompt and seed."""
+    rng = _rng(prompt, seed, index)
+    width, height = size
+    base = tint or tuple(rng.randrange(40, 216) for _ in range(3))
+    top = tuple(min(255, c + rng.randrange(20, 60)) for c in base)
+    image = Image.linear_gradient("L").resize(size)
+    image = ImageOps.colorize(image, black=top, white=tuple(max(0, c - 50) for c in base))
+    draw = ImageDraw.Draw(image)
+    for _ in range(6 + rng.randrange(6)):
+        x, y = rng.randrange(width), rng.randrange(height)
+        radius = rng.randrange(min(size) // 12, min(size) // 3)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        if rng.random() < 0.5:
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+        else:
+            points = [
+                (x + radius * math.cos(a), y + radius * math.sin(a))
+                for a in sorted(rng.uniform(0, 2 * math.pi) for _ in range(3 + rng.randrange(3)))
+            ]
+            draw.polygon(points, fill=colour)
+    return image.filter(ImageFilter.SMOOTH)
+
+
+def compose_grid(tiles: list[Image.Image]) -> Image.Image:
+    width, height = tiles[0].size
+    grid = Image.new("RGB", (width * 2, height * 2))
+    for i, tile in enumerate(tiles):
+        grid.paste(tile, ((i % 2) * width, (i // 2) * height))
+    return grid
+
+
+def render_grid(prompt: str, seed: int, aspect: str = "1:1", tint: tuple[int, int, int] | None = None) -> Image.Image:
+    size = _tile_size(aspect)
+    return compose_grid([render_tile(prompt, seed, i, size, tint) for i in range(4)])
+
+
+def split_grid(grid: Image.Image) -> list[Image.Image]:
+    width, height = grid.width // 2, grid.height // 2
+    return [
+        grid.crop(((i % 2) * width, (i // 2) * height, (i % 2 + 1) * width, (i // 2 + 1) * height)) for i in range(4)
+    ]
+
+
+def _variants(source: Image.Image, seed: int, strength: float) -> list[Image.Image]:
+    """Four images derived from one: shifted hue and light, jittered, as a variation should look."""
+    out = []
+    for i in range(4):
+        rng = _rng("variation", seed, i)
+        shifted = source.convert("HSV")
+        h, s, v = shifted.split()
+        offset = int(rng.uniform(-40, 40) * strength)
+        h = h.point(lambda p, o=offset: (p + o) % 256)
+        image = Image.merge("HSV", (h, s, v)).convert("RGB")
+        angle = rng.uniform(-8, 8) * strength
+        image = image.rotate(angle, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=source.getpixel((0, 0)))
+        out.append(image)
+    return out
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False, compress_level=3)
+    return buffer.getvalue()
+
+
+class LocalProvider(Provider):
+    name = "local"
+    capabilities = Capabilities(
+        grid_actions=frozenset(
+            {*(Action.upscale(i) for i in range(1, 5)), *(Action.variation(i) for i in range(1, 5)), Action.REROLL}
+        ),
+        upscale_actions=_POST_UPSCALE,
+        webhooks=False,
+        img2img=True,
+        aspect_ratio=True,
+        poll_interval=0.5,
+        max_poll_interval=2.0,
+    )
+
+    def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
+        super().__init__(account, http)
+        self.root = Path(account.options.get("data_dir", "data")) / "local-provider"
+        self.step_seconds = float(account.options.get("step_seconds", 1.5))
+        self.steps = int(account.options.get("steps", 4))
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- the provider protocol -------------------------------------------------------------------
+
+    async def imagine(self, request: ImagineRequest) -> Submission:
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
+        tint = await self._reference_tint(request.image_urls) if request.image_urls else None
+        task = {
+            "kind": "imagine",
+            "prompt": request.prompt,
+            "seed": seed,
+            "aspect": request.aspect_ratio or "1:1",
+            "tint": tint,
+            "ref": request.job_id,
+        }
+        return await self._create(task)
+
+    async def act(self, request: ActionRequest) -> Submission:
+        parent = self._load(request.parent_provider_job_id)
+        if parent is None:
+            raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "the parent task is unknown to the local provider")
+        allowed = self.capabilities.grid_actions if parent["kind"] != "upscale" else self.capabilities.upscale_actions
+        if request.action not in allowed:
+            raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{request.action.value} on a {parent['kind']} result")
+        kind = (
+            "upscale"
+            if request.action.is_upscale or request.action in (Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE)
+            else "grid"
+        )
+        seed = (
+            parent["seed"]
+            if request.action is not Action.REROLL
+            else _rng(parent["seed"], request.job_id).randrange(2**32)
+        )
+        task = {
+            "kind": kind,
+            "action": request.action.value,
+            "parent": request.parent_provider_job_id,
+            "prompt": parent["prompt"],
+            "seed": seed,
+            "aspect": parent["aspect"],
+            "tint": parent.get("tint"),
+            "ref": request.job_id,
+        }
+        return await self._create(task)
+
+    async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
+        task = self._load(provider_job_id)
+        if task is None:
+            raise ProviderError(ErrorReason.LOST, "the local provider has no such task")
+        return await self._state(provider_job_id, task)
+
+    async def fetch_image(self, url: str) -> bytes:
+        match = re.fullmatch(r"local://([0-9a-f]{16})/([a-z0-9_]+\.png)", url)
+        if not match:
+            raise ProviderError(ErrorReason.INVALID_LINK, "not a local provider image")
+        path = self.root / match[1] / match[2]
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as exc:
+            raise ProviderError(ErrorReason.LOST, "the image is gone from the local provider") from exc
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    async def _create(self, task: dict[str, Any]) -> Submission:
+        task_id = secrets.token_hex(8)
+        task["created"] = time.time()
+        task["duration"] = self.step_seconds * self.steps
+        directory = self.root / task_id
+        await asyncio.to_thread(self._write_task, directory, task)
+        update = await self._state(task_id, task) if task["duration"] == 0 else None
+        return Submission(provider_job_id=task_id, update=update)
+
+    @staticmethod
+    def _write_task(directory: Path, task: dict[str, Any]) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        temporary = directory / "task.json.tmp"
+        temporary.write_text(json.dumps(task), encoding="utf-8")
+        temporary.replace(directory / "task.json")
+
+    def _load(self, task_id: str) -> dict[str, Any] | None:
+        if not _TASK_ID.match(task_id):
+            return None
+        try:
+            return json.loads((self.root / task_id / "task.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    async def _state(self, task_id: str, task: dict[str, Any]) -> ProviderUpdate:
+        elapsed = time.time() - task["created"]
+        duration = task["duration"]
+        ref = task.get("ref")
+        if duration > 0 and elapsed < duration:
+            step = int(elapsed / self.step_seconds)
+            if step == 0:
+                return ProviderUpdate(provider_job_id=task_id, ref=ref, status=JobStatus.SUBMITTED, progress=0)
+            progress = min(99, round(100 * step / self.steps))
+            preview = await asyncio.to_thread(self._ensure_preview, task_id, task, step)
+            return ProviderUpdate(
+                provider_job_id=task_id, ref=ref, status=JobStatus.RUNNING, progress=progress, preview_url=preview
+            )
+        files = await asyncio.to_thread(self._ensure_result, task_id, task)
+        base = f"local://{task_id}/"
+        if task["kind"] == "upscale":
+            return ProviderUpdate(
+                provider_job_id=task_id,
+                ref=ref,
+                status=JobStatus.COMPLETED,
+                progress=100,
+                image_urls=(base + files[0],),
+                actions=tuple(sorted(_POST_UPSCALE, key=list(Action).index)),
+            )
+        return ProviderUpdate(
+            provider_job_id=task_id,
+            ref=ref,
+            status=JobStatus.COMPLETED,
+            progress=100,
+            grid_url=base + "grid.png",
+            image_urls=tuple(base + name for name in files[1:]),
+        )
+
+    # -- drawing (runs in a worker thread) ---------------------------------------------------------
+
+    def _result_image(self, task_id: str, task: dict[str, Any]) -> Image.Image:
+        directory = self.root / task_id
+        cached = directory / ("upscale.png" if task["kind"] == "upscale" else "grid.png")
+        if cached.exists():
+            return Image.open(cached).convert("RGB")
+        tint = tuple(task["tint"]) if task.get("tint") else None
+        action = Action(task.get("action", Action.IMAGINE.value))
+        if task["kind"] == "imagine" or action is Action.REROLL:
+            image = render_grid(task["prompt"], task["seed"], task["aspect"], tint)
+        else:
+            parent = self._load(task["parent"]) or {}
+            source = self._result_image(task["parent"], parent)
+            if action.index is not None:
+                source = split_grid(source)[action.index - 1]
+            image = self._derive(action, source, task["seed"])
+        return image
+
+    @staticmethod
+    def _derive(action: Action, source: Image.Image, seed: int) -> Image.Image:
+        width, height = source.size
+        if action.is_upscale or action is Action.UPSCALE_SUBTLE:
+            return source.resize((width * UPSCALE_FACTOR, height * UPSCALE_FACTOR), Image.Resampling.LANCZOS).filter(
+                ImageFilter.DETAIL
+            )
+        if action is Action.UPSCALE_CREATIVE:
+            return source.resize((width * UPSCALE_FACTOR, height * UPSCALE_FACTOR), Image.Resampling.BICUBIC).filter(
+                ImageFilter.EDGE_ENHANCE
+            )
+        if action.is_variation or action in (Action.VARY_STRONG, Action.VARY_SUBTLE):
+            strength = 0.35 if action is Action.VARY_SUBTLE else 1.0
+            tile = source if action.is_variation else source.resize((width // 2, height // 2))
+            return compose_grid(_variants(tile, seed, strength))
+        if action in (Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X):
+            factor = 2.0 if action is Action.ZOOM_OUT_2X else 1.5
+            small = source.resize((round(width / factor), round(height / factor)))
+            frame = Image.new("RGB", source.size, source.resize((1, 1)).getpixel((0, 0)))
+            frame.paste(small, ((width - small.width) // 2, (height - small.height) // 2))
+            return compose_grid(_variants(frame.resize((width // 2, height // 2)), seed, 0.3))
+        # Pans shift the picture a third of its size and fill the uncovered edge from the picture itself.
+        dx = {Action.PAN_LEFT: width // 3, Action.PAN_RIGHT: -width // 3}.get(action, 0)
+        dy = {Action.PAN_UP: height // 3, Action.PAN_DOWN: -height // 3}.get(action, 0)
+        shifted = ImageOps.mirror(source) if dx else ImageOps.flip(source)
+        canvas = Image.new("RGB", source.size)
+        canvas.paste(shifted, (0, 0))
+        canvas.paste(source, (dx, dy))
+        return compose_grid(_variants(canvas.resize((width // 2, height // 2)), seed, 0.3))
+
+    def _ensure_result(self, task_id: str, task: dict[str, Any]) -> list[str]:
+        directory = self.root / task_id
+        if task["kind"] == "upscale":
+            if not (directory / "upscale.png").exists():
+                self._atomic_write(directory / "upscale.png", _png(self._result_image(task_id, task)))
+            return ["upscale.png"]
+        names = ["grid.png", "tile_1.png", "tile_2.png", "tile_3.png", "tile_4.png"]
+        if not all((directory / name).exists() for name in names):
+            grid = self._result_image(task_id, task)
+            for i, tile in enumerate(split_grid(grid), start=1):
+                self._atomic_write(directory / f"tile_{i}.png", _png(tile))
+            # The grid is written last: its presence means every file of the result is complete.
+            self._atomic_write(directory / "grid.png", _png(grid))
+        return names
+
+    def _ensure_preview(self, task_id: str, task: dict[str, Any], step: int) -> str:
+        name = f"preview_{step}.png"
+        path = self.root / task_id / name
+        if not path.exists():
+            image = self._result_image(task_id, task)
+            if task["kind"] == "upscale":
+                image = image.resize((image.width // 2, image.height // 2))
+            # Blur fades as the steps advance, the way a diffusion preview sharpens.
+            radius = max(1.0, 24.0 * (1 - step / self.steps))
+            preview = image.resize((image.width // 2, image.height // 2)).filter(ImageFilter.GaussianBlur(radius))
+            self._atomic_write(path, _png(preview))
+        return f"local://{task_id}/{name}"
+
+    @staticmethod
+    def _atomic_write(path: Path, data: bytes) -> None:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        temporary.replace(path)
+
+    async def _reference_tint(self, urls: tuple[str, ...]) -> list[int] | None:
+        """img2img, locally: the reference image's average colour tints the result."""
+        try:
+            response = await self.http.get(urls[0])
+        except httpx.HTTPError as exc:
+            raise ProviderError(ErrorReason.INVALID_LINK, f"reference image unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200 or len(response.content) > MAX_REFERENCE_BYTES:
+            raise ProviderError(ErrorReason.INVALID_LINK, f"reference image answered {response.status_code}")
+        try:
+            with Image.open(io.BytesIO(response.content)) as image:
+                colour = image.convert("RGB").resize((1, 1)).getpixel((0, 0))
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise ProviderError(ErrorReason.INVALID_LINK, "the reference is not an image") from exc
+        return list(colour)

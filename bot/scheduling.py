@@ -1,0 +1,163 @@
+"""The fair queue and the account pool the engine schedules with. Pure data structures: no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
+
+from bot.models import ErrorReason, Job
+from bot.providers.base import Account, Provider
+
+__all__ = ["AccountPool", "FairQueue"]
+
+
+class FairQueue:
+    """Jobs waiting for a provider slot, served round-robin across members.
+
+    Each member has a FIFO of their own jobs; the scheduler takes one job from each member in turn, so
+    a member who queues fifty jobs waits behind their own jobs, not in front of everybody else's.
+    """
+
+    def __init__(self) -> None:
+        self._by_user: OrderedDict[int, deque[Job]] = OrderedDict()
+        self._where: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._where
+
+    def push(self, job: Job) -> None:
+        if job.id in self._where:
+            return
+        self._by_user.setdefault(job.user_id, deque()).append(job)
+        self._where[job.id] = job.user_id
+
+    def remove(self, job_id: str) -> Job | None:
+        user_id = self._where.pop(job_id, None)
+        if user_id is None:
+            return None
+        jobs = self._by_user[user_id]
+        for job in jobs:
+            if job.id == job_id:
+                jobs.remove(job)
+                break
+        else:  # pragma: no cover - _where and _by_user move together
+            return None
+        if not jobs:
+            del self._by_user[user_id]
+        return job
+
+    def pop_next(self, eligible: Callable[[Job], bool]) -> Job | None:
+        """Take the next job, in round-robin order, that ``eligible`` accepts; its member goes to the back."""
+        for user_id, jobs in list(self._by_user.items()):
+            for job in jobs:
+                if eligible(job):
+                    self.remove(job.id)
+                    if user_id in self._by_user:
+                        self._by_user.move_to_end(user_id)
+                    return job
+        return None
+
+    def order(self) -> Iterator[Job]:
+        """The jobs in the order they will be served, if every one were eligible."""
+        queues = [list(jobs) for jobs in self._by_user.values()]
+        depth = 0
+        while queues:
+            remaining = []
+            for jobs in queues:
+                yield jobs[depth]
+                if len(jobs) > depth + 1:
+                    remaining.append(jobs)
+            queues = remaining
+            depth += 1
+
+    def positions(self) -> dict[str, int]:
+        return {job.id: position for position, job in enumerate(self.order(), start=1)}
+
+    def jobs(self) -> Iterable[Job]:
+        for jobs in self._by_user.values():
+            yield from jobs
+
+
+@dataclasses.dataclass
+class _Slot:
+    provider: Provider
+    in_use: int = 0
+    paused: ErrorReason | None = None
+    pause_detail: str | None = None
+
+    @property
+    def account(self) -> Account:
+        return self.provider.account
+
+    @property
+    def free(self) -> int:
+        return 0 if self.paused else self.account.max_jobs - self.in_use
+
+
+class AccountPool:
+    """The provider accounts, each with a count of the jobs it is running."""
+
+    def __init__(self, providers: Iterable[Provider]) -> None:
+        self._slots: dict[tuple[str, str], _Slot] = {p.account.key: _Slot(p) for p in providers}
+
+    def __iter__(self) -> Iterator[_Slot]:
+        return iter(self._slots.values())
+
+    def provider(self, provider: str, account: str | None = None) -> Provider | None:
+        """The adapter of that account, or any account of that provider when none is named."""
+        if account is not None:
+            slot = self._slots.get((provider, account))
+            return slot.provider if slot else None
+        return next((s.provider for s in self._slots.values() if s.account.provider == provider), None)
+
+    def providers_named(self, provider: str) -> list[Provider]:
+        return [s.provider for s in self._slots.values() if s.account.provider == provider]
+
+    def can_take(self, provider: str, account: str | None = None) -> bool:
+        return self._pick(provider, account) is not None
+
+    def has_active_account(self, provider: str) -> bool:
+        return any(s.account.provider == provider and not s.paused for s in self._slots.values())
+
+    def acquire(self, provider: str, account: str | None = None) -> Provider | None:
+        slot = self._pick(provider, account)
+        if slot is None:
+            return None
+        slot.in_use += 1
+        return slot.provider
+
+    def hold(self, key: tuple[str, str]) -> None:
+        """Count a job that is already running on an account (after a restart)."""
+        if key in self._slots:
+            self._slots[key].in_use += 1
+
+    def release(self, key: tuple[str, str]) -> None:
+        slot = self._slots.get(key)
+        if slot is not None and slot.in_use > 0:
+            slot.in_use -= 1
+
+    def pause(self, key: tuple[str, str], reason: ErrorReason, detail: str | None = None) -> bool:
+        """Take an account out of service; returns False if it already was."""
+        slot = self._slots.get(key)
+        if slot is None or slot.paused:
+            return False
+        slot.paused, slot.pause_detail = reason, detail
+        return True
+
+    def resume(self, key: tuple[str, str]) -> bool:
+        slot = self._slots.get(key)
+        if slot is None or not slot.paused:
+            return False
+        slot.paused = slot.pause_detail = None
+        return True
+
+    def _pick(self, provider: str, account: str | None) -> _Slot | None:
+        if account is not None:
+            slot = self._slots.get((provider, account))
+            return slot if slot is not None and slot.free > 0 else None
+        candidates = [s for s in self._slots.values() if s.account.provider == provider and s.free > 0]
+        return max(candidates, key=lambda s: s.free, default=None)

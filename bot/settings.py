@@ -1,0 +1,110 @@
+"""Settings, read from the environment and a ``.env`` file by pydantic-settings.
+
+Order of precedence, highest first: environment variables, then ``.env`` in the working directory,
+then the defaults below. Every variable is documented in ``.env.example``. The defaults are the
+embedded ones: the local provider and a SQLite file under ``data/``, so only ``DISCORD_TOKEN`` is
+needed to run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+__all__ = ["PROVIDER_NAMES", "Settings", "load_settings"]
+
+PROVIDER_NAMES = ("local", "thenextleg", "useapi", "imaginepro", "apiframe")
+ProviderName = Literal["local", "thenextleg", "useapi", "imaginepro", "apiframe"]
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, validate_default=True
+    )
+
+    # -- Discord ---------------------------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    # Both URLs point at discord.com by default; a REST/gateway proxy or the local Discord replaces them.
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    # Empty: commands are synced globally. Otherwise synced to these guilds only (instant, for testing).
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    sync_commands: bool = True
+
+    # -- storage ---------------------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    database_path: Path | None = None
+
+    # -- providers -------------------------------------------------------------------------------
+    provider: ProviderName = "local"
+    # Where an imagine goes when the main provider cannot take it, in order.
+    failover_providers: Annotated[list[ProviderName], NoDecode] = Field(default_factory=list)
+    # Concurrent jobs the local provider runs; the paid providers take theirs from the account.
+    local_max_jobs: int = Field(default=4, ge=1, le=64)
+    # Seconds per progress step of the local provider; 0 makes it instant (tests, benchmarks).
+    local_step_seconds: float = Field(default=1.5, ge=0, le=60)
+    local_steps: int = Field(default=4, ge=1, le=20)
+
+    # -- job engine ------------------------------------------------------------------------------
+    # A running job whose progress has not moved for this long ends as timed_out.
+    stall_timeout_s: float = Field(default=600, gt=0)
+    # A job still waiting in our queue after this long ends as timed_out.
+    queue_timeout_s: float = Field(default=1800, gt=0)
+    # Attempts at a transient provider error before the job fails with that reason.
+    max_submit_attempts: int = Field(default=5, ge=1, le=50)
+
+    # -- Discord messages ------------------------------------------------------------------------
+    # Progress edits per message are at least this far apart; the latest state wins.
+    edit_interval_s: float = Field(default=2.0, ge=0, le=60)
+
+    # -- webhooks --------------------------------------------------------------------------------
+    webhook_enabled: bool = False
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=0, le=65535)
+    webhook_public_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    # -- logging ---------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("discord_guild_ids", "failover_providers", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("discord_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def db_path(self) -> Path:
+        return self.database_path or self.data_dir / "imagine-bot.db"
+
+    def require_token(self) -> str:
+        if self.discord_token is None:
+            raise ConfigError(
+                "DISCORD_TOKEN is not set: put your bot token in the environment or in .env (see .env.example)."
+            )
+        return self.discord_token.get_secret_value()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning a validation failure into one ConfigError line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        raise ConfigError(f"{name} is invalid: {first['msg']}.") from None

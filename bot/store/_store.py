@@ -1,0 +1,333 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import datetime as dt
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.errors import StoreError
+from bot.models import Action, ErrorReason, Job, JobStatus, utcnow
+
+_log = logging.getLogger(__name__)
+
+# Another process holding the database (a backup, a second bot by mistake) gets this long before we fail.
+BUSY_TIMEOUT_MS = 5000
+
+_JSON_FIELDS = frozenset({"provider_data", "params", "image_urls_in", "image_urls", "actions"})
+_TIME_FIELDS = frozenset(
+    {"token_expires_at", "created_at", "updated_at", "submit_started_at", "submitted_at", "last_progress_at",
+     "finished_at"}
+)  # fmt: skip
+_JOB_COLUMNS = tuple(Job.model_fields)
+UNFINISHED = (JobStatus.QUEUED.value, JobStatus.SUBMITTED.value, JobStatus.RUNNING.value)
+
+# Set inside a transaction so the statements it runs do not wait on the lock their transaction holds.
+_IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
+
+
+def _to_db(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _JSON_FIELDS:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if name in _TIME_FIELDS:
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return value
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    data: dict[str, Any] = {}
+    for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
+        value = row[key]
+        if value is not None and key in _JSON_FIELDS:
+            value = json.loads(value)
+        elif value is not None and key in _TIME_FIELDS:
+            value = dt.datetime.fromisoformat(value)
+        data[key] = value
+    return Job.model_validate(data)
+
+
+def iso(moment: dt.datetime) -> str:
+    """The form timestamps take in the database, so they compare as text."""
+    return _to_db("created_at", moment)
+
+
+class Store:
+    """Jobs and provider-account state in one SQLite file.
+
+    One connection serves the whole process. A lock keeps another coroutine's statements out of an
+    open transaction, so a check-then-write inside :meth:`transaction` is atomic.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        if _IN_TRANSACTION.get():
+            yield
+        else:
+            async with self._lock:
+                yield
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database at {path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        store = cls(conn, path)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            # WAL with NORMAL sync loses at most the last transactions on power loss, never integrity.
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await store._migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def _migrate(self) -> None:
+        await self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL)"
+        )
+        async with self._conn.execute("SELECT version FROM schema_migrations") as cur:
+            applied = {row[0] for row in await cur.fetchall()}
+        for version, name, sql in self.migrations():
+            if version in applied:
+                continue
+            _log.info("applying migration %04d %s", version, name)
+            async with self.transaction():
+                # executescript would commit on its own; run the statements one by one inside ours.
+                for statement in _split_sql(sql):
+                    await self._conn.execute(statement)
+                await self._conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, iso(utcnow())),
+                )
+
+    @staticmethod
+    def migrations() -> list[tuple[int, str, str]]:
+        """The numbered migrations shipped with the package, in order."""
+        found = []
+        for entry in resources.files("bot.store.migrations").iterdir():
+            stem, _, ext = entry.name.partition(".")
+            number, _, name = stem.partition("_")
+            if ext == "sql" and number.isdigit():
+                found.append((int(number), name, entry.read_text(encoding="utf-8")))
+        return sorted(found)
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("SELECT MAX(version) FROM schema_migrations")
+        return int(row[0] or 0) if row else 0
+
+    # -- primitives shared with the other stores of the bot (moderation, settings) --------------
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back whole on any error."""
+        if _IN_TRANSACTION.get():
+            raise RuntimeError("transactions do not nest")
+        async with self._lock:
+            token = _IN_TRANSACTION.set(True)
+            try:
+                try:
+                    await self._conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"the database is unavailable: {exc}") from exc
+                try:
+                    yield self._conn
+                except BaseException:
+                    await self._conn.execute("ROLLBACK")
+                    raise
+                try:
+                    await self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    await self._conn.execute("ROLLBACK")
+                    raise StoreError(f"the database could not save the change: {exc}") from exc
+            finally:
+                _IN_TRANSACTION.reset(token)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement in its own transaction; returns the number of rows changed."""
+        try:
+            async with self._exclusive(), self._conn.execute(sql, params) as cur:
+                return cur.rowcount
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"the database could not save the change: {exc}") from exc
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            async with self._exclusive(), self._conn.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"the database could not be read: {exc}") from exc
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    async def insert_job(self, job: Job) -> Job:
+        columns = ", ".join(_JOB_COLUMNS)
+        marks = ", ".join("?" for _ in _JOB_COLUMNS)
+        values = [_to_db(name, getattr(job, name)) for name in _JOB_COLUMNS]
+        await self.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", values)
+        return job
+
+    async def insert_child(self, job: Job) -> tuple[Job, bool]:
+        """Insert a button-press job unless its (parent, action) already exists.
+
+        Returns the job that holds that key and whether it was created by this call.
+        """
+        try:
+            await self.insert_job(job)
+        except sqlite3.IntegrityError:
+            existing = await self.fetchone(
+                "SELECT * FROM jobs WHERE parent_id = ? AND action = ?", (job.parent_id, job.action.value)
+            )
+            if existing is None:
+                raise
+            return _job_from_row(existing), False
+        return job, True
+
+    async def update_job(self, job_id: str, **fields: Any) -> None:
+        """Write the given fields of one job, stamping ``updated_at``."""
+        fields.setdefault("updated_at", utcnow())
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        values = [_to_db(name, _plain(value)) for name, value in fields.items()]
+        await self.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*values, job_id])
+
+    async def get_job(self, job_id: str) -> Job | None:
+        row = await self.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job_from_row(row) if row else None
+
+    async def find_by_provider_job(self, provider: str, provider_job_id: str) -> Job | None:
+        row = await self.fetchone(
+            "SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ?", (provider, provider_job_id)
+        )
+        return _job_from_row(row) if row else None
+
+    async def unfinished_jobs(self) -> list[Job]:
+        rows = await self.fetchall("SELECT * FROM jobs WHERE status IN (?, ?, ?) ORDER BY created_at", UNFINISHED)
+        return [_job_from_row(row) for row in rows]
+
+    async def undelivered_jobs(self) -> list[Job]:
+        rows = await self.fetchall(
+            "SELECT * FROM jobs WHERE delivered = 0 AND finished_at IS NOT NULL ORDER BY finished_at"
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def jobs_for_user(
+        self, user_id: int, *, limit: int = 10, offset: int = 0, guild_id: int | None = None
+    ) -> list[Job]:
+        sql = "SELECT * FROM jobs WHERE user_id = ?"
+        params: list[Any] = [user_id]
+        if guild_id is not None:
+            sql += " AND guild_id = ?"
+            params.append(guild_id)
+        sql += " ORDER BY created_at DESC LIMIT ? OFFSET ?"
+        rows = await self.fetchall(sql, [*params, limit, offset])
+        return [_job_from_row(row) for row in rows]
+
+    async def query_jobs(
+        self,
+        *,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+        statuses: Iterable[JobStatus] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> list[Job]:
+        clauses, params = [], []
+        if guild_id is not None:
+            clauses.append("guild_id = ?")
+            params.append(guild_id)
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if statuses is not None:
+            wanted = [s.value for s in statuses]
+            clauses.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self.fetchall(
+            f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ? OFFSET ?", [*params, limit, offset]
+        )
+        return [_job_from_row(row) for row in rows]
+
+    # -- provider accounts -----------------------------------------------------------------------
+
+    async def paused_accounts(self) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+        rows = await self.fetchall(
+            "SELECT provider, name, pause_reason, pause_detail FROM provider_accounts WHERE paused = 1"
+        )
+        return {(r["provider"], r["name"]): (r["pause_reason"], r["pause_detail"]) for r in rows}
+
+    async def pause_account(self, provider: str, name: str, reason: ErrorReason, detail: str | None) -> None:
+        await self.execute(
+            "INSERT INTO provider_accounts (provider, name, paused, pause_reason, pause_detail, paused_at)"
+            " VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (provider, name) DO UPDATE SET paused = 1,"
+            " pause_reason = excluded.pause_reason, pause_detail = excluded.pause_detail,"
+            " paused_at = excluded.paused_at",
+            (provider, name, reason.value, detail, iso(utcnow())),
+        )
+
+    async def resume_account(self, provider: str, name: str) -> bool:
+        changed = await self.execute(
+            "UPDATE provider_accounts SET paused = 0, pause_reason = NULL, pause_detail = NULL, paused_at = NULL"
+            " WHERE provider = ? AND name = ? AND paused = 1",
+            (provider, name),
+        )
+        return changed > 0
+
+
+def _plain(value: Any) -> Any:
+    """Enum members and lists of them become their values, for the JSON and text columns."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Action | JobStatus | ErrorReason):
+        return value.value
+    return value
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements; our migrations keep semicolons out of literals and triggers."""
+    statements, current = [], []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") or not stripped:
+            continue
+        current.append(line)
+        if stripped.endswith(";"):
+            statements.append("\n".join(current))
+            current = []
+    if current:
+        statements.append("\n".join(current))
+    return statements
