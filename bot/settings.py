@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -26,6 +26,17 @@ def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+class AccountSettings(BaseModel):
+    """One provider account in PROVIDER_ACCOUNTS."""
+
+    provider: ProviderName
+    name: str = Field(min_length=1, max_length=64)
+    api_key: SecretStr
+    base_url: str | None = None
+    max_jobs: int = Field(default=3, ge=1, le=50)
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -55,6 +66,26 @@ class Settings(BaseSettings):
     # Seconds per progress step of the local provider; 0 makes it instant (tests, benchmarks).
     local_step_seconds: float = Field(default=1.5, ge=0, le=60)
     local_steps: int = Field(default=4, ge=1, le=20)
+
+    # Remote providers, one account each in the simple form (<PROVIDER>_API_KEY, _BASE_URL, _MAX_JOBS,
+    # _OPTIONS as JSON); PROVIDER_ACCOUNTS (a JSON list of account objects) adds pools of several.
+    thenextleg_api_key: SecretStr | None = None
+    thenextleg_base_url: str = "https://api.thenextleg.io/v2"
+    thenextleg_max_jobs: int = Field(default=3, ge=1, le=50)
+    thenextleg_options: dict[str, Any] = Field(default_factory=dict)
+    useapi_api_key: SecretStr | None = None
+    useapi_base_url: str = "https://api.useapi.net/v2"
+    useapi_max_jobs: int = Field(default=3, ge=1, le=50)
+    useapi_options: dict[str, Any] = Field(default_factory=dict)
+    imaginepro_api_key: SecretStr | None = None
+    imaginepro_base_url: str = "https://api.imaginepro.ai"
+    imaginepro_max_jobs: int = Field(default=3, ge=1, le=50)
+    imaginepro_options: dict[str, Any] = Field(default_factory=dict)
+    apiframe_api_key: SecretStr | None = None
+    apiframe_base_url: str = "https://api.apiframe.pro"
+    apiframe_max_jobs: int = Field(default=3, ge=1, le=50)
+    apiframe_options: dict[str, Any] = Field(default_factory=dict)
+    provider_accounts: list[AccountSettings] = Field(default_factory=list)
 
     # -- job engine ------------------------------------------------------------------------------
     # A running job whose progress has not moved for this long ends as timed_out.
@@ -91,6 +122,21 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.database_path or self.data_dir / "imagine-bot.db"
+
+    def remote_accounts(self, provider: str) -> list[AccountSettings]:
+        """The accounts configured for a remote provider: the simple one first, then the pool."""
+        accounts = []
+        key: SecretStr | None = getattr(self, f"{provider}_api_key")
+        if key is not None and key.get_secret_value():
+            accounts.append(AccountSettings(
+                provider=provider, name="default", api_key=key, base_url=getattr(self, f"{provider}_base_url"),
+                max_jobs=getattr(self, f"{provider}_max_jobs"), options=getattr(self, f"{provider}_options"),
+            ))  # fmt: skip
+        for account in self.provider_accounts:
+            if account.provider == provider:
+                base_url = account.base_url or getattr(self, f"{provider}_base_url")
+                accounts.append(account.model_copy(update={"base_url": base_url}))
+        return accounts
 
     def require_token(self) -> str:
         if self.discord_token is None:

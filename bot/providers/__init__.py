@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from bot.errors import ConfigError
 from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
 from bot.settings import Settings
 
@@ -64,4 +65,14 @@ def build_accounts(settings: Settings) -> list[Account]:
 
 
 def _remote_accounts(settings: Settings, name: str) -> list[Account]:
-    raise NotImplementedError(f"provider {name!r} has no adapter yet")
+    configured = settings.remote_accounts(name)
+    if not configured:
+        raise ConfigError(
+            f"{name.upper()}_API_KEY is not set: the provider {name!r} needs an API key"
+            " (or an entry in PROVIDER_ACCOUNTS)."
+        )
+    return [
+        Account(provider=name, name=a.name, base_url=(a.base_url or "").rstrip("/"),
+                api_key=a.api_key.get_secret_value(), max_jobs=a.max_jobs, options=a.options)
+        for a in configured
+    ]  # fmt: skip

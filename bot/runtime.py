@@ -1,0 +1,72 @@
+"""The core assembled: store, HTTP client, provider accounts and the engine, started and stopped as one.
+
+The Discord layer owns a :class:`Runtime` and knows nothing of how it is built; tests and the benchmark
+build one the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from bot.engine import EngineConfig, JobEngine
+from bot.providers import Provider, build_accounts, provider_class
+from bot.scheduling import AccountPool
+from bot.settings import Settings
+from bot.store import Store
+
+__all__ = ["Runtime"]
+
+_log = logging.getLogger(__name__)
+
+# Provider calls that take longer than this are treated as failures and retried or polled again.
+PROVIDER_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store
+        self.http: httpx.AsyncClient
+        self.providers: list[Provider]
+        self.engine: JobEngine
+
+    async def start(self) -> None:
+        settings = self.settings
+        # Accounts first: a missing provider key stops the start before anything is opened.
+        accounts = build_accounts(settings)
+        self.store = await Store.open(settings.db_path)
+        self.http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, follow_redirects=False)
+        self.providers = [provider_class(a.provider)(a, self.http) for a in accounts]
+        config = EngineConfig(
+            stall_timeout_s=settings.stall_timeout_s,
+            queue_timeout_s=settings.queue_timeout_s,
+            max_submit_attempts=settings.max_submit_attempts,
+            webhook_url_for=self.webhook_url_for,
+            failover=tuple(p for p in settings.failover_providers if p != settings.provider),
+        )
+        self.engine = JobEngine(self.store, AccountPool(self.providers), config)
+
+    async def start_engine(self) -> None:
+        """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
+        await self.engine.start()
+
+    async def close(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            await engine.stop()
+        for provider in getattr(self, "providers", []):
+            await provider.aclose()
+        if getattr(self, "http", None) is not None:
+            await self.http.aclose()
+        if getattr(self, "store", None) is not None:
+            await self.store.close()
+
+    def webhook_url_for(self, provider: str) -> str | None:
+        """Where a provider should call back, or None to poll."""
+        settings = self.settings
+        if not settings.webhook_enabled or not settings.webhook_public_url or settings.webhook_secret is None:
+            return None
+        base = settings.webhook_public_url.rstrip("/")
+        return f"{base}/webhooks/{provider}/{settings.webhook_secret.get_secret_value()}"
