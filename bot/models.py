@@ -312,6 +312,8 @@ class Job(BaseModel):
     error: ErrorReason | None = None
     error_detail: str | None = None
     attempts: int = 0
+    # The largest upload the job's interaction allows (Discord's attachment_size_limit), in bytes.
+    upload_limit: int | None = None
     # Whether the message shows the job's final state; a crash between the two is redone at start.
     delivered: bool = False
     created_at: dt.datetime = Field(default_factory=utcnow)

@@ -26,6 +26,7 @@ CREATE TABLE jobs (
     error             TEXT,
     error_detail      TEXT,
     attempts          INTEGER NOT NULL DEFAULT 0,
+    upload_limit      INTEGER,
     delivered         INTEGER NOT NULL DEFAULT 0,
     created_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL,

@@ -1,0 +1,132 @@
+"""The ``imagine-bot`` command: ``run`` the bot, ``check`` the settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.errors import ConfigError, StoreError
+from bot.settings import Settings, load_settings
+
+_log = logging.getLogger("bot")
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.discord_token, settings.webhook_secret]
+    values += [getattr(settings, f"{p}_api_key") for p in ("thenextleg", "useapi", "imaginepro", "apiframe")]
+    values += [a.api_key for a in settings.provider_accounts]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Aim discord.py at the configured REST base and gateway (discord.com, a proxy, or the local Discord)."""
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+async def _run(settings: Settings, token: str) -> None:
+    from bot.client import ImagineBot
+    from bot.runtime import Runtime
+
+    point_discord_at(settings)
+    bot = ImagineBot(settings, Runtime(settings))
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    async with bot:
+        runner = asyncio.create_task(bot.start(token))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner in done:
+            stopper.cancel()
+            runner.result()  # re-raise why the bot stopped
+        else:
+            _log.info("stopping")
+            await bot.close()
+            await asyncio.gather(runner, return_exceptions=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import discord
+
+    settings = load_settings()
+    token = settings.require_token()
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level, _secrets(settings))
+    try:
+        asyncio.run(_run(settings, token))
+    except discord.LoginFailure:
+        print("error: Discord refused DISCORD_TOKEN; check the token in the developer portal.", file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("error: the bot asked for an intent that is not enabled in the developer portal.", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bot.providers import build_accounts
+
+    settings = load_settings()
+    accounts = build_accounts(settings)
+    token = "set" if settings.discord_token else "NOT SET (required to run)"
+    print(f"Discord token:     {token}")
+    print(f"Discord REST base: {settings.discord_api_base}")
+    print(f"Discord gateway:   {settings.discord_gateway_url}")
+    where = ", ".join(map(str, settings.discord_guild_ids)) or "global"
+    print(f"Command sync:      {'on' if settings.sync_commands else 'off'} ({where})")
+    print(f"Database:          {settings.db_path}")
+    print(
+        f"Provider:          {settings.provider}"
+        + (f" (failover: {', '.join(settings.failover_providers)})" if settings.failover_providers else "")
+    )
+    for account in accounts:
+        print(f"  account {account.provider}/{account.name}: {account.base_url} (up to {account.max_jobs} jobs)")
+    if settings.webhook_enabled:
+        print(
+            f"Webhooks:          listening on {settings.webhook_host}:{settings.webhook_port},"
+            f" public base {settings.webhook_public_url or 'NOT SET'}"
+        )
+    else:
+        print("Webhooks:          off (providers are polled)")
+    return 0 if settings.discord_token else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagine-bot", description="A Discord bot for Midjourney-style images.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="connect to Discord and serve /imagine").set_defaults(func=cmd_run)
+    sub.add_parser("check", help="validate the settings and show what the bot would connect to").set_defaults(
+        func=cmd_check
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Logging set-up. Every line passes through a formatter that blanks out the secrets it was given,
+so a token pasted into an exception message or a URL cannot reach the log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+__all__ = ["RedactingFormatter", "setup_logging"]
+
+# Discord bot tokens have this shape; they are blanked even when they are not ours (a pasted one).
+_DISCORD_TOKEN = re.compile(r"[A-Za-z\d_-]{23,28}\.[A-Za-z\d_-]{6,7}\.[A-Za-z\d_-]{27,}")
+# Interaction tokens travel in webhook URLs; the path segment after the application id is the secret.
+_WEBHOOK_PATH = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9_.-]{20,}")
+# Secrets shorter than this are not searched for: they would blank ordinary words.
+MIN_SECRET_LENGTH = 6
+
+
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, fmt: str, secrets: Iterable[str] = ()) -> None:
+        super().__init__(fmt)
+        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        text = _DISCORD_TOKEN.sub("[redacted]", text)
+        return _WEBHOOK_PATH.sub(r"\1[redacted]", text)
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # discord.py's gateway chatter at INFO is a line per heartbeat-ish event; keep it to warnings.
+    logging.getLogger("discord.gateway").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""The thin Discord layer: buttons, pure rendering of jobs into messages, and the message editor."""

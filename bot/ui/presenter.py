@@ -1,0 +1,234 @@
+"""Turns engine events into Discord message edits, one editor per job message.
+
+Each job message has at most one edit in flight; events that arrive meanwhile overwrite each other
+and only the latest is shown. Edits to one message are spaced by ``edit_interval``; a progress edit
+also waits that long after the job was created, so a fast job costs one edit, not three.
+
+Edits go through the interaction's webhook while its token is valid (its own rate-limit bucket),
+and through the channel-message route with the bot token once the token is near its 15 minutes or
+Discord says it is dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import ProviderError
+from bot.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
+from bot.ui.buttons import result_view
+from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content
+
+if TYPE_CHECKING:
+    from bot.client import ImagineBot
+
+__all__ = ["Presenter"]
+
+_log = logging.getLogger(__name__)
+
+# Stop using the interaction token this long before Discord's 15 minutes are up.
+TOKEN_MARGIN = dt.timedelta(seconds=60)
+# Discord error codes that mean the interaction token can no longer edit: switch to the bot token.
+_DEAD_TOKEN_CODES = frozenset({50027, 10015, 10062})
+_UNKNOWN_MESSAGE = 10008
+# How often, and how far apart, a final edit that failed is tried again before the next start.
+FINAL_RETRY_DELAYS = (1.0, 3.0, 10.0)
+
+
+class _MessageGone(Exception):
+    """The job's message was deleted."""
+
+
+class _Editor:
+    __slots__ = ("created", "dead_token", "last_edit", "latest", "shown", "task")
+
+    def __init__(self) -> None:
+        self.latest: JobEvent | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.created = time.monotonic()
+        self.last_edit: float | None = None
+        self.shown: tuple[Any, ...] | None = None
+        self.dead_token = False
+
+
+class Presenter:
+    def __init__(self, bot: ImagineBot, edit_interval: float) -> None:
+        self.bot = bot
+        self.edit_interval = edit_interval
+        self._editors: dict[str, _Editor] = {}
+
+    # -- engine listener (must not block) ---------------------------------------------------------
+
+    def on_event(self, event: JobEvent) -> None:
+        self.bot.dispatch("job_event", event)
+        if event.kind is JobEventKind.ACCOUNT_PAUSED or event.job.message_id is None:
+            return
+        editor = self._editors.get(event.job.id)
+        if editor is None:
+            editor = self._editors[event.job.id] = _Editor()
+        editor.latest = event
+        if editor.task is None or editor.task.done():
+            editor.task = asyncio.create_task(self._run(event.job.id, editor), name=f"editor-{event.job.id}")
+
+    async def close(self) -> None:
+        tasks = [e.task for e in self._editors.values() if e.task and not e.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for e in self._editors.values() if e.task and not e.task.done())
+
+    # -- one message -------------------------------------------------------------------------------
+
+    async def _run(self, job_id: str, editor: _Editor) -> None:
+        try:
+            while editor.latest is not None:
+                final = editor.latest.job.terminal
+                now = time.monotonic()
+                ready_at = editor.last_edit + self.edit_interval if editor.last_edit is not None else now
+                if not final:
+                    ready_at = max(ready_at, editor.created + self.edit_interval)
+                if ready_at > now:
+                    await asyncio.sleep(ready_at - now)
+                    continue  # a newer event may have come in while we waited
+                event, editor.latest = editor.latest, None
+                job = event.job
+                shown = (job.status, job.progress, job.preview_url, event.queue_position, job.error)
+                if shown == editor.shown:
+                    continue
+                if job.terminal:
+                    await self._deliver_final(job, editor)
+                    self._editors.pop(job_id, None)
+                    return
+                try:
+                    await self._show_progress(job, event.queue_position, editor)
+                except _MessageGone:
+                    await self._message_gone(job)
+                    return
+                except discord.HTTPException as exc:
+                    # A progress edit that fails is simply skipped; the next state will be shown.
+                    _log.warning("progress edit of job %s failed: %s %s", job.id, exc.status, exc.code)
+                editor.last_edit = time.monotonic()
+                editor.shown = shown
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("editor of job %s stopped", job_id)
+        finally:
+            if self._editors.get(job_id) is editor and editor.latest is None:
+                self._editors.pop(job_id, None)
+
+    async def _show_progress(self, job: Job, queue_position: int | None, editor: _Editor) -> None:
+        kwargs: dict[str, Any] = {"content": job_content(job, queue_position=queue_position), "view": None}
+        if job.preview_url and job.status is JobStatus.RUNNING:
+            preview = await self._image(job, job.preview_url)
+            if preview is not None:
+                data, name = encode_for_upload(preview, job.upload_limit, "preview.png")
+                kwargs["attachments"] = [discord.File(_buffer(data), filename=name, description="Preview")]
+        await self._edit(job, editor, **kwargs)
+
+    async def _deliver_final(self, job: Job, editor: _Editor) -> None:
+        for attempt, delay in enumerate((0.0, *FINAL_RETRY_DELAYS)):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await self._edit(job, editor, **await self._final_message(job))
+            except _MessageGone:
+                _log.info("job %s ended but its message is gone", job.id)
+                break
+            except discord.HTTPException as exc:
+                _log.warning("final edit of job %s failed (attempt %d): %s %s", job.id, attempt + 1, exc.status,
+                             exc.code)  # fmt: skip
+                continue
+            except ProviderError as exc:
+                _log.warning("could not fetch the result of job %s: %s", job.id, exc)
+                continue
+            break
+        else:
+            return  # left undelivered; the next start tries again
+        editor.last_edit = time.monotonic()
+        await self.bot.runtime.engine.mark_delivered(job.id)
+
+    async def _final_message(self, job: Job) -> dict[str, Any]:
+        content = job_content(job)
+        if job.status is not JobStatus.COMPLETED or job.result_url is None:
+            return {"content": content, "view": None, "attachments": []}
+        data = await self._image(job, job.result_url, required=True)
+        assert data is not None
+        filename = "grid.png" if job.grid_url else "image.png"
+        data, filename = await asyncio.to_thread(encode_for_upload, data, job.upload_limit, filename)
+        file = discord.File(_buffer(data), filename=filename, description=alt_text(job))
+        return {"content": content, "view": result_view(job), "attachments": [file]}
+
+    async def _image(self, job: Job, url: str, *, required: bool = False) -> bytes | None:
+        provider = self.bot.runtime.engine.pool.provider(job.provider, job.account)
+        if provider is None:
+            if required:
+                raise ProviderError(ErrorReason.NO_ACCOUNT, f"{job.provider} is not configured")
+            return None
+        try:
+            return await provider.fetch_image(url)
+        except ProviderError:
+            if required:
+                raise
+            return None
+
+    async def _message_gone(self, job: Job) -> None:
+        if not job.terminal:
+            _log.info("the message of job %s was deleted; ending the job", job.id)
+            await self.bot.runtime.engine.cancel(job.id, ErrorReason.MESSAGE_DELETED)
+
+    # -- the two edit routes -----------------------------------------------------------------------
+
+    async def _edit(self, job: Job, editor: _Editor, **kwargs: Any) -> None:
+        assert job.message_id is not None
+        kwargs["allowed_mentions"] = NO_MENTIONS
+        if self._token_usable(job, editor):
+            webhook = discord.Webhook.partial(
+                self.bot.application_id or 0, job.interaction_token or "", client=self.bot
+            )
+            try:
+                await webhook.edit_message(job.message_id, **kwargs)
+                return
+            except discord.HTTPException as exc:
+                if exc.code == _UNKNOWN_MESSAGE:
+                    raise _MessageGone from exc
+                if exc.code not in _DEAD_TOKEN_CODES and exc.status not in (401, 404):
+                    raise
+                _log.info("interaction token of job %s is dead (%s); using the bot token", job.id, exc.code)
+                editor.dead_token = True
+                _rewind_files(kwargs)
+        message = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).get_partial_message(
+            job.message_id
+        )
+        try:
+            await message.edit(**kwargs)
+        except discord.NotFound as exc:
+            if exc.code == _UNKNOWN_MESSAGE:
+                raise _MessageGone from exc
+            raise
+
+    @staticmethod
+    def _token_usable(job: Job, editor: _Editor) -> bool:
+        if editor.dead_token or not job.interaction_token or job.token_expires_at is None:
+            return False
+        return utcnow() < job.token_expires_at - TOKEN_MARGIN
+
+
+def _buffer(data: bytes) -> io.BytesIO:
+    return io.BytesIO(data)
+
+
+def _rewind_files(kwargs: dict[str, Any]) -> None:
+    """A File already sent once must be rewound before it is sent again on the other route."""
+    for item in kwargs.get("attachments") or ():
+        if isinstance(item, discord.File):
+            item.reset()

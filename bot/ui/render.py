@@ -1,0 +1,164 @@
+"""Pure functions from a job to what its Discord message shows. No I/O: easy to test, cheap to call.
+
+Every piece of member text that reaches a message passes through :func:`quote_prompt`, which escapes
+markdown and neutralises mentions; the messages are also sent with mentions disabled, so a prompt can
+neither ping anyone nor break the message's layout.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import discord
+from PIL import Image
+
+from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, Job, JobStatus
+
+__all__ = [
+    "NO_MENTIONS",
+    "encode_for_upload",
+    "job_content",
+    "job_link",
+    "progress_bar",
+    "quote_prompt",
+]
+
+NO_MENTIONS = discord.AllowedMentions.none()
+# Discord's limit on message content; the prompt is cut to leave room for the status lines.
+MAX_CONTENT = 2000
+PROMPT_BUDGET = 1600
+BAR_WIDTH = 20
+# Alt text on the uploaded image (Discord's attachment description limit is 1024).
+MAX_ALT_TEXT = 1000
+
+_STATUS_WORDS = {
+    JobStatus.QUEUED: "Waiting to start",
+    JobStatus.SUBMITTED: "Starting",
+    JobStatus.RUNNING: "Drawing",
+    JobStatus.COMPLETED: "Done",
+    JobStatus.FAILED: "Failed",
+    JobStatus.MODERATED: "Blocked",
+    JobStatus.CANCELLED: "Cancelled",
+    JobStatus.TIMED_OUT: "Timed out",
+}
+_ACTION_WORDS = {
+    Action.REROLL: "Reroll",
+    Action.VARY_STRONG: "Vary (Strong)",
+    Action.VARY_SUBTLE: "Vary (Subtle)",
+    Action.ZOOM_OUT_2X: "Zoom Out 2x",
+    Action.ZOOM_OUT_1_5X: "Zoom Out 1.5x",
+    Action.PAN_LEFT: "Pan Left",
+    Action.PAN_RIGHT: "Pan Right",
+    Action.PAN_UP: "Pan Up",
+    Action.PAN_DOWN: "Pan Down",
+    Action.UPSCALE_SUBTLE: "Upscale (Subtle)",
+    Action.UPSCALE_CREATIVE: "Upscale (Creative)",
+}
+# Characters that steer text direction or hide themselves; shown escaped so a prompt cannot reorder
+# the rest of the message.
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def quote_prompt(text: str, limit: int = PROMPT_BUDGET) -> str:
+    """Member text made safe to show: no markdown, no mentions, no invisible steering, bounded."""
+    text = _INVISIBLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text).replace("\n", " ")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = discord.utils.escape_markdown(text)
+    # A zero-width space after @ keeps "@everyone" readable and inert even if mentions were allowed.
+    return discord.utils.escape_mentions(text)
+
+
+def progress_bar(percent: int) -> str:
+    filled = round(BAR_WIDTH * max(0, min(100, percent)) / 100)
+    return "█" * filled + "░" * (BAR_WIDTH - filled)
+
+
+def action_title(action: Action) -> str:
+    if action.is_upscale:
+        return f"Image #{action.index}"
+    if action.is_variation:
+        return f"Variations of image #{action.index}"
+    return _ACTION_WORDS.get(action, "")
+
+
+def job_link(job: Job, message_id: int | None = None) -> str | None:
+    message_id = message_id or job.message_id
+    if message_id is None:
+        return None
+    return f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{message_id}"
+
+
+def job_content(job: Job, *, queue_position: int | None = None) -> str:
+    """The message text for a job in any state."""
+    title = action_title(job.action)
+    head = f"**{quote_prompt(job.prompt)}** - <@{job.user_id}>"
+    if title:
+        head += f" · {title}"
+    status = job.status
+    if status is JobStatus.COMPLETED:
+        body = f"-# Job `{job.id}`"
+    elif status.terminal:
+        reason = job.error.message if job.error else _STATUS_WORDS[status]
+        body = f"❌ **{_STATUS_WORDS[status]}:** {reason}\n-# Job `{job.id}`"
+    elif status is JobStatus.QUEUED:
+        where = f" — position {queue_position} in the queue" if queue_position else ""
+        body = f"⏳ {_STATUS_WORDS[status]}{where}\n-# Job `{job.id}`"
+    else:
+        body = f"`{progress_bar(job.progress)}` {job.progress}% · {_STATUS_WORDS[status]}\n-# Job `{job.id}`"
+    return f"{head}\n{body}"[:MAX_CONTENT]
+
+
+def result_actions(job: Job) -> list[Action]:
+    """The buttons a finished job shows: the provider's offer, laid out in Midjourney's order."""
+    offered = set(job.actions)
+    if job.action.makes_grid:
+        ordered = [a for a in GRID_ACTIONS if a in offered]
+        ordered += [a for a in Action if a in offered and a not in ordered and a is not Action.IMAGINE]
+    else:
+        ordered = [a for a in Action if a in offered and a is not Action.IMAGINE]
+    return ordered
+
+
+def button_label(action: Action) -> tuple[str | None, str | None]:
+    """(label, emoji) for an action's button."""
+    if action is Action.REROLL:
+        return None, ACTION_LABELS[action]
+    if action in (Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN):
+        return None, ACTION_LABELS[action]
+    return ACTION_LABELS[action], None
+
+
+def button_rows(actions: list[Action]) -> list[list[Action]]:
+    """Split buttons into Discord rows of at most five; a grid keeps U on top and V below."""
+    if actions and all(a in GRID_ACTIONS for a in actions):
+        top = [a for a in actions if a.is_upscale or a is Action.REROLL]
+        bottom = [a for a in actions if a.is_variation]
+        return [row for row in (top, bottom) if row]
+    return [actions[i : i + 5] for i in range(0, len(actions), 5)]
+
+
+def alt_text(job: Job) -> str:
+    return job.prompt[:MAX_ALT_TEXT]
+
+
+def encode_for_upload(data: bytes, limit: int | None, filename: str = "grid.png") -> tuple[bytes, str]:
+    """Return image bytes that fit under ``limit``: the original, else JPEG at falling quality and size."""
+    if limit is None or len(data) <= limit:
+        return data, filename
+    stem = filename.rsplit(".", 1)[0]
+    with Image.open(io.BytesIO(data)) as source:
+        image = source.convert("RGB")
+    scale = 1.0
+    while True:
+        for quality in (90, 80, 65, 50):
+            buffer = io.BytesIO()
+            resized = image if scale == 1.0 else image.resize((int(image.width * scale), int(image.height * scale)))
+            resized.save(buffer, format="JPEG", quality=quality, optimize=True)
+            if buffer.tell() <= limit:
+                return buffer.getvalue(), f"{stem}.jpg"
+        scale *= 0.7
+        if image.width * scale < 64:
+            raise ValueError("the image cannot be made small enough to upload")
