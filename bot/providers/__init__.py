@@ -26,6 +26,10 @@ __all__ = [
 # Setting name → module:class. Imported lazily so a deployment loads only the adapters it uses.
 _ADAPTERS = {
     "local": "bot.providers.local:LocalProvider",
+    "thenextleg": "bot.providers.thenextleg:TheNextLegProvider",
+    "useapi": "bot.providers.useapi:UseApiProvider",
+    "imaginepro": "bot.providers.imaginepro:ImagineProProvider",
+    "apiframe": "bot.providers.apiframe:ApiFrameProvider",
 }
 
 

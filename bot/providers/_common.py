@@ -20,11 +20,13 @@ from typing import Any
 import httpx
 
 from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.models import ACTION_LABELS, Action, ErrorReason
+from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason
 from bot.providers.base import Account, ImagineRequest, Provider, retry_after_seconds
 
 __all__ = [
+    "GRID_SET",
     "REF_HEADER",
+    "UPSCALED_SET",
     "HttpAdapter",
     "actions_from_labels",
     "button_label",
@@ -71,6 +73,13 @@ _TEXT_REASONS: tuple[tuple[tuple[str, ...], ErrorReason], ...] = (
     (("moderation_outage", "moderator outage"), ErrorReason.PROVIDER_UNAVAILABLE),
     (("internal_error", "internal error", "failed_to_process", "failed to process", "bot_took_too_long",
       "took too long", "failed_to_request", "failed to request", "could not complete"), ErrorReason.PROVIDER_FAILED),
+)  # fmt: skip
+
+# What a finished grid offers at every label-based provider, and what a single upscaled image offers.
+GRID_SET = frozenset(GRID_ACTIONS)
+UPSCALED_SET = frozenset(
+    {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
+     Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
 )  # fmt: skip
 
 _PERCENT = re.compile(r"\((\d{1,3})%\)")

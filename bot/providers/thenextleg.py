@@ -24,6 +24,8 @@ from bot.errors import ProviderError
 from bot.models import Action, ErrorReason, JobStatus, ProviderUpdate
 from bot.providers._common import (
     DEFAULT_RATE_LIMIT_WAIT_S,
+    GRID_SET,
+    UPSCALED_SET,
     HttpAdapter,
     actions_from_labels,
     button_label,
@@ -48,13 +50,8 @@ class TheNextLegProvider(HttpAdapter):
     name = "thenextleg"
     default_base_url = "https://api.thenextleg.io/v2"
     capabilities = Capabilities(
-        grid_actions=frozenset(
-            {*(Action.upscale(i) for i in range(1, 5)), *(Action.variation(i) for i in range(1, 5)), Action.REROLL}
-        ),
-        upscale_actions=frozenset(
-            {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
-             Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN}
-        ),  # fmt: skip
+        grid_actions=GRID_SET,
+        upscale_actions=UPSCALED_SET - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE},
         webhooks=True,
         poll_interval=TNL_REQUEST_INTERVAL_S,
         max_poll_interval=15.0,

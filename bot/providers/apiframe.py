@@ -1,0 +1,205 @@
+"""The APIFrame (classic Midjourney API) adapter: one endpoint per action, ``/fetch`` to follow a task.
+
+APIFrame offers no list of buttons: the adapter knows what each result type allows (a grid: U, V and
+reroll; an upscale: vary, zoom, pan and the subtle/creative upscales) and maps each action to its
+endpoint (``/upscale-1x``, ``/variations``, ``/reroll``, ``/upscale-alt``, ``/outpaint``, ``/pan``).
+Callbacks carry ``x-webhook-secret``, which the receiver checks, but no correlation field; our job id
+rides in the callback URL's query string instead.
+
+Account options (``APIFRAME_OPTIONS`` / ``options`` in ``PROVIDER_ACCOUNTS``):
+
+``auth_style``     ``"raw"`` (default, ``Authorization: <key>`` as the docs say) or ``"bearer"``.
+``process_mode``   ``"fast"`` or ``"turbo"``; omitted unless set (newer docs dropped the field).
+``poll_interval`` / ``max_poll_interval``  polling cadence in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from bot.errors import ConfigError, ProviderError
+from bot.models import GRID_ACTIONS, Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.providers._common import (
+    REF_HEADER,
+    UPSCALED_SET,
+    HttpAdapter,
+    compose_prompt,
+    first_str,
+    load_webhook_json,
+    parse_progress,
+    reason_from_text,
+    sorted_actions,
+    str_list,
+    webhook_header_secret,
+)
+from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
+
+__all__ = ["ApiFrameProvider"]
+
+_WAITING = frozenset({"pending", "staged", "starting", "retry", "retrying", "queued"})
+_DONE = frozenset({"finished", "completed", "done"})
+_UPSCALED = UPSCALED_SET
+# An alternative upscale is a finished picture too, but it cannot be upscaled again.
+_ALT_UPSCALED = _UPSCALED - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
+_PAN = {Action.PAN_LEFT: "left", Action.PAN_RIGHT: "right", Action.PAN_UP: "up", Action.PAN_DOWN: "down"}
+_ZOOM = {Action.ZOOM_OUT_2X: "2", Action.ZOOM_OUT_1_5X: "1.5"}
+
+
+class ApiFrameProvider(HttpAdapter):
+    name = "apiframe"
+    default_base_url = "https://api.apiframe.pro"
+    capabilities = Capabilities(
+        grid_actions=frozenset(GRID_ACTIONS),
+        upscale_actions=_UPSCALED,
+        webhooks=True,
+        poll_interval=3.0,
+        max_poll_interval=15.0,
+    )
+
+    def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
+        super().__init__(account, http)
+        style = str(account.options.get("auth_style", "raw")).lower()
+        if style not in ("raw", "bearer"):
+            raise ConfigError(f"apiframe option auth_style must be 'raw' or 'bearer', not {style!r}.")
+        self.auth_style = style
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.account.api_key
+        return {"Authorization": f"Bearer {key}" if self.auth_style == "bearer" else key}
+
+    def error_text(self, body: Any) -> str | None:
+        if isinstance(body, dict) and isinstance(body.get("errors"), list):
+            texts = [e.get("msg") for e in body["errors"] if isinstance(e, dict) and isinstance(e.get("msg"), str)]
+            if texts:
+                return "; ".join(texts)
+        return super().error_text(body)
+
+    def status_reason(self, status: int, body: Any, headers: httpx.Headers, text: str | None) -> ProviderError | None:
+        if status in (400, 404) and text and "not found" in text.lower() and "task" in text.lower():
+            return ProviderError(ErrorReason.LOST, f"apiframe answered {status}: {text[:200]}", status_code=status)
+        if status == 400 and text and "parent task is not finished" in text.lower():
+            return ProviderError(ErrorReason.BUTTON_NOT_FOUND, f"apiframe answered 400: {text[:200]}", status_code=400)
+        return None
+
+    def _webhook_fields(self, job_id: str, webhook_url: str | None) -> dict[str, str]:
+        if not webhook_url:
+            return {}
+        joiner = "&" if "?" in webhook_url else "?"
+        return {
+            "webhook_url": f"{webhook_url}{joiner}{urlencode({'ref': job_id})}",
+            "webhook_secret": webhook_header_secret(webhook_url),
+        }
+
+    async def imagine(self, request: ImagineRequest) -> Submission:
+        body: dict[str, Any] = {"prompt": compose_prompt(request, with_aspect=False)}
+        if request.aspect_ratio:
+            body["aspect_ratio"] = request.aspect_ratio
+        if "process_mode" in self.account.options:
+            body["process_mode"] = str(self.account.options["process_mode"])
+        body |= self._webhook_fields(request.job_id, request.webhook_url)
+        return self._submission(await self.call("POST", "/imagine", json_body=body), "grid")
+
+    async def act(self, request: ActionRequest) -> Submission:
+        action = request.action
+        body: dict[str, Any] = {"parent_task_id": request.parent_provider_job_id}
+        if action.is_upscale:
+            path, kind = "/upscale-1x", "upscale"
+            body["index"] = str(action.index)
+        elif action.is_variation:
+            path, kind = "/variations", "grid"
+            body["index"] = str(action.index)
+        elif action is Action.REROLL:
+            path, kind = "/reroll", "grid"
+        elif action in (Action.VARY_STRONG, Action.VARY_SUBTLE):
+            path, kind = "/variations", "grid"
+            body["index"] = "strong" if action is Action.VARY_STRONG else "subtle"
+        elif action in (Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE):
+            path, kind = "/upscale-alt", "upscale-alt"
+            body["type"] = "subtle" if action is Action.UPSCALE_SUBTLE else "creative"
+        elif action in _ZOOM:
+            path, kind = "/outpaint", "grid"
+            body["zoom_ratio"] = _ZOOM[action]
+        elif action in _PAN:
+            path, kind = "/pan", "grid"
+            body["direction"] = _PAN[action]
+        else:
+            raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value}")
+        body |= self._webhook_fields(request.job_id, request.webhook_url)
+        return self._submission(await self.call("POST", path, json_body=body), kind)
+
+    def _submission(self, answer: Any, kind: str) -> Submission:
+        data = answer.obj()
+        # The reroll page's example names it taskId; old docs had integer ids.
+        task_id = first_str(data, "task_id", "taskId")
+        if task_id is None:
+            if data.get("errors"):
+                raise self.http_error(answer)
+            raise self.protocol_error("submit answer has no task_id", data)
+        return Submission(provider_job_id=task_id, provider_data={"kind": kind})
+
+    async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
+        answer = await self.call("POST", "/fetch", json_body={"task_id": provider_job_id})
+        return self._update(answer.obj(), provider_job_id, provider_data.get("kind"))
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate:
+        data = load_webhook_json(body, self.name)
+        task_id = first_str(data, "task_id", "taskId")
+        ref = headers.get(REF_HEADER) or None
+        if task_id is None and ref is None:
+            raise self.protocol_error("callback has no task_id", data)
+        return self._update(data, task_id, None).model_copy(update={"ref": ref})
+
+    def _update(self, data: dict[str, Any], task_id: str | None, kind: object) -> ProviderUpdate:
+        status = str(data.get("status") or "").lower()
+        task_type = str(data.get("task_type") or "")
+        if not isinstance(kind, str):
+            kind = _kind_of(task_type)
+        grid = first_str(data, "original_image_url")
+        images = str_list(data.get("image_urls"))[:4]
+        single = first_str(data, "image_url")
+        has_result = bool(grid or images or single)
+        if status == "failed" or (status in ("error", "cancelled")):
+            text = first_str(data, "message", "error") or ""
+            reason = reason_from_text(text) or ErrorReason.PROVIDER_FAILED
+            return ProviderUpdate(
+                provider_job_id=task_id, status=reason.status, error=reason,
+                error_detail=f"apiframe: {text[:200] or 'failed'}",
+            )  # fmt: skip
+        if status in _DONE or (has_result and status not in _WAITING and status != "processing"):
+            if not has_result:
+                return ProviderUpdate(
+                    provider_job_id=task_id, status=JobStatus.FAILED, error=ErrorReason.PROVIDER_FAILED,
+                    error_detail=f"apiframe: {status} without an image",
+                )  # fmt: skip
+            if kind in ("upscale", "upscale-alt") or (single and not grid and not images):
+                actions = _ALT_UPSCALED if kind == "upscale-alt" else _UPSCALED
+                return ProviderUpdate(
+                    provider_job_id=task_id, status=JobStatus.COMPLETED, progress=100,
+                    image_urls=((single or grid or images[0]),), actions=sorted_actions(actions),
+                )  # fmt: skip
+            return ProviderUpdate(
+                provider_job_id=task_id, status=JobStatus.COMPLETED, progress=100, grid_url=grid or single,
+                image_urls=images, actions=sorted_actions(GRID_ACTIONS),
+            )  # fmt: skip
+        if status == "processing":
+            progress = parse_progress(data.get("percentage"))
+            return ProviderUpdate(
+                provider_job_id=task_id,
+                status=JobStatus.RUNNING,
+                progress=min(progress, 99) if progress is not None else None,
+            )
+        if status in _WAITING:
+            return ProviderUpdate(provider_job_id=task_id, status=JobStatus.SUBMITTED, progress=0)
+        raise self.protocol_error("task has an unknown status", {"status": data.get("status")})
+
+
+def _kind_of(task_type: str) -> str:
+    if task_type.startswith("upscale-") and task_type != "upscale-highres":
+        return "upscale-alt"
+    if task_type.startswith("upscale"):
+        return "upscale"
+    return "grid"

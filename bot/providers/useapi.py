@@ -1,0 +1,189 @@
+"""The useapi.net Midjourney v2 adapter: ``/jobs/imagine``, ``/jobs/?jobid=``, ``/jobs/button``.
+
+useapi drives a Discord account of the operator's: its job object mirrors the Discord message, so the
+progress percentage is read out of ``content`` ("(31%)") and the images out of ``attachments``. Its
+own limit is ``maxJobs`` per Discord account: a full account answers 429 with ``executingJobs``,
+while a 429 without that list is Discord throttling. 596 means Midjourney put the account on hold
+(a pending moderation message or a CAPTCHA); the engine pauses the account until a moderator resets it.
+
+Account options (``USEAPI_OPTIONS`` / ``options`` in ``PROVIDER_ACCOUNTS``):
+
+``discord``, ``server``, ``channel``  which configured Discord account and channel to use (strings);
+                                       without them useapi picks any configured account.
+``poll_interval`` / ``max_poll_interval``  polling cadence in seconds (useapi itself polls Discord
+                                       only every 15–60 s, so the defaults are slow).
+
+The account's ``max_jobs`` is sent as ``maxJobs`` (3 for Basic/Standard plans, up to 15 for Pro/Mega).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from bot.errors import ProviderError
+from bot.models import ErrorReason, JobStatus, ProviderUpdate
+from bot.providers._common import (
+    DEFAULT_QUEUE_FULL_WAIT_S,
+    DEFAULT_RATE_LIMIT_WAIT_S,
+    GRID_SET,
+    UPSCALED_SET,
+    HttpAdapter,
+    actions_from_labels,
+    button_label,
+    compose_prompt,
+    first_str,
+    load_webhook_json,
+    parse_progress,
+    reason_from_text,
+)
+from bot.providers.base import ActionRequest, Capabilities, ImagineRequest, Submission, retry_after_seconds
+
+__all__ = ["UseApiProvider"]
+
+# useapi's Midjourney account status codes.
+STATUS_PENDING_MODERATION = 596
+_WAITING = frozenset({"created", "started"})
+_TERMINAL_FAILURES = {
+    "failed": ErrorReason.PROVIDER_FAILED,
+    "moderated": ErrorReason.BANNED_PROMPT,
+    "cancelled": ErrorReason.PROVIDER_FAILED,
+}
+
+
+class UseApiProvider(HttpAdapter):
+    name = "useapi"
+    default_base_url = "https://api.useapi.net/v2"
+    capabilities = Capabilities(
+        grid_actions=GRID_SET,
+        upscale_actions=UPSCALED_SET,
+        webhooks=True,
+        # useapi refreshes a job from Discord every 15-60 s; polling faster only spends requests.
+        poll_interval=10.0,
+        max_poll_interval=30.0,
+    )
+
+    def status_reason(self, status: int, body: Any, headers: httpx.Headers, text: str | None) -> ProviderError | None:
+        detail = f"useapi answered {status}" + (f": {text[:200]}" if text else "")
+        if status == STATUS_PENDING_MODERATION:
+            return ProviderError(ErrorReason.PENDING_MODERATION, detail, status_code=status)
+        if status == 429:
+            if isinstance(body, dict) and isinstance(body.get("executingJobs"), list):
+                # Our account's queue is full: a slot frees only when one of those jobs ends.
+                wait = retry_after_seconds(headers, DEFAULT_QUEUE_FULL_WAIT_S)
+                return ProviderError(ErrorReason.QUEUE_FULL, detail, retry_after=wait, status_code=status)
+            wait = retry_after_seconds(headers, DEFAULT_RATE_LIMIT_WAIT_S)
+            return ProviderError(ErrorReason.RATE_LIMITED, detail, retry_after=wait, status_code=status)
+        if status == 422:
+            return ProviderError(ErrorReason.BANNED_PROMPT, detail, status_code=status)
+        if status == 409:
+            return ProviderError(ErrorReason.ALREADY_REQUESTED, detail, status_code=status)
+        if status in (400, 412, 413):
+            reason = reason_from_text(text)
+            if reason is None:
+                # 400 on a button is "not supported or not found in jobid buttons array".
+                reason = ErrorReason.BUTTON_NOT_FOUND if text and "button" in text.lower() else None
+            return ProviderError(reason or ErrorReason.INVALID_PARAMETER, detail, status_code=status)
+        return None
+
+    def _common_fields(self, request_job_id: str, webhook_url: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"replyRef": request_job_id, "maxJobs": self.account.max_jobs}
+        if webhook_url:
+            body["replyUrl"] = webhook_url
+        for key in ("discord", "server", "channel"):
+            value = self.account.options.get(key)
+            if value:
+                body[key] = str(value)
+        return body
+
+    async def imagine(self, request: ImagineRequest) -> Submission:
+        body = {
+            "prompt": compose_prompt(request, with_aspect=True),
+            **self._common_fields(request.job_id, request.webhook_url),
+        }
+        return self._submission(await self.call("POST", "/jobs/imagine", json_body=body), "grid")
+
+    async def act(self, request: ActionRequest) -> Submission:
+        body = {
+            "jobid": request.parent_provider_job_id,
+            "button": button_label(request.action),
+            **self._common_fields(request.job_id, request.webhook_url),
+        }
+        return self._submission(
+            await self.call("POST", "/jobs/button", json_body=body), "upscale" if request.action.is_upscale else "grid"
+        )
+
+    def _submission(self, answer: Any, kind: str) -> Submission:
+        data = answer.obj()
+        jobid = first_str(data, "jobid")
+        if jobid is None:
+            raise self.protocol_error("submit answer has no jobid", data)
+        update = None
+        if data.get("status") in _TERMINAL_FAILURES or data.get("status") == "completed":
+            update = self._update(data, jobid, kind)
+        return Submission(provider_job_id=jobid, provider_data={"kind": kind}, update=update)
+
+    async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
+        answer = await self.call("GET", "/jobs/", params={"jobid": provider_job_id})
+        return self._update(answer.obj(), provider_job_id, str(provider_data.get("kind", "grid")))
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate:
+        data = load_webhook_json(body, self.name)
+        jobid = first_str(data, "jobid")
+        if jobid is None and first_str(data, "replyRef") is None:
+            raise self.protocol_error("callback has neither jobid nor replyRef", data)
+        kind = (
+            "upscale"
+            if data.get("verb") == "button" and str(data.get("button", "")) in {"U1", "U2", "U3", "U4"}
+            else "grid"
+        )
+        return self._update(data, jobid, kind)
+
+    def _update(self, data: dict[str, Any], jobid: str | None, kind: str) -> ProviderUpdate:
+        status = data.get("status")
+        ref = first_str(data, "replyRef")
+        content = data.get("content") if isinstance(data.get("content"), str) else ""
+        attachments = [a for a in data.get("attachments") or () if isinstance(a, dict)]
+        urls = [u for u in (first_str(a, "url", "proxy_url") for a in attachments) if u]
+        if status in _WAITING:
+            return ProviderUpdate(provider_job_id=jobid, ref=ref, status=JobStatus.SUBMITTED, progress=0)
+        if status == "progress":
+            progress = parse_progress(content)
+            return ProviderUpdate(
+                provider_job_id=jobid,
+                ref=ref,
+                status=JobStatus.RUNNING,
+                progress=min(progress, 99) if progress is not None else None,
+                preview_url=urls[0] if urls else None,
+            )
+        if status == "completed":
+            if not urls:
+                reason = reason_from_text(data.get("error")) or reason_from_text(content) or ErrorReason.PROVIDER_FAILED
+                return ProviderUpdate(
+                    provider_job_id=jobid, ref=ref, status=reason.status, error=reason,
+                    error_detail=f"useapi: completed without an attachment: {content[:150]}",
+                )  # fmt: skip
+            return ProviderUpdate(
+                provider_job_id=jobid,
+                ref=ref,
+                status=JobStatus.COMPLETED,
+                progress=100,
+                grid_url=None if kind == "upscale" else urls[0],
+                image_urls=(urls[0],) if kind == "upscale" else (),
+                actions=actions_from_labels(data.get("buttons")),
+            )
+        if status in _TERMINAL_FAILURES:
+            text = first_str(data, "error", "errorDetails") or content
+            reason = reason_from_text(text) or _TERMINAL_FAILURES[status]
+            if status == "moderated" and reason is not ErrorReason.IMAGE_BLOCKED:
+                reason = ErrorReason.BANNED_PROMPT
+            return ProviderUpdate(
+                provider_job_id=jobid,
+                ref=ref,
+                status=reason.status,
+                error=reason,
+                error_detail=f"useapi job {status}" + (f": {text[:150]}" if text else ""),
+            )
+        raise self.protocol_error("job has an unknown status", {"status": status})
