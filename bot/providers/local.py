@@ -12,6 +12,7 @@ Everything it draws is a pure function of prompt, seed and action, so tests can 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import json
@@ -145,6 +146,12 @@ class LocalProvider(Provider):
         self.root = Path(account.options.get("data_dir", "data")) / "local-provider"
         self.step_seconds = float(account.options.get("step_seconds", 1.5))
         self.steps = int(account.options.get("steps", 4))
+        # Poll twice per step: often enough to show every step, no more.
+        self.capabilities = dataclasses.replace(
+            LocalProvider.capabilities,
+            poll_interval=max(0.05, self.step_seconds / 2),
+            max_poll_interval=max(0.1, self.step_seconds),
+        )
         self.root.mkdir(parents=True, exist_ok=True)
 
     # -- the provider protocol -------------------------------------------------------------------
