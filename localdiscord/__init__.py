@@ -1,0 +1,37 @@
+"""A local Discord that an unmodified discord.py client talks to over real HTTP and WebSockets.
+
+Start one, point the bot at it with two URLs, drive users through the control API::
+
+    ld = LocalDiscord()            # port 0 picks a free port
+    await ld.start()
+    discord.http.Route.BASE = ld.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(ld.gateway_url)
+    ...
+    await ld.invoke("alice", "general", "imagine", {"prompt": "a cat"})
+
+The same operations are served over HTTP under ``/_control`` (see ``ControlClient``).
+"""
+
+from __future__ import annotations
+
+from ._errors import ControlError, DiscordError
+from ._ratelimit import normalize_route
+from ._server import LocalDiscord, create_app
+from ._snowflake import seed_id, snowflake_time_ms
+from ._state import Perm
+from ._validate import SpecValidator, default_spec_path
+from .client import ControlClient
+
+__all__ = [
+    "ControlClient",
+    "ControlError",
+    "DiscordError",
+    "LocalDiscord",
+    "Perm",
+    "SpecValidator",
+    "create_app",
+    "default_spec_path",
+    "normalize_route",
+    "seed_id",
+    "snowflake_time_ms",
+]
