@@ -1,0 +1,182 @@
+"""APIFrame (classic Midjourney API) on loopback: one POST endpoint per action, ``/fetch`` to follow.
+
+Auth by the raw key in ``Authorization`` (as the docs say) or ``Bearer <key>`` (as the new SDK sends);
+401 answers ``{}``. Submits answer ``{"task_id"}`` or 400 ``{"errors": [{"msg"}]}``. Tasks go
+``pending`` → ``processing`` with ``percentage`` as a string → ``finished`` with ``original_image_url`` and
+``image_urls`` (grids) or ``image_url`` (upscales), or ``failed`` with ``message``. Callbacks post the
+fetch object to ``webhook_url`` with ``x-webhook-secret``, for updates and the final result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from providersim._core import MJ_FAILURES, ErrorSpec, SimJob, SimServer, json_response
+
+__all__ = ["ApiFrameSim"]
+
+_VARY = {"strong": "vary-strong", "subtle": "vary-subtle"}
+
+
+def _errors() -> dict[str, ErrorSpec]:
+    errors = {
+        "invalid_request": ErrorSpec(400, {"errors": [{"msg": "Invalid request"}]}),
+        "invalid_parameter_submit": ErrorSpec(400, {"errors": [{"msg": "Invalid parameter: --chaos 500"}]}),
+        "banned_prompt_submit": ErrorSpec(400, {"errors": [{"msg": "Banned prompt: the prompt was rejected"}]}),
+        "unauthorized": ErrorSpec(401, {}),
+        "insufficient_credits": ErrorSpec(402, {"errors": [{"msg": "Insufficient credits"}]}),
+        "rate_limited": ErrorSpec(429, {"errors": [{"msg": "Rate limit exceeded"}]}, headers={"Retry-After": "1"}),
+        "server_error": ErrorSpec(500, {}),
+        "no_fast_hours_submit": ErrorSpec(400, {"errors": [{"msg": "You've run out of fast hours"}]}),
+    }
+    errors |= {name: ErrorSpec(job_failure=name) for name in MJ_FAILURES}
+    return errors
+
+
+class ApiFrameSim(SimServer):
+    name = "apiframe"
+    api_prefix = ""
+    # Newer docs: "the final result and updates of this task will be posted".
+    progress_webhooks = True
+    errors: ClassVar[dict[str, ErrorSpec]] = _errors()
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/imagine", self._imagine)
+        router.add_post("/fetch", self._fetch)
+        for path in ("/upscale-1x", "/variations", "/reroll", "/upscale-alt", "/pan", "/outpaint"):
+            router.add_post(path, self._action)
+
+    def new_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def authenticate(self, request: web.Request) -> str | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return token if token in self.api_keys else None
+
+    def unauthorized(self) -> web.Response:
+        return json_response(401, {})
+
+    def server_error(self) -> web.Response:
+        return json_response(500, {})
+
+    def _forced(self) -> tuple[web.Response | None, str | None]:
+        forced = self.take_forced()
+        if forced is None:
+            return None, None
+        if forced.at_submit:
+            return json_response(forced.status, forced.body, forced.headers), None
+        return None, forced.job_failure
+
+    async def _imagine(self, request: web.Request) -> web.Response:
+        token, body = request["token"], await self.read_object(request)
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return json_response(400, {"errors": [{"msg": "prompt is required"}]})
+        aspect = body.get("aspect_ratio", "1:1")
+        if not isinstance(aspect, str) or aspect.count(":") != 1:
+            return json_response(400, {"errors": [{"msg": "aspect_ratio is invalid"}]})
+        response, failure = self._forced()
+        if response is not None:
+            return response
+        job = self.create_job(
+            token, kind="grid", action="imagine", prompt=prompt, aspect=aspect,
+            webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"), failure=failure,
+        )  # fmt: skip
+        return json_response(200, {"task_id": job.id})
+
+    async def _action(self, request: web.Request) -> web.Response:
+        token, body = request["token"], await self.read_object(request)
+        endpoint = request.path.lstrip("/")
+        parent_id = body.get("parent_task_id")
+        if not isinstance(parent_id, str) or not parent_id:
+            return json_response(400, {"errors": [{"msg": "parent_task_id is required"}]})
+        parent = self.jobs.get(parent_id)
+        if parent is None:
+            return json_response(400, {"errors": [{"msg": "parent_task_id not found"}]})
+        if parent.state != "done":
+            return json_response(400, {"errors": [{"msg": "parent task is not finished"}]})
+        refusal, kind, index, action = self._plan(endpoint, body, parent)
+        if refusal is not None:
+            return json_response(400, {"errors": [{"msg": refusal}]})
+        if kind == "upscale" and action in parent.children:
+            return json_response(400, {"errors": [{"msg": "Upscale already requested for this image"}]})
+        response, failure = self._forced()
+        if response is not None:
+            return response
+        job = self.create_job(
+            token, kind=kind, action=action, prompt=parent.prompt, aspect=parent.aspect, parent=parent.id,
+            index=index if index is not None else parent.index, webhook_url=body.get("webhook_url") or None,
+            webhook_secret=body.get("webhook_secret"), failure=failure,
+        )  # fmt: skip
+        job.extra["task_type"] = action
+        parent.children.setdefault(action, job.id)
+        return json_response(200, {"task_id": job.id})
+
+    @staticmethod
+    def _plan(endpoint: str, body: dict[str, Any], parent: SimJob) -> tuple[str | None, str, int | None, str]:
+        """(refusal, kind, index, task_type) for an action endpoint on ``parent``."""
+        grid_parent = parent.kind == "grid"
+        index = str(body.get("index", ""))
+        if endpoint == "upscale-1x":
+            if not grid_parent or index not in ("1", "2", "3", "4"):
+                return "index must be 1, 2, 3, or 4", "", None, ""
+            return None, "upscale", int(index), f"upscale#{index}"
+        if endpoint == "variations":
+            if grid_parent and index in ("1", "2", "3", "4"):
+                return None, "grid", int(index), f"variation-{index}"
+            if not grid_parent and index in _VARY:
+                return None, "grid", None, _VARY[index]
+            return "index must be 1, 2, 3, 4, strong or subtle", "", None, ""
+        if endpoint == "reroll":
+            return (None, "grid", None, "reroll") if grid_parent else ("reroll needs a grid", "", None, "")
+        if grid_parent:
+            return f"{endpoint} needs an upscaled parent", "", None, ""
+        if endpoint == "upscale-alt":
+            kind = body.get("type")
+            if kind not in ("subtle", "creative"):
+                return "type must be subtle or creative", "", None, ""
+            return None, "upscale", None, f"upscale-{kind}"
+        if endpoint == "pan":
+            if body.get("direction") not in ("up", "down", "left", "right"):
+                return "direction must be up, down, left or right", "", None, ""
+            return None, "grid", None, "pan"
+        try:
+            ratio = float(body.get("zoom_ratio", ""))
+        except (TypeError, ValueError):
+            ratio = 0.0
+        if not 1.0 < ratio <= 2.0:
+            return "zoom_ratio must be between 1 and 2", "", None, ""
+        return None, "grid", None, "outpaint"
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        body = await self.read_object(request)
+        job = self.jobs.get(str(body.get("task_id", "")))
+        if job is None:
+            return json_response(404, {"errors": [{"msg": "Task not found"}]})
+        return json_response(200, self.job_body(job))
+
+    def job_body(self, job: SimJob) -> dict[str, Any]:
+        task_type = job.extra.get("task_type", "imagine")
+        body: dict[str, Any] = {"task_id": job.id, "task_type": task_type}
+        if job.state == "queued":
+            body["status"] = "pending"
+        elif job.state == "running":
+            body |= {"status": "processing", "percentage": str(job.progress)}
+        elif job.state == "done":
+            body["status"] = "finished"
+            if job.kind == "upscale":
+                body["image_url"] = self.result_url(job)
+            else:
+                grid, tiles = self.grid_urls(job)
+                body |= {"original_image_url": grid, "image_urls": tiles}
+        else:
+            _, text = MJ_FAILURES.get(job.failure or "", ("", "Task failed"))
+            body |= {"status": "failed", "message": text if job.state == "failed" else f"Task {job.state}"}
+        return body
+
+    def webhook_request(self, job: SimJob) -> tuple[Any, dict[str, str]]:
+        headers = {"x-webhook-secret": job.webhook_secret} if job.webhook_secret else {}
+        return self.job_body(job), headers
