@@ -253,6 +253,10 @@ class JobEngine:
             status = update.status if update.status.rank >= job.status.rank else job.status
             if status.terminal and status is not JobStatus.COMPLETED:
                 reason = update.error or _default_reason(status)
+                if reason.kind is ReasonKind.ACCOUNT and job.account:
+                    # Reported in a result (TheNextLeg's NO_FAST_HOURS): the account is as unusable as if
+                    # it had refused the submit, so later jobs go elsewhere.
+                    await self.pause_account(job.provider, job.account, reason, update.error_detail)
                 return await self._finish(job, reason, update.error_detail, locked=True)
             fields: dict[str, Any] = {}
             progress = max(job.progress, min(100, update.progress or 0))
@@ -630,6 +634,10 @@ class JobEngine:
                 if not job.terminal and now - tracker.last_change > self.config.stall_timeout_s:
                     detail = f"no progress for {self.config.stall_timeout_s:g} s at {job.progress}%"
                     reason = ErrorReason.STALLED if job.provider_job_id else ErrorReason.LOST
+                    # An adapter may know better why nothing moves (the provider said it queued the job).
+                    hint = job.provider_data.get("stall_reason")
+                    if hint in ErrorReason._value2member_map_:
+                        reason = ErrorReason(hint)
                     await self._safe_finish(job, reason, detail)
             for job in list(self._queue.jobs()):
                 since = self._queued_since.get(job.id, now)

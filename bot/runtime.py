@@ -15,6 +15,7 @@ from bot.providers import Provider, build_accounts, provider_class
 from bot.scheduling import AccountPool
 from bot.settings import Settings
 from bot.store import Store
+from bot.webhooks import WebhookServer
 
 __all__ = ["Runtime"]
 
@@ -31,6 +32,7 @@ class Runtime:
         self.http: httpx.AsyncClient
         self.providers: list[Provider]
         self.engine: JobEngine
+        self.webhooks: WebhookServer | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -50,9 +52,25 @@ class Runtime:
 
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
+        settings = self.settings
+        if settings.webhook_enabled and settings.webhook_secret is not None:
+            # Listening before the engine resumes jobs, so the callback URL it hands out is live.
+            self.webhooks = WebhookServer(
+                self.engine,
+                secret=settings.webhook_secret.get_secret_value(),
+                url_for=self.webhook_url_for,
+                host=settings.webhook_host,
+                port=settings.webhook_port,
+            )
+            await self.webhooks.start()
+        elif settings.webhook_enabled:
+            _log.warning("WEBHOOK_ENABLED is set but WEBHOOK_SECRET is not; following jobs by polling only")
         await self.engine.start()
 
     async def close(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+            self.webhooks = None
         engine = getattr(self, "engine", None)
         if engine is not None:
             await engine.stop()
@@ -66,7 +84,11 @@ class Runtime:
     def webhook_url_for(self, provider: str) -> str | None:
         """Where a provider should call back, or None to poll."""
         settings = self.settings
-        if not settings.webhook_enabled or not settings.webhook_public_url or settings.webhook_secret is None:
+        if not settings.webhook_enabled or settings.webhook_secret is None:
             return None
-        base = settings.webhook_public_url.rstrip("/")
+        # Without a public URL the receiver's own address serves: providers on the same host (simulators).
+        public = settings.webhook_public_url or (self.webhooks.bound_url if self.webhooks is not None else None)
+        if not public:
+            return None
+        base = public.rstrip("/")
         return f"{base}/webhooks/{provider}/{settings.webhook_secret.get_secret_value()}"

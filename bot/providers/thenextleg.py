@@ -127,6 +127,8 @@ class TheNextLegProvider(HttpAdapter):
             status=JobStatus.RUNNING if progress > 0 else JobStatus.SUBMITTED,
             progress=progress,
             preview_url=preview,
+            # Moving again: whatever queued it is over, and a later stall is a plain stall.
+            provider_data={"stall_reason": None} if progress > 0 else {},
         )
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate:
@@ -137,6 +139,20 @@ class TheNextLegProvider(HttpAdapter):
         ref = first_str(data, "ref")
         if message_id is None and ref is None:
             raise self.protocol_error("callback has neither originatingMessageId nor ref", data)
+        progress_raw = data.get("progress")
+        progress = parse_progress(progress_raw)
+        if progress_raw == "incomplete":
+            return ProviderUpdate(
+                provider_job_id=message_id, ref=ref, status=JobStatus.TIMED_OUT, error=ErrorReason.LOST,
+                error_detail="thenextleg marked the message incomplete",
+            )  # fmt: skip
+        if progress is not None and progress < 100 and not data.get("imageUrl") and not data.get("content"):
+            # Not documented, but harmless to read: a progress callback.
+            preview = data.get("progressImageUrl") if isinstance(data.get("progressImageUrl"), str) else None
+            return ProviderUpdate(
+                provider_job_id=message_id, ref=ref, status=JobStatus.RUNNING if progress else JobStatus.SUBMITTED,
+                progress=progress, preview_url=preview,
+            )  # fmt: skip
         update = self._result(data, message_id, "upscale" if _looks_upscaled(data) else "grid")
         return update.model_copy(update={"ref": ref})
 
