@@ -2,8 +2,8 @@
 
 Using the OpenAPI path strings as aiohttp route templates means the matched route's canonical form is
 also the key into the spec (validation), the rate-limit rule table and the fault table. By the time a
-handler runs, the middleware in ``_server`` has parsed the body into ``request["ld_json"]`` /
-``request["ld_uploads"]``, applied faults and rate limits, checked the bot token and validated the body.
+handler runs, the middleware in ``_server`` has parsed the body into ``request[JSON_BODY]`` /
+``request[UPLOADS]``, applied faults and rate limits, checked the bot token and validated the body.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ._errors import (
     unknown_message,
     unknown_webhook,
 )
+from ._keys import INTERACTION, JSON_BODY, UPLOADS
 from ._state import MESSAGE_FLAG_EPHEMERAL, MESSAGE_FLAG_LOADING, Interaction, Message
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class Rest:
 
     async def put_commands(self, request: web.Request) -> web.Response:
         commands, gid = self._command_list(request)
-        body = request["ld_json"]
+        body = request[JSON_BODY]
         if not isinstance(body, list):
             raise DiscordError(
                 400, 50035, "Invalid Form Body", {"_errors": [{"code": "BASE_TYPE_LIST", "message": "Must be a list."}]}
@@ -160,7 +161,7 @@ class Rest:
 
     async def post_command(self, request: web.Request) -> web.Response:
         commands, gid = self._command_list(request)
-        body = request["ld_json"]
+        body = request[JSON_BODY]
         if not isinstance(body, dict):
             raise DiscordError(400, 50035, "Invalid Form Body")
         stored = self._store_command(body, commands, gid)
@@ -196,7 +197,9 @@ class Rest:
         cmd["id"] = previous["id"] if previous else str(self.world.ids.new())
         cmd["application_id"] = str(self.world.application_id)
         cmd.setdefault("description", "")
-        cmd.setdefault("default_member_permissions", None)
+        # Discord echoes permissions as a string however they were sent (discord.py sends an int).
+        perms = cmd.get("default_member_permissions")
+        cmd["default_member_permissions"] = None if perms is None else str(perms)
         cmd.setdefault("dm_permission", True)
         cmd.setdefault("nsfw", False)
         cmd.setdefault("contexts", None)
@@ -215,14 +218,14 @@ class Rest:
         interaction = world.interactions.get(iid) if iid is not None else None
         if interaction is None:
             raise unknown_interaction()
-        request["ld_interaction"] = interaction
+        request[INTERACTION] = interaction
         if request.match_info["interaction_token"] != interaction.token:
             raise invalid_webhook_token()
         if interaction.acked:
             raise already_acknowledged()
         if interaction.expired_manually or interaction.ack_window_missed():
             raise unknown_interaction()
-        body = request["ld_json"]
+        body = request[JSON_BODY]
         if not isinstance(body, dict) or not isinstance(body.get("type"), int):
             raise DiscordError(
                 400,
@@ -248,7 +251,7 @@ class Rest:
                     }
                 },
             )
-        uploads = request["ld_uploads"]
+        uploads = request[UPLOADS]
         message: Message | None = None
         created = False
         if rtype == CHANNEL_MESSAGE:
@@ -340,7 +343,7 @@ class Rest:
         interaction = self.world.interactions_by_token.get(match["webhook_token"])
         if interaction is None:
             raise invalid_webhook_token()
-        request["ld_interaction"] = interaction
+        request[INTERACTION] = interaction
         if interaction.token_expired():
             raise invalid_webhook_token()
         if interaction.ack_window_missed():
@@ -365,8 +368,8 @@ class Rest:
         interaction = self._webhook_interaction(request)
         if not interaction.acked:
             raise unknown_webhook()
-        payload = request["ld_json"] or {}
-        uploads = request["ld_uploads"]
+        payload = request[JSON_BODY] or {}
+        uploads = request[UPLOADS]
         original = self.world.live_message(interaction.original_message_id) if interaction.original_message_id else None
         if interaction.response_type == DEFERRED_CHANNEL_MESSAGE and original is not None and original.loading:
             # Discord turns the first followup after a "thinking" defer into the deferred message itself;
@@ -389,7 +392,7 @@ class Rest:
     async def edit_webhook_message(self, request: web.Request) -> web.Response:
         interaction = self._webhook_interaction(request)
         message = self._webhook_message(request, interaction)
-        self.ld.writer.edit(message, request["ld_json"] or {}, request["ld_uploads"])
+        self.ld.writer.edit(message, request[JSON_BODY] or {}, request[UPLOADS])
         await self.ld.announce_update(message)
         return json_response(self.world.message_dict(message))
 
@@ -447,14 +450,14 @@ class Rest:
 
     async def create_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
-        payload = request["ld_json"] or {}
+        payload = request[JSON_BODY] or {}
         message_type = 19 if isinstance(payload.get("message_reference"), dict) else 0
         message = self.ld.writer.create(
             channel_id=channel.id,
             guild_id=channel.guild_id,
             author_id=self.world.bot.id,
             payload=payload,
-            uploads=request["ld_uploads"],
+            uploads=request[UPLOADS],
             message_type=message_type,
         )
         await self.ld.announce_create(message)
@@ -469,7 +472,7 @@ class Rest:
         message = self._channel_message(request, channel)
         if message.author_id != self.world.bot.id:
             raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-        self.ld.writer.edit(message, request["ld_json"] or {}, request["ld_uploads"])
+        self.ld.writer.edit(message, request[JSON_BODY] or {}, request[UPLOADS])
         await self.ld.announce_update(message)
         return json_response(self.world.message_dict(message))
 
@@ -479,7 +482,7 @@ class Rest:
         return _no_content()
 
     async def create_dm(self, request: web.Request) -> web.Response:
-        body = request["ld_json"] or {}
+        body = request[JSON_BODY] or {}
         user = self.world.user_by_ref(str(body.get("recipient_id", "")))
         if user is None or user.bot:
             raise DiscordError(400, 50033, "Invalid Recipient(s)")

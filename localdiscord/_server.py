@@ -23,6 +23,7 @@ from aiohttp import web
 from ._errors import ControlError, DiscordError, json_response
 from ._gateway import Gateway
 from ._interactions import InteractionFactory
+from ._keys import INTERACTION, JSON_BODY, LOG_ENTRY, UPLOADS
 from ._messages import MessageWriter, Upload, upload_index
 from ._ratelimit import RateLimiter, normalize_route
 from ._state import Message, World
@@ -494,7 +495,7 @@ class LocalDiscord:
                 raise DiscordError(status, 0, f"{status}: {'Not Found' if status == 404 else 'Method Not Allowed'}")
             template = match_info.route.resource.canonical[len(API_PREFIX) :]  # type: ignore[union-attr]
             entry["route"] = f"{request.method} {template}"
-            request["ld_entry"] = entry
+            request[LOG_ENTRY] = entry
             await _read_body(request, entry)
             fault = self._take_fault(request.method, template)
             if fault is not None:
@@ -514,7 +515,7 @@ class LocalDiscord:
         except DiscordError as exc:
             entry["code"] = exc.code if exc.status != 429 else None
             response = exc.response()
-            interaction = request.get("ld_interaction")
+            interaction = request.get(INTERACTION)
             if interaction is not None:
                 interaction.errors.append(
                     {
@@ -527,7 +528,7 @@ class LocalDiscord:
                 )
         for key, value in extra_headers.items():
             response.headers.setdefault(key, value)
-        interaction = request.get("ld_interaction")
+        interaction = request.get(INTERACTION)
         if interaction is not None:
             entry["interaction_id"] = str(interaction.id)
         entry["status"] = response.status
@@ -536,7 +537,7 @@ class LocalDiscord:
         return response
 
     def _validate_body(self, request: web.Request, template: str, entry: dict[str, Any]) -> None:
-        body = request.get("ld_json")
+        body = request.get(JSON_BODY)
         if body is None or not self.validator.enabled:
             return
         problems = self.validator.validate(request.method, template, body)
@@ -569,8 +570,8 @@ def _major(template: str, match_info: Any) -> str:
 
 async def _read_body(request: web.Request, entry: dict[str, Any]) -> None:
     """Parse a JSON or multipart body into ``request['ld_json']`` and ``request['ld_uploads']``."""
-    request["ld_json"] = None
-    request["ld_uploads"] = []
+    request[JSON_BODY] = None
+    request[UPLOADS] = []
     if not request.body_exists:
         return
     ctype = request.content_type
@@ -586,7 +587,7 @@ async def _read_body(request: web.Request, entry: dict[str, Any]) -> None:
             name = part.name or ""
             data = await part.read(decode=False)  # type: ignore[union-attr]
             if name == "payload_json":
-                request["ld_json"] = _parse_json(bytes(data))
+                request[JSON_BODY] = _parse_json(bytes(data))
             elif part.filename is not None or name.startswith("file"):
                 uploads.append(
                     Upload(
@@ -600,15 +601,15 @@ async def _read_body(request: web.Request, entry: dict[str, Any]) -> None:
                 position += 1
             else:
                 other[name] = bytes(data).decode("utf-8", "replace")[:200]
-        request["ld_uploads"] = uploads
+        request[UPLOADS] = uploads
         entry["files"] = [u.summary() for u in uploads]
         if other:
             entry["form_fields"] = other
     else:
         raw = await request.read()
         if raw.strip():
-            request["ld_json"] = _parse_json(raw)
-    entry["json"] = request["ld_json"]
+            request[JSON_BODY] = _parse_json(raw)
+    entry["json"] = request[JSON_BODY]
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -1,0 +1,41 @@
+"""Fixtures for LocalDiscord's own tests: a server on a free port and a control client, both torn down."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from localdiscord import ControlClient, LocalDiscord
+
+
+def tiny_png(width: int = 4, height: int = 3) -> bytes:
+    """A valid RGB PNG, so attachment sniffing has real dimensions to find."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + b"\x10\x80\xf0" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+async def ld() -> AsyncIterator[LocalDiscord]:
+    server = LocalDiscord()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def control(ld: LocalDiscord) -> AsyncIterator[ControlClient]:
+    client = ControlClient(ld.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
