@@ -34,9 +34,13 @@ from PIL import Image, ImageFilter
 
 from bot.providers.local import render_grid, split_grid
 
-__all__ = ["MJ_FAILURES", "ErrorSpec", "Faults", "SimJob", "SimServer", "json_response"]
+__all__ = ["JSON_BODY", "MJ_FAILURES", "TOKEN", "ErrorSpec", "Faults", "SimJob", "SimServer", "json_response"]
 
 _log = logging.getLogger("providersim")
+
+# Set by the middleware on every API request: the parsed JSON body and the caller's API key.
+JSON_BODY = web.RequestKey("json", object)
+TOKEN = web.RequestKey("token", str)
 
 # Largest request body a simulator reads; the real providers cap prompts far below this.
 MAX_BODY = 256 * 1024
@@ -338,7 +342,7 @@ class SimServer:
         name = request.match_info["name"]
         if job is None:
             return web.Response(status=404)
-        if self.faults.image_403 and not request.get("internal"):
+        if self.faults.image_403:
             return web.Response(status=403, text="Forbidden")
         data = await self.image_bytes(job, name)
         if data is None:
@@ -389,12 +393,12 @@ class SimServer:
         if len(self.requests) >= MAX_LOG:
             del self.requests[: MAX_LOG // 10]
         self.requests.append(entry)
-        request["json"] = body
+        request[JSON_BODY] = body
         token = self.authenticate(request)
         if token is None and not path.endswith("/getImage"):
             entry["status"] = 401
             return self.unauthorized()
-        request["token"] = token
+        request[TOKEN] = token or ""
         faults = self.faults
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
@@ -417,7 +421,7 @@ class SimServer:
 
     async def read_object(self, request: web.Request) -> dict[str, Any]:
         """The JSON object body (or the query, for TNL's GET-with-parameters form)."""
-        body = request.get("json")
+        body = request.get(JSON_BODY)
         if isinstance(body, dict):
             return body
         return {k: v for k, v in request.query.items() if k.lower() != "authtoken"}

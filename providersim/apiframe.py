@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from providersim._core import MJ_FAILURES, ErrorSpec, SimJob, SimServer, json_response
+from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response
 
 __all__ = ["ApiFrameSim"]
 
@@ -71,7 +71,7 @@ class ApiFrameSim(SimServer):
         return None, forced.job_failure
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        token, body = request["token"], await self.read_object(request)
+        token, body = request[TOKEN], await self.read_object(request)
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return json_response(400, {"errors": [{"msg": "prompt is required"}]})
@@ -88,7 +88,7 @@ class ApiFrameSim(SimServer):
         return json_response(200, {"task_id": job.id})
 
     async def _action(self, request: web.Request) -> web.Response:
-        token, body = request["token"], await self.read_object(request)
+        token, body = request[TOKEN], await self.read_object(request)
         endpoint = request.path.lstrip("/")
         parent_id = body.get("parent_task_id")
         if not isinstance(parent_id, str) or not parent_id:

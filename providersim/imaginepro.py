@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from providersim._core import MJ_FAILURES, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
+from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
 
 __all__ = ["ImagineProSim"]
 
@@ -77,7 +77,7 @@ class ImagineProSim(SimServer):
         return None, forced.job_failure
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        token, body = request["token"], await self.read_object(request)
+        token, body = request[TOKEN], await self.read_object(request)
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return json_response(400, {"success": False, "error": "prompt is required"})
@@ -91,7 +91,7 @@ class ImagineProSim(SimServer):
         return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
 
     async def _button(self, request: web.Request) -> web.Response:
-        token, body = request["token"], await self.read_object(request)
+        token, body = request[TOKEN], await self.read_object(request)
         message_id, label = body.get("messageId"), body.get("button")
         if not isinstance(message_id, str) or not isinstance(label, str):
             return json_response(400, {"success": False, "error": "messageId and button are required"})

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from providersim._core import MJ_FAILURES, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
+from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
 
 __all__ = ["TheNextLegSim"]
 
@@ -87,7 +87,7 @@ class TheNextLegSim(SimServer):
         return None
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         if (refused := self._throttled(token)) is not None:
             return refused
         body = await self.read_object(request)
@@ -110,7 +110,7 @@ class TheNextLegSim(SimServer):
         return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
 
     async def _button(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         if (refused := self._throttled(token)) is not None:
             return refused
         body = await self.read_object(request)
@@ -139,7 +139,7 @@ class TheNextLegSim(SimServer):
         return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
 
     async def _message(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         if (refused := self._throttled(token)) is not None:
             return refused
         job = self.jobs.get(request.match_info["id"])
@@ -148,7 +148,7 @@ class TheNextLegSim(SimServer):
         return json_response(200, self.job_body(job))
 
     async def _get_image(self, request: web.Request) -> web.Response:
-        if request.get("token") is None:
+        if not request.get(TOKEN):
             return self.unauthorized()
         body = await self.read_object(request)
         url = body.get("imgUrl")

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from providersim._core import MJ_FAILURES, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
+from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
 
 __all__ = ["UseApiSim"]
 
@@ -104,7 +104,7 @@ class UseApiSim(SimServer):
         return None, forced.job_failure
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        token, body = request["token"], await self.read_object(request)
+        token, body = request[TOKEN], await self.read_object(request)
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return json_response(400, {"error": "Required param prompt is missing", "code": 400})
@@ -123,7 +123,7 @@ class UseApiSim(SimServer):
         return json_response(200, self.job_body(job, submitted=True))
 
     async def _button(self, request: web.Request) -> web.Response:
-        token, body = request["token"], await self.read_object(request)
+        token, body = request[TOKEN], await self.read_object(request)
         jobid, label = body.get("jobid"), body.get("button")
         if not isinstance(jobid, str) or not isinstance(label, str):
             return json_response(412, {"error": "jobid and button are required", "code": 412})
@@ -165,7 +165,7 @@ class UseApiSim(SimServer):
         return json_response(200, self.job_body(job))
 
     async def _list(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         return json_response(200, [j.id for j in self.jobs.values() if j.token == token and not j.terminal])
 
     async def _cancel(self, request: web.Request) -> web.Response:

@@ -252,7 +252,9 @@ class HttpAdapter(Provider):
             return specific
         detail = f"{self.name} answered {status}" + (f": {_short(text)}" if text else "")
         if status == 401 or status == 403:
-            return ProviderError(ErrorReason.UNAUTHORIZED, detail, status_code=status)
+            # A 403 may be a plan refusal ("private mode is not in your plan") rather than a bad key.
+            said = reason_from_text(text) if status == 403 else None
+            return ProviderError(said or ErrorReason.UNAUTHORIZED, detail, status_code=status)
         if status == 402:
             return ProviderError(ErrorReason.SUBSCRIPTION_EXPIRED, detail, status_code=status)
         if status == 429:

@@ -1,0 +1,172 @@
+"""Fixtures for the provider tests: simulators on free ports, adapters pointed at them, real engines.
+
+Everything runs over real HTTP on loopback. Waits are on conditions with deadlines, never bare sleeps,
+and every server, engine and client is closed when the test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.engine import EngineConfig, JobEngine
+from bot.models import Action, Job, JobEvent, JobStatus
+from bot.providers import provider_class
+from bot.providers.base import Account, Provider
+from bot.scheduling import AccountPool
+from bot.store import Store
+from bot.webhooks import WebhookServer
+from providersim import SimServer, simulator
+
+PROVIDERS = ("thenextleg", "useapi", "imaginepro", "apiframe")
+API_KEY = "sim-key-0123456789"
+WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef"
+# Fast polling so a test waits on the simulator's clock, not on the adapter's default cadence.
+FAST_POLL = {"poll_interval": 0.02, "max_poll_interval": 0.1, "min_request_interval": 0.0}
+
+
+async def wait_until(predicate: Callable[[], Awaitable[Any]], within: float = 5.0, interval: float = 0.01) -> Any:
+    deadline = time.monotonic() + within
+    value = None
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within}s (last value: {value!r})")
+
+
+def make_job(provider: str, **fields: Any) -> Job:
+    defaults: dict[str, Any] = {
+        "id": secrets.token_hex(8),
+        "user_id": 1,
+        "channel_id": 10,
+        "provider": provider,
+        "prompt": "a lighthouse at dusk",
+        "prompt_final": "a lighthouse at dusk",
+    }
+    return Job(**(defaults | fields))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[JobEvent] = []
+
+    def __call__(self, event: JobEvent) -> None:
+        self.events.append(event)
+
+    def for_job(self, job_id: str) -> list[JobEvent]:
+        return [e for e in self.events if e.job.id == job_id]
+
+
+class Harness:
+    """Builds simulators, adapters and engines for one test and tears all of them down after it."""
+
+    def __init__(self, tmp_path: Path, store: Store, http: httpx.AsyncClient) -> None:
+        self.tmp_path = tmp_path
+        self.store = store
+        self.http = http
+        self.sims: list[SimServer] = []
+        self.engines: list[JobEngine] = []
+        self.servers: list[WebhookServer] = []
+        self.recorder = Recorder()
+
+    async def sim(self, name: str, **kwargs: Any) -> SimServer:
+        if name == "thenextleg":
+            kwargs.setdefault("rate_limit_seconds", 0.0)
+        kwargs.setdefault("api_key", API_KEY)
+        server = simulator(name, **kwargs)
+        await server.start()
+        self.sims.append(server)
+        return server
+
+    def adapter(
+        self, name: str, sim: SimServer, *, account: str = "a", max_jobs: int = 3, api_key: str = API_KEY,
+        **options: Any,
+    ) -> Provider:  # fmt: skip
+        acct = Account(
+            provider=name, name=account, base_url=sim.api_base_url, api_key=api_key, max_jobs=max_jobs,
+            options=FAST_POLL | options,
+        )  # fmt: skip
+        return provider_class(name)(acct, self.http)
+
+    async def engine(self, *adapters: Provider, webhooks: bool = False, **config: Any) -> JobEngine:
+        config.setdefault("stall_timeout_s", 10.0)
+        config.setdefault("queue_timeout_s", 30.0)
+        config.setdefault("max_submit_attempts", 1)
+        holder: dict[str, WebhookServer] = {}
+        if webhooks:
+            config.setdefault("webhook_fallback_poll_s", 60.0)
+            config["webhook_url_for"] = lambda provider: f"{holder['s'].bound_url}/webhooks/{provider}/{WEBHOOK_SECRET}"
+        engine = JobEngine(self.store, AccountPool(adapters), EngineConfig(**config))
+        engine.add_listener(self.recorder)
+        self.engines.append(engine)
+        if webhooks:
+            server = WebhookServer(engine, secret=WEBHOOK_SECRET, url_for=config["webhook_url_for"], port=0)
+            await server.start()
+            holder["s"] = server
+            self.servers.append(server)
+        await engine.start()
+        return engine
+
+    async def finished(self, engine: JobEngine, job_id: str, within: float = 5.0) -> Job:
+        async def done() -> Job | None:
+            job = await engine.get(job_id)
+            return job if job is not None and job.terminal else None
+
+        await wait_until(done, within)
+        stored = await self.store.get_job(job_id)
+        assert stored is not None
+        return stored
+
+    async def imagine(self, engine: JobEngine, provider: str, **fields: Any) -> Job:
+        job = await engine.submit(make_job(provider, **fields))
+        return await self.finished(engine, job.id)
+
+    async def press(self, engine: JobEngine, parent: Job, action: Action, **fields: Any) -> Job:
+        child, created = await engine.submit_child(
+            make_job(parent.provider, parent_id=parent.id, action=action, account=parent.account, **fields)
+        )
+        assert created
+        return await self.finished(engine, child.id)
+
+    async def close(self) -> None:
+        for engine in self.engines:
+            await engine.stop()
+        for server in self.servers:
+            await server.stop()
+        for sim in self.sims:
+            await sim.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(tmp_path / "jobs.db")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as client:
+        yield client
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, store: Store, http: httpx.AsyncClient) -> AsyncIterator[Harness]:
+    h = Harness(tmp_path, store, http)
+    try:
+        yield h
+    finally:
+        await h.close()
+
+
+def completed(job: Job) -> bool:
+    return job.status is JobStatus.COMPLETED
