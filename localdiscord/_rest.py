@@ -338,12 +338,14 @@ class Rest:
 
     def _webhook_interaction(self, request: web.Request) -> Interaction:
         match = request.match_info
+        interaction = self.world.interactions_by_token.get(match["webhook_token"])
+        if interaction is not None:
+            # Recorded even when the id is wrong, so a bot using a bad application id shows up on the interaction.
+            request[INTERACTION] = interaction
         if match["webhook_id"] != str(self.world.application_id):
             raise unknown_webhook()
-        interaction = self.world.interactions_by_token.get(match["webhook_token"])
         if interaction is None:
             raise invalid_webhook_token()
-        request[INTERACTION] = interaction
         if interaction.token_expired():
             raise invalid_webhook_token()
         if interaction.ack_window_missed():

@@ -37,9 +37,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ldtest:(?P
         self.n = n
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> JobButton:
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any) -> JobButton:
         return cls(match["op"], int(match["n"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -91,9 +89,7 @@ def _add_commands(bot: TestBot) -> None:
     @tree.command(name="ping", description="Say hi loudly or quietly")
     async def ping(interaction: discord.Interaction, loud: bool = False) -> None:
         mentions = discord.AllowedMentions.all() if loud else discord.AllowedMentions.none()
-        await interaction.response.send_message(
-            f"@everyone <@{interaction.user.id}> hi", allowed_mentions=mentions
-        )
+        await interaction.response.send_message(f"@everyone <@{interaction.user.id}> hi", allowed_mentions=mentions)
 
     @tree.command(name="slow", description="Misses the 3-second deadline")
     async def slow(interaction: discord.Interaction) -> None:
@@ -144,7 +140,9 @@ def _add_commands(bot: TestBot) -> None:
     words = app_commands.Group(name="words", description="Blocked words", parent=mod)
 
     @words.command(name="add", description="Block a word")
-    @app_commands.choices(scope=[app_commands.Choice(name="all", value="all"), app_commands.Choice(name="me", value="me")])
+    @app_commands.choices(
+        scope=[app_commands.Choice(name="all", value="all"), app_commands.Choice(name="me", value="me")]
+    )
     async def add(interaction: discord.Interaction, word: str, scope: app_commands.Choice[str] | None = None) -> None:
         await interaction.response.send_message(f"added {word} ({scope.value if scope else 'all'})", ephemeral=True)
 
@@ -214,16 +212,16 @@ async def test_imagine_defer_edit_attachment_and_dynamic_buttons(
 
     bob = next(m for m in state["guilds"][0]["members"] if m["username"] == "bob")
     await control.click("bob", message["id"], "ldtest:u:1")
-    reply = await control.wait_for_message(
-        "imagine", lambda m: m["content"] == "upscaled 1 for bob", ephemeral=True
-    )
+    reply = await control.wait_for_message("imagine", lambda m: m["content"] == "upscaled 1 for bob", ephemeral=True)
     assert reply["_ephemeral"] and reply["_visible_to"] == bob["id"]
     assert bot.clicks == [("u", 1, int(bob["id"]))]
     # Ephemeral replies never show up without asking for them.
     assert all(not m["_ephemeral"] for m in await control.messages("imagine"))
 
     await control.click("alice", message["id"], "ldtest:x:1")
-    cleared = await control.wait_for_message("imagine", lambda m: m["id"] == message["id"] and m["content"] == "cleared")
+    cleared = await control.wait_for_message(
+        "imagine", lambda m: m["id"] == message["id"] and m["content"] == "cleared"
+    )
     assert cleared["attachments"] == [] and cleared["components"] == []
 
     assert await control.violations() == []
