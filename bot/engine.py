@@ -179,7 +179,8 @@ class JobEngine:
         return await self.store.get_job(job_id)
 
     def queue_position(self, job_id: str) -> int | None:
-        return self._positions.get(job_id) if job_id in self._queue else None
+        # Computed now rather than read from the last tick, so a job queued a moment ago has its place.
+        return self._queue.positions().get(job_id) if job_id in self._queue else None
 
     @property
     def queued(self) -> int:
