@@ -106,6 +106,30 @@ def register_control(app: web.Application, ld: LocalDiscord) -> None:
         )
         return json_response(result, status=201)
 
+    async def invoke_autocomplete(request: web.Request) -> web.Response:
+        body = await _body(request)
+        _require(body, "user_id", "channel_id", "command", "focused")
+        result = await ld.autocomplete(
+            body["user_id"],
+            body["channel_id"],
+            str(body["command"]),
+            str(body["focused"]),
+            body.get("options") or {},
+            guild_id=body.get("guild_id"),
+        )
+        return json_response(result, status=201)
+
+    async def submit_modal(request: web.Request) -> web.Response:
+        body = await _body(request)
+        _require(body, "interaction_id")
+        values = body.get("values") or {}
+        if not isinstance(values, dict):
+            raise ControlError(400, "values must be an object of custom_id -> value")
+        result = await ld.submit_modal(
+            body["interaction_id"], values, user=body.get("user_id"), backdate_s=float(body.get("backdate_s") or 0)
+        )
+        return json_response(result, status=201)
+
     async def get_interaction(request: web.Request) -> web.Response:
         return json_response(ld.interaction(request.match_info["interaction_id"]))
 
@@ -181,6 +205,8 @@ def register_control(app: web.Application, ld: LocalDiscord) -> None:
     r.add_post(C + "/roles", add_role)
     r.add_post(C + "/interactions/command", invoke_command)
     r.add_post(C + "/interactions/component", invoke_component)
+    r.add_post(C + "/interactions/autocomplete", invoke_autocomplete)
+    r.add_post(C + "/interactions/modal", submit_modal)
     r.add_get(C + "/interactions/{interaction_id}", get_interaction)
     r.add_post(C + "/interactions/{interaction_id}/expire", expire_interaction)
     r.add_get(C + "/channels/{channel_id}/messages", channel_messages)

@@ -38,6 +38,8 @@ CMD_MESSAGE = 3
 
 INTERACTION_COMMAND = 2
 INTERACTION_COMPONENT = 3
+INTERACTION_AUTOCOMPLETE = 4
+INTERACTION_MODAL_SUBMIT = 5
 
 
 class InteractionFactory:
@@ -147,7 +149,9 @@ class InteractionFactory:
         guild_id: Any = None,
         backdate_s: float = 0.0,
         force: bool = False,
+        focused: str | None = None,
     ) -> Interaction:
+        """A slash/context-menu invocation, or with ``focused`` an autocomplete request for that option."""
         member_user, chan, gid = self._context(user, channel, guild_id)
         options = dict(options or {})
         cmd, path = self._find_command(command, gid)
@@ -163,13 +167,16 @@ class InteractionFactory:
             data["guild_id"] = cmd["guild_id"]
         ctype = cmd.get("type", CMD_CHAT_INPUT)
         if ctype == CMD_CHAT_INPUT:
-            data["options"] = self._chat_input_options(cmd, path, options, chan, gid, resolved)
+            data["options"] = self._chat_input_options(cmd, path, options, chan, gid, resolved, focused)
+        elif focused is not None:
+            raise ControlError(400, "only slash-command options can be autocompleted")
         else:
             data["target_id"] = self._context_menu_target(ctype, options, chan, gid, resolved)
         if resolved:
             data["resolved"] = resolved
+        itype = INTERACTION_COMMAND if focused is None else INTERACTION_AUTOCOMPLETE
         interaction = self._new(
-            itype=INTERACTION_COMMAND, user=member_user, channel=chan, guild_id=gid, data=data, backdate_s=backdate_s
+            itype=itype, user=member_user, channel=chan, guild_id=gid, data=data, backdate_s=backdate_s
         )
         interaction.command = " ".join([cmd["name"], *path])
         return interaction
@@ -204,6 +211,7 @@ class InteractionFactory:
         channel: Channel,
         guild_id: int | None,
         resolved: dict[str, dict[str, Any]],
+        focused: str | None = None,
     ) -> list[dict[str, Any]]:
         defs = cmd.get("options") or []
         chain: list[tuple[str, int]] = []
@@ -218,7 +226,10 @@ class InteractionFactory:
         subs = [o["name"] for o in defs if o["type"] in (OPT_SUB_COMMAND, OPT_SUB_COMMAND_GROUP)]
         if subs:
             raise ControlError(400, f"/{' '.join([cmd['name'], *path])} needs a sub-command: {', '.join(subs)}")
-        leaf = self._leaf_options(defs, values, channel, guild_id, resolved)
+        if focused is None:
+            leaf = self._leaf_options(defs, values, channel, guild_id, resolved)
+        else:
+            leaf = self._autocomplete_options(defs, values, focused)
         for name, otype in reversed(chain):
             leaf = [{"name": name, "type": otype, "options": leaf}]
         return leaf
@@ -245,6 +256,25 @@ class InteractionFactory:
                 continue
             value = self._option_value(opt, values[opt["name"]], channel, guild_id, resolved)
             out.append({"name": opt["name"], "type": opt["type"], "value": value})
+        return out
+
+    @staticmethod
+    def _autocomplete_options(defs: list[dict[str, Any]], values: dict[str, Any], focused: str) -> list[dict[str, Any]]:
+        """What the client sends while the user is typing: partial raw values, one marked focused."""
+        by_name = {o["name"]: o for o in defs}
+        if focused not in by_name or not by_name[focused].get("autocomplete"):
+            raise ControlError(400, f"option {focused!r} does not have autocomplete")
+        unknown = sorted(set(values) - set(by_name))
+        if unknown:
+            raise ControlError(400, f"unknown option(s) {unknown}; the command takes {sorted(by_name)}")
+        out = []
+        for opt in defs:
+            if opt["name"] == focused:
+                out.append(
+                    {"name": focused, "type": opt["type"], "value": str(values.get(focused, "")), "focused": True}
+                )
+            elif opt["name"] in values:
+                out.append({"name": opt["name"], "type": opt["type"], "value": values[opt["name"]]})
         return out
 
     def _option_value(
@@ -424,6 +454,44 @@ class InteractionFactory:
         interaction.message_id = message.id
         return interaction
 
+    def modal_submit(
+        self, *, source_id: Any, values: dict[str, Any], user: Any = None, backdate_s: float = 0.0
+    ) -> Interaction:
+        """Submit the modal that interaction ``source_id`` answered with (callback type 9)."""
+        try:
+            source = self.world.interactions.get(int(source_id))
+        except (TypeError, ValueError):
+            source = None
+        if source is None:
+            raise ControlError(404, f"unknown interaction {source_id!r}")
+        if source.modal is None:
+            raise ControlError(400, f"interaction {source.id} did not answer with a modal")
+        if user is not None:
+            submitter = self.world.user_by_ref(user)
+            if submitter is None or submitter.id != source.user_id:
+                raise ControlError(400, "only the user who opened a modal can submit it")
+        used: set[str] = set()
+        components = [_submitted(c, values, used) for c in source.modal.get("components") or []]
+        unknown = sorted(set(values) - used)
+        if unknown:
+            raise ControlError(400, f"the modal has no field(s) {unknown}", fields=sorted(used))
+        member_user, chan, gid = self._context(source.user_id, source.channel_id, None)
+        message = None
+        if source.message_id is not None and (clicked := self.world.live_message(source.message_id)) is not None:
+            message = self.world.message_dict(clicked)
+        interaction = self._new(
+            itype=INTERACTION_MODAL_SUBMIT,
+            user=member_user,
+            channel=chan,
+            guild_id=gid,
+            data={"custom_id": source.modal.get("custom_id"), "components": components},
+            backdate_s=backdate_s,
+            message=message,
+        )
+        interaction.custom_id = source.modal.get("custom_id")
+        interaction.message_id = source.message_id
+        return interaction
+
     @staticmethod
     def _select_values(component: dict[str, Any], values: list[str] | None) -> list[str]:
         chosen = [str(v) for v in values or []]
@@ -437,6 +505,39 @@ class InteractionFactory:
             if bad:
                 raise ControlError(400, f"values {bad} are not options of the select", options=allowed)
         return chosen
+
+
+def _submitted(component: dict[str, Any], values: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    """The modal-submit form of one component of the modal the bot showed."""
+    ctype = component.get("type")
+    if ctype == 1:
+        return {"type": 1, "components": [_submitted(c, values, used) for c in component.get("components") or []]}
+    if ctype == 18:
+        inner = component.get("component") or {}
+        return {"type": 18, "component": _submitted(inner, values, used)}
+    custom_id = component.get("custom_id")
+    out: dict[str, Any] = {"type": ctype}
+    if component.get("id") is not None:
+        out["id"] = component["id"]
+    if custom_id is None:
+        return out
+    out["custom_id"] = custom_id
+    used.add(custom_id)
+    given = values.get(custom_id)
+    if ctype == 4:
+        text = "" if given is None else str(given)
+        if component.get("required", True) and not text:
+            raise ControlError(400, f"text input {custom_id!r} is required")
+        low, high = int(component.get("min_length", 0)), int(component.get("max_length", 4000))
+        if text and not low <= len(text) <= high:
+            raise ControlError(400, f"text input {custom_id!r} must be {low}..{high} characters")
+        out["value"] = text
+    elif ctype in SELECT_TYPES:
+        chosen = [] if given is None else [str(v) for v in (given if isinstance(given, list) else [given])]
+        if component.get("required", True) and not chosen:
+            raise ControlError(400, f"select {custom_id!r} is required")
+        out["values"] = chosen
+    return out
 
 
 def _all_custom_ids(components: list[Any]) -> list[dict[str, Any]]:

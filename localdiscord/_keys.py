@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from ._messages import Upload
@@ -15,5 +13,3 @@ JSON_BODY = web.RequestKey("localdiscord_json", object)
 UPLOADS: web.RequestKey[list[Upload]] = web.RequestKey("localdiscord_uploads", list)
 # The interaction a token route resolved to, so errors can be recorded against it.
 INTERACTION: web.RequestKey[Interaction] = web.RequestKey("localdiscord_interaction", Interaction)
-# The request-log entry being built.
-LOG_ENTRY: web.RequestKey[dict[str, Any]] = web.RequestKey("localdiscord_entry", dict)

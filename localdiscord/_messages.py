@@ -107,6 +107,7 @@ class MessageWriter:
             interaction_metadata=interaction_metadata,
             visible_to=visible_to,
             nonce=payload.get("nonce"),
+            message_reference=_reference(payload.get("message_reference"), channel_id, guild_id),
         )
         if not allow_empty and _is_empty(message):
             raise empty_message()
@@ -271,6 +272,20 @@ def _settable_flags(value: Any) -> int:
         return int(value or 0) & _SETTABLE_FLAGS
     except (TypeError, ValueError):
         return 0
+
+
+def _reference(ref: Any, channel_id: int, guild_id: int | None) -> dict[str, Any] | None:
+    if not isinstance(ref, dict) or ref.get("message_id") is None:
+        return None
+    # Discord echoes references with string ids and fills in the channel and guild of the reply.
+    out: dict[str, Any] = {
+        "type": int(ref.get("type") or 0),
+        "message_id": str(ref["message_id"]),
+        "channel_id": str(ref.get("channel_id") or channel_id),
+    }
+    if ref.get("guild_id") is not None or guild_id is not None:
+        out["guild_id"] = str(ref.get("guild_id") or guild_id)
+    return out
 
 
 def _as_int(value: Any) -> int | None:

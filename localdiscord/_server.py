@@ -23,7 +23,7 @@ from aiohttp import web
 from ._errors import ControlError, DiscordError, json_response
 from ._gateway import Gateway
 from ._interactions import InteractionFactory
-from ._keys import INTERACTION, JSON_BODY, LOG_ENTRY, UPLOADS
+from ._keys import INTERACTION, JSON_BODY, UPLOADS
 from ._messages import MessageWriter, Upload, upload_index
 from ._ratelimit import RateLimiter, normalize_route
 from ._state import Message, World
@@ -312,6 +312,31 @@ class LocalDiscord:
         )
         return await self._dispatch_interaction(interaction)
 
+    async def autocomplete(
+        self,
+        user: Any,
+        channel: Any,
+        command: str,
+        focused: str,
+        options: dict[str, Any] | None = None,
+        *,
+        guild_id: Any = None,
+    ) -> dict[str, Any]:
+        """Type into option ``focused`` of ``command``; the bot's choices appear on the interaction."""
+        interaction = self.factory.command(
+            user=user, channel=channel, command=command, options=options, guild_id=guild_id, focused=focused
+        )
+        return await self._dispatch_interaction(interaction)
+
+    async def submit_modal(
+        self, interaction_id: Any, values: dict[str, Any], *, user: Any = None, backdate_s: float = 0.0
+    ) -> dict[str, Any]:
+        """Fill in and submit the modal interaction ``interaction_id`` answered with."""
+        interaction = self.factory.modal_submit(
+            source_id=interaction_id, values=values, user=user, backdate_s=float(backdate_s or 0)
+        )
+        return await self._dispatch_interaction(interaction)
+
     async def click(
         self,
         user: Any,
@@ -495,7 +520,10 @@ class LocalDiscord:
                 raise DiscordError(status, 0, f"{status}: {'Not Found' if status == 404 else 'Method Not Allowed'}")
             template = match_info.route.resource.canonical[len(API_PREFIX) :]  # type: ignore[union-attr]
             entry["route"] = f"{request.method} {template}"
-            request[LOG_ENTRY] = entry
+            interaction = self._interaction_for(template, match_info)
+            if interaction is not None:
+                # Known before any check runs, so faults, 429s and spec violations show on the interaction too.
+                request[INTERACTION] = interaction
             await _read_body(request, entry)
             fault = self._take_fault(request.method, template)
             if fault is not None:
@@ -535,6 +563,17 @@ class LocalDiscord:
         entry["duration_ms"] = round((time.monotonic() - entry["t_mono"]) * 1000, 3)
         self._log_request(entry)
         return response
+
+    def _interaction_for(self, template: str, match_info: Any) -> Any:
+        if "{interaction_token}" in template:
+            try:
+                interaction = self.world.interactions.get(int(match_info["interaction_id"]))
+            except ValueError:
+                return None
+            return interaction if interaction and interaction.token == match_info["interaction_token"] else None
+        if "{webhook_token}" in template:
+            return self.world.interactions_by_token.get(match_info["webhook_token"])
+        return None
 
     def _validate_body(self, request: web.Request, template: str, entry: dict[str, Any]) -> None:
         body = request.get(JSON_BODY)

@@ -218,6 +218,7 @@ class Message:
     edit_count: int = 0
     pinged: bool = False
     nonce: str | int | None = None
+    message_reference: dict[str, Any] | None = None
 
     @property
     def ephemeral(self) -> bool:
@@ -593,6 +594,8 @@ class World:
             payload["interaction_metadata"] = message.interaction_metadata
         if message.nonce is not None:
             payload["nonce"] = message.nonce
+        if message.message_reference is not None:
+            payload["message_reference"] = message.message_reference
         if private:
             payload.update(
                 {

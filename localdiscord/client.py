@@ -106,6 +106,24 @@ class ControlClient:
             body["guild_id"] = str(guild_id)
         return await self._call("POST", "/interactions/command", json=body)
 
+    async def autocomplete(self, user: Any, channel: Any, command: str, focused: str, **options: Any) -> dict[str, Any]:
+        """Type into option ``focused``; read the bot's answer from ``interaction(id)["autocomplete_choices"]``."""
+        body = {
+            "user_id": str(user),
+            "channel_id": str(channel),
+            "command": command,
+            "focused": focused,
+            "options": options,
+        }
+        return await self._call("POST", "/interactions/autocomplete", json=body)
+
+    async def submit_modal(self, interaction_id: Any, values: dict[str, Any], *, user: Any = None) -> dict[str, Any]:
+        """Submit the modal the bot showed in answer to ``interaction_id``; ``values`` maps custom_id -> value."""
+        body: dict[str, Any] = {"interaction_id": str(interaction_id), "values": values}
+        if user is not None:
+            body["user_id"] = str(user)
+        return await self._call("POST", "/interactions/modal", json=body)
+
     async def click(
         self,
         user: Any,

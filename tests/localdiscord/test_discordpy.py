@@ -50,6 +50,20 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ldtest:(?P
             await interaction.response.edit_message(content="cleared", attachments=[], view=None)
 
 
+class PromptModal(discord.ui.Modal, title="New prompt"):
+    prompt = discord.ui.TextInput(label="Prompt", custom_id="prompt", max_length=200)
+    mood = discord.ui.Label(
+        text="Mood",
+        component=discord.ui.Select(
+            custom_id="mood", options=[discord.SelectOption(label="calm"), discord.SelectOption(label="wild")]
+        ),
+    )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        mood = self.mood.component.values[0]  # type: ignore[attr-defined]
+        await interaction.response.send_message(f"reprompted: {self.prompt.value} ({mood})")
+
+
 class TestBot(discord.Client):
     """Records what its handlers saw so tests can assert on the bot's side too."""
 
@@ -133,6 +147,19 @@ def _add_commands(bot: TestBot) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await interaction.user.send("hello in private")
         await interaction.edit_original_response(content="sent")
+
+    @tree.command(name="reprompt", description="Opens a modal")
+    async def reprompt(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(PromptModal())
+
+    @tree.command(name="style", description="Autocompleted option")
+    async def style(interaction: discord.Interaction, name: str) -> None:
+        await interaction.response.send_message(f"style {name}")
+
+    @style.autocomplete("name")
+    async def style_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        names = ["cinematic", "comic", "photo"]
+        return [app_commands.Choice(name=n, value=n) for n in names if n.startswith(current)]
 
     mod = app_commands.Group(
         name="mod", description="Moderation", default_permissions=discord.Permissions(manage_guild=True)
@@ -351,3 +378,23 @@ async def test_default_member_permissions_and_dm(ld: LocalDiscord, control: Cont
     [private] = await control.messages(dm["id"])
     assert private["content"] == "hello in private"
     assert ld.violations == []
+
+
+async def test_modal_submit_and_autocomplete(control: ControlClient, bot: TestBot) -> None:
+    opened = await control.invoke("alice", "general", "reprompt")
+    info = await _acked(control, opened["interaction_id"])
+    assert info["response_type"] == 9 and info["modal"]["title"] == "New prompt"
+    with pytest.raises(ControlAPIError):
+        await control.submit_modal(opened["interaction_id"], {"nope": "x"})
+    await control.submit_modal(opened["interaction_id"], {"prompt": "a calm lake", "mood": "calm"})
+    await control.wait_for_message("general", lambda m: m["content"] == "reprompted: a calm lake (calm)")
+
+    typed = await control.autocomplete("alice", "general", "style", "name", name="c")
+    choices = await control.wait_for(
+        lambda: _choices(control, typed["interaction_id"]), timeout=5, description="autocomplete choices"
+    )
+    assert [c["value"] for c in choices] == ["cinematic", "comic"]
+
+
+async def _choices(control: ControlClient, interaction_id: str) -> list[dict[str, Any]] | None:
+    return (await control.interaction(interaction_id))["autocomplete_choices"]
