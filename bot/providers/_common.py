@@ -106,6 +106,8 @@ def parse_progress(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None  # NaN or infinity: a provider bug, not a percentage
         return max(0, min(100, int(value)))
     if isinstance(value, str):
         match = _NUMBER.match(value) or _PERCENT.search(value)
