@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.errors import ProviderError, StoreError, WebhookRejected
@@ -34,11 +34,13 @@ from bot.providers.base import ActionRequest, ImagineRequest, Provider
 from bot.scheduling import AccountPool, FairQueue
 from bot.store import Store
 
-__all__ = ["EngineConfig", "JobEngine", "Listener"]
+__all__ = ["Admission", "EngineConfig", "JobEngine", "Listener"]
 
 _log = logging.getLogger(__name__)
 
 Listener = Callable[[JobEvent], None]
+# A check run in the transaction that stores a new job; it refuses the job by raising.
+Admission = Callable[[Job], Awaitable[None]]
 
 # Longest pause between retries of a transient submit error, whatever Retry-After says.
 MAX_RETRY_DELAY_S = 60.0
@@ -98,6 +100,9 @@ class JobEngine:
         self._last_request: dict[tuple[str, str], float] = {}
         self._positions: dict[str, int] = {}
         self._running = False
+        # Submits sent to providers since start (imagines and button actions); /mod stats shows it, and
+        # tests use it to prove a refused prompt never reached a provider.
+        self.provider_submits = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -147,18 +152,32 @@ class JobEngine:
 
     # -- what the cogs call ----------------------------------------------------------------------
 
-    async def submit(self, job: Job) -> Job:
-        """Store a new /imagine job and queue it."""
+    async def submit(self, job: Job, *, admit: Admission | None = None) -> Job:
+        """Store a new /imagine job and queue it.
+
+        ``admit`` runs in the same store transaction as the insert and refuses the job by raising, so a
+        limit it checks (quota, concurrency) holds however many submits race.
+        """
         job.status = JobStatus.QUEUED
-        await self.store.insert_job(job)
+        if admit is None:
+            await self.store.insert_job(job)
+        else:
+            async with self.store.transaction():
+                await admit(job)
+                await self.store.insert_job(job)
         self._enqueue(job)
         self._emit(JobEventKind.CREATED, job)
         return job
 
-    async def submit_child(self, job: Job) -> tuple[Job, bool]:
+    async def submit_child(self, job: Job, *, admit: Admission | None = None) -> tuple[Job, bool]:
         """Store a button-press job and queue it, unless that button was already pressed on its parent."""
         job.status = JobStatus.QUEUED
-        stored, created = await self.store.insert_child(job)
+        if admit is None:
+            stored, created = await self.store.insert_child(job)
+        else:
+            async with self.store.transaction():
+                await admit(job)
+                stored, created = await self.store.insert_child(job)
         if created:
             self._enqueue(stored)
             self._emit(JobEventKind.CREATED, stored)
@@ -461,6 +480,7 @@ class JobEngine:
 
     async def _send(self, job: Job, adapter: Provider) -> Any:
         webhook = self.config.webhook_url_for(adapter.name) if adapter.capabilities.webhooks else None
+        self.provider_submits += 1
         if job.action is Action.IMAGINE:
             return await adapter.imagine(
                 ImagineRequest(

@@ -154,6 +154,15 @@ class ErrorReason(StrEnum):
     BLOCKED_PROMPT = "blocked_prompt"
     INVALID_PROMPT = "invalid_prompt"
     INVALID_IMAGE = "invalid_image"
+    # Refused by the server's own rules (moderation and limits) before any job exists.
+    PROMPT_UNCHECKED = "prompt_unchecked"
+    MEMBER_BANNED = "member_banned"
+    QUOTA_REACHED = "quota_reached"
+    TOO_MANY_JOBS = "too_many_jobs"
+    COOLDOWN = "cooldown"
+    CHANNEL_NOT_ALLOWED = "channel_not_allowed"
+    BUTTON_RESTRICTED = "button_restricted"
+    NOT_A_MODERATOR = "not_a_moderator"
     # What the providers report about the prompt or the image.
     BANNED_PROMPT = "banned_prompt"
     IMAGE_BLOCKED = "image_blocked"
@@ -230,6 +239,15 @@ _REASON_MESSAGES = {
     ErrorReason.BLOCKED_PROMPT: "Your prompt contains a word this server does not allow.",
     ErrorReason.INVALID_PROMPT: "The prompt could not be understood. Check its parameters and try again.",
     ErrorReason.INVALID_IMAGE: "The image could not be used. Send a PNG, JPEG, GIF or WebP by a public link or upload.",
+    ErrorReason.PROMPT_UNCHECKED: "Your prompt could not be checked against this server's word list in time."
+    " Try a shorter or simpler prompt.",
+    ErrorReason.MEMBER_BANNED: "You are blocked from using the image bot in this server.",
+    ErrorReason.QUOTA_REACHED: "You have used all of your images for today in this server.",
+    ErrorReason.TOO_MANY_JOBS: "You already have as many jobs running as this server allows. Wait for one to finish.",
+    ErrorReason.COOLDOWN: "You are starting jobs too quickly for this server. Wait a moment and try again.",
+    ErrorReason.CHANNEL_NOT_ALLOWED: "The image bot is not used in this channel.",
+    ErrorReason.BUTTON_RESTRICTED: "In this server only an image's owner (or a moderator) can use its buttons.",
+    ErrorReason.NOT_A_MODERATOR: "That command is for this server's moderators.",
     ErrorReason.BANNED_PROMPT: "The image service refused this prompt under its content rules.",
     ErrorReason.IMAGE_BLOCKED: "The image service refused the result under its content rules.",
     ErrorReason.INVALID_PARAMETER: "One of the prompt's parameters is not valid for the image service.",

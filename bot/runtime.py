@@ -11,6 +11,7 @@ import logging
 import httpx
 
 from bot.engine import EngineConfig, JobEngine
+from bot.moderation import Moderation
 from bot.providers import Provider, build_accounts, provider_class
 from bot.scheduling import AccountPool
 from bot.settings import Settings
@@ -32,6 +33,7 @@ class Runtime:
         self.http: httpx.AsyncClient
         self.providers: list[Provider]
         self.engine: JobEngine
+        self.moderation: Moderation
         self.webhooks: WebhookServer | None = None
 
     async def start(self) -> None:
@@ -49,6 +51,7 @@ class Runtime:
             failover=tuple(p for p in settings.failover_providers if p != settings.provider),
         )
         self.engine = JobEngine(self.store, AccountPool(self.providers), config)
+        self.moderation = Moderation(self.store)
 
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""

@@ -1,0 +1,40 @@
+"""Community moderation and member self-service, without Discord: banned words, sanctions, limits,
+member settings, the audit trail and statistics. Public face: :class:`Moderation`."""
+
+from bot.moderation.matcher import InvalidTerm, Term, Verdict, WordFilter, normalize
+from bot.moderation.policy import (
+    AuditAction,
+    AuditEntry,
+    Ban,
+    ButtonPolicy,
+    GuildConfig,
+    Limits,
+    MemberSettings,
+    Refusal,
+    RoleLimits,
+    StrikeOutcome,
+    Usage,
+)
+from bot.moderation.service import GuildState, Moderation, Stats
+
+__all__ = [
+    "AuditAction",
+    "AuditEntry",
+    "Ban",
+    "ButtonPolicy",
+    "GuildConfig",
+    "GuildState",
+    "InvalidTerm",
+    "Limits",
+    "MemberSettings",
+    "Moderation",
+    "Refusal",
+    "RoleLimits",
+    "Stats",
+    "StrikeOutcome",
+    "Term",
+    "Usage",
+    "Verdict",
+    "WordFilter",
+    "normalize",
+]

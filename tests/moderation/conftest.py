@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.models import Job
+from bot.moderation import AuditEntry, Moderation
+from bot.store import Store
+
+GUILD = 1000
+ALICE = 11
+BOB = 12
+MOD = 99
+
+
+class Clock:
+    """A clock the test moves by hand; starts at a fixed mid-day moment so day boundaries are far."""
+
+    def __init__(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        self.now = now.replace(hour=12, minute=0, second=0, microsecond=0)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def job(user_id: int = ALICE, guild_id: int | None = GUILD, **fields: Any) -> Job:
+    defaults: dict[str, Any] = {
+        "id": secrets.token_hex(8),
+        "user_id": user_id,
+        "guild_id": guild_id,
+        "channel_id": 10,
+        "provider": "local",
+        "prompt": "a red fox",
+        "prompt_final": "a red fox",
+    }
+    return Job(**(defaults | fields))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(tmp_path / "jobs.db")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def audit() -> list[AuditEntry]:
+    return []
+
+
+@pytest.fixture
+def mod(store: Store, clock: Clock, audit: list[AuditEntry]) -> Moderation:
+    moderation = Moderation(store, clock=clock)
+    moderation.add_listener(audit.append)
+    return moderation
