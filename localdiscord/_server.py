@@ -11,6 +11,7 @@ applies injected faults, applies rate limits, and validates the body against Dis
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections import Counter
@@ -28,6 +29,8 @@ from ._messages import MessageWriter, Upload, upload_index
 from ._ratelimit import RateLimiter, normalize_route
 from ._state import Message, World
 from ._validate import SpecValidator, describe
+
+_log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
 # Routes called with an interaction token instead of the bot token; Discord exempts them from the
@@ -362,9 +365,13 @@ class LocalDiscord:
         session = self.gateway.interaction_session()
         sent = False
         if session is not None:
+            # The 3-second clock starts as the event leaves for a connected client. It is set before the
+            # send because the bot may answer before this coroutine resumes; if nothing was sent the clock
+            # runs from creation instead (Discord does not wait for a bot that is not connected).
+            interaction.dispatched_mono = time.monotonic()
             sent = await self.gateway.dispatch("INTERACTION_CREATE", interaction.payload, session=session)
-        # The 3-second clock starts when the event leaves for a connected client (or now, if none is).
-        interaction.dispatched_mono = time.monotonic() if sent else None
+            if not sent:
+                interaction.dispatched_mono = None
         return {"interaction_id": str(interaction.id), "token": interaction.token, "dispatched": sent}
 
     def expire(self, interaction_id: Any) -> dict[str, Any]:
@@ -554,6 +561,10 @@ class LocalDiscord:
                         "message": exc.message,
                     }
                 )
+        except Exception as exc:  # a bug here must not look like a network failure to the bot
+            _log.exception("LocalDiscord failed handling %s %s", request.method, request.path)
+            entry["exception"] = repr(exc)
+            response = DiscordError(500, 0, "500: Internal Server Error").response()
         for key, value in extra_headers.items():
             response.headers.setdefault(key, value)
         interaction = request.get(INTERACTION)
