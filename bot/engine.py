@@ -601,7 +601,9 @@ class JobEngine:
             return
         caps = adapter.capabilities
         webhook_mode = caps.webhooks and self.config.webhook_url_for(adapter.name) is not None
-        base = self.config.webhook_fallback_poll_s if webhook_mode else caps.poll_interval
+        # Callbacks that carry progress make polling a slow safety net; completion-only callbacks leave
+        # polling at its usual pace, or the member would see no progress until the end.
+        base = self.config.webhook_fallback_poll_s if webhook_mode and caps.progress_webhooks else caps.poll_interval
         interval = base
         failures = 0
         while not job.terminal:

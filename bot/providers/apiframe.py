@@ -56,6 +56,8 @@ class ApiFrameProvider(HttpAdapter):
         grid_actions=frozenset(GRID_ACTIONS),
         upscale_actions=_UPSCALED,
         webhooks=True,
+        # Newer docs: "the final result and updates of this task will be posted".
+        progress_webhooks=True,
         poll_interval=3.0,
         max_poll_interval=15.0,
     )

@@ -42,6 +42,8 @@ class Capabilities:
     grid_actions: frozenset[Action]
     upscale_actions: frozenset[Action] = frozenset()
     webhooks: bool = False
+    # Whether its callbacks include progress; if not, polling goes on beside them so the member sees progress.
+    progress_webhooks: bool = False
     img2img: bool = True
     aspect_ratio: bool = True
     # The first poll waits this long; later polls back off towards max_poll_interval while nothing changes.
