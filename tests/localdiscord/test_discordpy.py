@@ -200,6 +200,8 @@ async def bot(ld: LocalDiscord) -> AsyncIterator[TestBot]:
             await asyncio.wait_for(runner, timeout=5)
         discord.http.Route.BASE = old_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+    # Everything discord.py itself sent in the test must satisfy Discord's published schema.
+    assert ld.violations == [], ld.violations
 
 
 async def _acked(control: ControlClient, interaction_id: str) -> dict[str, Any]:

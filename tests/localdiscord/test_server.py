@@ -332,6 +332,19 @@ async def test_interaction_flow_over_raw_http(ld: LocalDiscord, api: httpx.Async
     )
 
 
+async def test_guild_commands_shadow_global_ones(ld: LocalDiscord, api: httpx.AsyncClient) -> None:
+    app_id, guild = ld.application_id, _ids(ld.state())["guild"]
+    await api.put(f"/applications/{app_id}/commands", json=COMMANDS)
+    first = (await api.put(f"/applications/{app_id}/guilds/{guild}/commands", json=COMMANDS[:1])).json()
+    again = (await api.put(f"/applications/{app_id}/guilds/{guild}/commands", json=COMMANDS[:1])).json()
+    assert first[0]["guild_id"] == guild and first[0]["application_id"] == str(app_id)
+    assert (again[0]["id"], again[0]["version"]) == (first[0]["id"], first[0]["version"])  # unchanged -> same
+    assert (await api.put("/applications/1/commands", json=[])).json()["code"] == 50001
+    started = await ld.invoke("alice", "general", "imagine", {"prompt": "x"})
+    data = ld.world.interactions[int(started["interaction_id"])].payload["data"]
+    assert data["id"] == first[0]["id"] and data["guild_id"] == guild
+
+
 async def test_control_api_guards(ld: LocalDiscord, api: httpx.AsyncClient, control: ControlClient) -> None:
     await api.put(f"/applications/{ld.application_id}/commands", json=COMMANDS)
     with pytest.raises(ControlAPIError) as unknown:
