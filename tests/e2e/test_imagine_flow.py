@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from typing import Any
 
 import pytest
@@ -74,7 +75,7 @@ async def test_imagine_upscale_vary_reroll(ld: LocalDiscord, start_bot: Any) -> 
     progress = [e for e in edits if e["json"] and "%" in (e["json"].get("content") or "")]
     assert progress, [e["json"] for e in edits]
     assert any(f["filename"].startswith("preview") for e in progress for f in e["files"])
-    gaps = [b["t_mono"] - a["t_mono"] for a, b in zip(edits, edits[1:], strict=False)]
+    gaps = [b["t_mono"] - a["t_mono"] for a, b in itertools.pairwise(edits)]
     assert all(gap >= 0.25 for gap in gaps), gaps
 
     upscale_id = await press(ld, "bob", grid, "u2")
