@@ -17,7 +17,7 @@ __all__ = ["INITIAL_EXTENSIONS", "ImagineBot"]
 
 _log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.imagine",)
+INITIAL_EXTENSIONS = ("cogs.imagine", "cogs.member", "cogs.moderation")
 
 
 class ImagineBot(commands.Bot):

@@ -12,13 +12,17 @@ from discord.ext import commands
 
 from bot.errors import InputError, StoreError
 from bot.models import Action, ErrorReason, Job, JobStatus
+from bot.moderation import ButtonPolicy, Refusal
 from bot.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
+from bot.ui import gate
 from bot.ui.render import action_title, job_link
 from bot.ui.replies import refuse
+from bot.ui.texts import refusal_text
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
     from bot.engine import JobEngine
+    from bot.moderation import Moderation
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +53,10 @@ class Imagine(commands.Cog):
     def engine(self) -> JobEngine:
         return self.bot.runtime.engine
 
+    @property
+    def moderation(self) -> Moderation:
+        return self.bot.runtime.moderation
+
     @app_commands.command(name="imagine", description="Create four images from a prompt")
     @app_commands.describe(
         prompt="What to draw; parameters like --ar 16:9 or --seed 7 may follow",
@@ -64,8 +72,17 @@ class Imagine(commands.Cog):
         image: discord.Attachment | None = None,
         aspect: app_commands.Choice[str] | None = None,
     ) -> None:
+        # Moderation first, from the cached guild snapshot: a refused prompt is answered before anything
+        # public is posted and never reaches a provider.
+        state = await gate.guard(self.bot, interaction)
+        if state is None:
+            return
+        settings = await self.moderation.member_settings(interaction.user.id)
+        if not await gate.prompt_allowed(self.bot, interaction, state, f"{prompt} {settings.suffix}"):
+            return
         try:
             parsed = parse_prompt(prompt, aspect=aspect.value if aspect else None)
+            parsed = gate.with_member_defaults(parsed, settings)
             image_urls = list(parsed.image_urls)
             if image is not None:
                 check_reference(image)
@@ -91,15 +108,29 @@ class Imagine(commands.Cog):
             image_urls_in=image_urls,
             upload_limit=interaction.filesize_limit,
         )
-        await self.engine.submit(job)
+        try:
+            await self.engine.submit(job, admit=self.moderation.admitter(gate.role_ids(interaction.user)))
+        except Refusal as exc:
+            await refuse(interaction, refusal_text(exc))
 
     async def press(self, interaction: discord.Interaction, job_id: str, action: Action) -> None:
         """A job button was pressed: make the child job, which gets a message of its own."""
+        state = await gate.guard(self.bot, interaction)
+        if state is None:
+            return
+        if state.config.button_policy is ButtonPolicy.OWNER and not gate.is_moderator(interaction, state):
+            # One lookup by key before deferring, so a refusal stays private.
+            owner = await self.engine.get(job_id)
+            if owner is not None and owner.user_id != interaction.user.id:
+                await refuse(interaction, ErrorReason.BUTTON_RESTRICTED.message)
+                return
         response = await interaction.response.defer(thinking=True)
         parent = await self.engine.get(job_id)
         if parent is None:
             await refuse(interaction, "That image is no longer known to the bot.")
             return
+        if not await gate.prompt_allowed(self.bot, interaction, state, parent.prompt, strike=False):
+            return  # a word banned since the image was made
         if parent.status is not JobStatus.COMPLETED or action not in parent.actions:
             await refuse(interaction, "That button is not available on this image.")
             return
@@ -122,7 +153,13 @@ class Imagine(commands.Cog):
             image_urls_in=parent.image_urls_in,
             upload_limit=interaction.filesize_limit,
         )
-        stored, created = await self.engine.submit_child(child)
+        try:
+            # The child belongs to whoever pressed, and counts against their quota.
+            admit = self.moderation.admitter(gate.role_ids(interaction.user))
+            stored, created = await self.engine.submit_child(child, admit=admit)
+        except Refusal as exc:
+            await refuse(interaction, refusal_text(exc))
+            return
         if not created:
             what = action_title(action) or action.value
             link = job_link(stored)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -27,12 +28,33 @@ __all__ = [
     "StrikeOutcome",
     "Usage",
     "WordEntry",
+    "parse_duration",
 ]
 
 # The largest value a moderator may give a limit; past this a limit means nothing.
 MAX_LIMIT = 10_000
 # Cooldowns longer than a day are a ban by another name.
 MAX_COOLDOWN_S = 86_400
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+# A timed ban longer than a year is a permanent one with extra steps.
+MAX_DURATION = dt.timedelta(days=366)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``30m``, ``2h``, ``1d12h``, ``1w``; a bare number is minutes. Raises ValueError in plain words."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if cleaned.isdigit():
+        cleaned += "m"
+    parts = _DURATION.findall(cleaned)
+    if not parts or "".join(n + u for n, u in parts) != cleaned:
+        raise ValueError(f"“{text}” is not a duration; write it like 30m, 2h, 1d or 1w.")
+    duration = dt.timedelta(seconds=sum(int(n) * _DURATION_UNITS[u] for n, u in parts))
+    if not dt.timedelta(minutes=1) <= duration <= MAX_DURATION:
+        raise ValueError("A duration must be between one minute and one year.")
+    return duration
 
 
 class ButtonPolicy(StrEnum):

@@ -652,6 +652,14 @@ class Moderation:
         self._emit(entry)
         return entry
 
+    async def deleted(self, job_id: str) -> AuditEntry | None:
+        """The record of a moderator deleting this job's message, if one did."""
+        row = await self.store.fetchone(
+            "SELECT * FROM mod_audit WHERE job_id = ? AND action = ? ORDER BY id DESC LIMIT 1",
+            (job_id, AuditAction.JOB_DELETED.value),
+        )
+        return _audit_entry(row) if row else None
+
     async def audit_log(self, guild_id: int, *, limit: int = 20) -> list[AuditEntry]:
         rows = await self.store.fetchall(
             "SELECT * FROM mod_audit WHERE guild_id = ? ORDER BY at DESC, id DESC LIMIT ?", (guild_id, limit)

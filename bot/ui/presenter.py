@@ -23,6 +23,7 @@ import discord
 from bot.errors import ProviderError
 from bot.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
 from bot.ui.buttons import result_view
+from bot.ui.controls import progress_view
 from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content
 
 if TYPE_CHECKING:
@@ -127,7 +128,9 @@ class Presenter:
                 self._editors.pop(job_id, None)
 
     async def _show_progress(self, job: Job, queue_position: int | None, editor: _Editor) -> None:
-        kwargs: dict[str, Any] = {"content": job_content(job, queue_position=queue_position), "view": None}
+        # The Cancel button rides on every progress edit; the final edit replaces it with the result's buttons.
+        view = progress_view(job)
+        kwargs: dict[str, Any] = {"content": job_content(job, queue_position=queue_position), "view": view}
         if job.preview_url and job.status is JobStatus.RUNNING:
             preview = await self._image(job, job.preview_url)
             if preview is not None:
@@ -142,6 +145,7 @@ class Presenter:
             try:
                 await self._edit(job, editor, **await self._final_message(job))
             except _MessageGone:
+                # Nothing left to show it on; counting it delivered stops the retries at every start.
                 _log.info("job %s ended but its message is gone", job.id)
                 break
             except discord.HTTPException as exc:

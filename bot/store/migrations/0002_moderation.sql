@@ -88,6 +88,8 @@ CREATE TABLE mod_audit (
     detail         TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX mod_audit_guild ON mod_audit (guild_id, at);
+-- What happened to one job (was its message deleted by a moderator?).
+CREATE INDEX mod_audit_job ON mod_audit (job_id, action) WHERE job_id IS NOT NULL;
 -- A job's end is recorded (and posted to the audit channel) once, even when its event is replayed at start.
 CREATE UNIQUE INDEX mod_audit_job_end ON mod_audit (job_id) WHERE action = 'job_finished';
 

@@ -1,0 +1,345 @@
+"""Pure text for the moderation and member commands: refusals, job lists, statistics, audit lines.
+
+No I/O. Member text goes through :func:`quote_prompt`; user and channel mentions are written as
+``<@id>``/``<#id>`` and rely on every message being sent with mentions disabled. Every function keeps
+its result under Discord's 2000-character content limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from bot.models import ErrorReason, Job, JobStatus
+from bot.moderation import (
+    AuditAction,
+    AuditEntry,
+    Ban,
+    GuildState,
+    Limits,
+    MemberSettings,
+    Refusal,
+    Stats,
+    StrikeOutcome,
+    Usage,
+    Verdict,
+)
+from bot.ui.render import MAX_CONTENT, job_link, quote_prompt
+
+__all__ = [
+    "audit_text",
+    "ban_text",
+    "blocked_text",
+    "info_text",
+    "job_list_text",
+    "limits_text",
+    "refusal_text",
+    "settings_text",
+    "stats_text",
+    "when",
+    "words_text",
+]
+
+# How much of a prompt a one-line listing shows.
+LIST_PROMPT = 80
+# How much of a prompt an audit-channel post shows.
+AUDIT_PROMPT = 600
+# Channels named in a "use the bot over there" pointer.
+MAX_POINTED_CHANNELS = 10
+
+STATUS_ICONS = {
+    JobStatus.QUEUED: "⏳",
+    JobStatus.SUBMITTED: "🚀",
+    JobStatus.RUNNING: "🎨",
+    JobStatus.COMPLETED: "✅",
+    JobStatus.FAILED: "❌",
+    JobStatus.MODERATED: "🚫",
+    JobStatus.CANCELLED: "⏹️",
+    JobStatus.TIMED_OUT: "⌛",
+}
+
+
+def when(moment: dt.datetime, style: str = "R") -> str:
+    """A Discord timestamp, shown in each reader's own time zone and language."""
+    return f"<t:{int(moment.timestamp())}:{style}>"
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
+
+
+# -- refusals ------------------------------------------------------------------------------------------
+
+
+def ban_text(ban: Ban) -> str:
+    text = ErrorReason.MEMBER_BANNED.message
+    if ban.expires_at is not None:
+        text += f" The block ends {when(ban.expires_at)}."
+    if ban.automatic:
+        text += " It was set automatically after several blocked prompts."
+    elif ban.reason:
+        text += f" Reason: {quote_prompt(ban.reason, 300)}"
+    return text
+
+
+def refusal_text(refusal: Refusal) -> str:
+    reason = refusal.reason
+    if reason is ErrorReason.MEMBER_BANNED and refusal.ban is not None:
+        return ban_text(refusal.ban)
+    if reason is ErrorReason.QUOTA_REACHED and refusal.limit is not None:
+        text = f"You have used {refusal.used} of your {refusal.limit} images for today in this server."
+        if refusal.retry_at is not None:
+            text += f" Your quota resets {when(refusal.retry_at)}."
+        return text
+    if reason is ErrorReason.TOO_MANY_JOBS and refusal.limit is not None:
+        return (
+            f"You already have {refusal.used} jobs running or waiting, and this server allows {refusal.limit}"
+            " at a time. Start another when one has finished."
+        )
+    if reason is ErrorReason.COOLDOWN and refusal.retry_at is not None:
+        return f"{reason.message.split('.')[0]}. You can start your next job {when(refusal.retry_at)}."
+    return reason.message
+
+
+def channel_pointer(state: GuildState) -> str:
+    channels = sorted(state.channels)
+    named = ", ".join(f"<#{c}>" for c in channels[:MAX_POINTED_CHANNELS])
+    more = f" and {len(channels) - MAX_POINTED_CHANNELS} more" if len(channels) > MAX_POINTED_CHANNELS else ""
+    return f"{ErrorReason.CHANNEL_NOT_ALLOWED.message} Use it in {named}{more}."
+
+
+def blocked_text(verdict: Verdict, outcome: StrikeOutcome | None = None) -> str:
+    if not verdict.hits:
+        return ErrorReason.PROMPT_UNCHECKED.message + " Nothing was sent."
+    excerpt = quote_prompt(verdict.hits[0].excerpt, 60)
+    text = f"{ErrorReason.BLOCKED_PROMPT.message} It was not sent. (Matched: “{excerpt}”.)"
+    if outcome is not None:
+        if outcome.ban is not None:
+            text += "\n" + ban_text(outcome.ban)
+        elif outcome.strike_limit:
+            left = outcome.strike_limit - outcome.strikes_today % outcome.strike_limit
+            text += f"\n-# {left} more blocked prompt{'s' if left != 1 else ''} today and the bot is paused for you."
+    return text
+
+
+# -- lists ------------------------------------------------------------------------------------------
+
+
+def job_line(job: Job, *, show_member: bool, deleted: bool = False) -> str:
+    parts = [f"`{job.id}`", f"{STATUS_ICONS[job.status]} {job.status.value.replace('_', ' ')}"]
+    if show_member:
+        parts.append(f"<@{job.user_id}>")
+    parts.append(when(job.created_at))
+    parts.append(quote_prompt(job.prompt, LIST_PROMPT))
+    link = job_link(job)
+    if deleted:
+        parts.append("removed by a moderator")
+    elif link:
+        parts.append(f"[jump]({link})")
+    return " · ".join(parts)
+
+
+def job_list_text(jobs: Sequence[Job], *, title: str, page: int, show_member: bool, deleted: Iterable[str] = ()) -> str:
+    gone = set(deleted)
+    if not jobs:
+        return f"**{title}**\nNo jobs{' on this page' if page else ''}."
+    lines = [f"**{title}** · page {page + 1}"]
+    lines += [job_line(job, show_member=show_member, deleted=job.id in gone) for job in jobs]
+    return _cap("\n".join(lines))
+
+
+def words_text(state: GuildState) -> str:
+    config = state.config
+    lines = [
+        "**Banned words**",
+        f"Built-in list: {'on' if config.use_default_words else 'off'} (`/mod words defaults`).",
+    ]
+    if not state.words:
+        lines.append("No words of this server's own yet; add them with `/mod words add`.")
+    for word in state.words:
+        kind = "regex" if word.is_regex else "phrase"
+        lines.append(f"- {kind} `{quote_prompt(word.term, 200).replace('`', 'ˋ')}` · added by <@{word.added_by}>")
+    text = "\n".join(lines)
+    if len(text) > MAX_CONTENT:
+        shown = text[: MAX_CONTENT - 60].rsplit("\n", 1)[0]
+        hidden = text.count("\n") - shown.count("\n")
+        text = f"{shown}\n… and {hidden} more."
+    return text
+
+
+def limits_text(state: GuildState) -> str:
+    config = state.config
+
+    def describe(limits: Limits) -> str:
+        quota = f"{limits.daily_quota} images a day" if limits.daily_quota else "no daily quota"
+        running = f"{limits.max_concurrent} jobs at a time" if limits.max_concurrent else "no limit on jobs at a time"
+        cooldown = f"{limits.cooldown_s} s between jobs" if limits.cooldown_s else "no cooldown"
+        return f"{quota}, {running}, {cooldown}"
+
+    lines = ["**Limits in this server**", f"Everyone: {describe(config.limits)}."]
+    for role_id, override in sorted(state.role_limits.items()):
+        lines.append(f"<@&{role_id}>: {describe(override.over(config.limits))}.")
+    if config.strike_limit:
+        lines.append(
+            f"Escalation: {config.strike_limit} blocked prompts in a day pause a member for"
+            f" {config.strike_block_minutes} minutes (longer each time)."
+        )
+    else:
+        lines.append("Escalation: off.")
+    channels = " ".join(f"<#{c}>" for c in sorted(state.channels)) or "every channel"
+    lines.append(f"Jobs are taken in: {channels}.")
+    lines.append(f"Result buttons: {'anyone' if config.button_policy.value == 'anyone' else 'owner and moderators'}.")
+    role = f"<@&{config.moderator_role_id}>" if config.moderator_role_id else "none (Manage Server only)"
+    lines.append(f"Moderator role: {role}.")
+    audit = f"<#{config.audit_channel_id}>" if config.audit_channel_id else "off"
+    lines.append(f"Audit channel: {audit}.")
+    return _cap("\n".join(lines))
+
+
+def bans_text(bans: Sequence[Ban]) -> str:
+    if not bans:
+        return "Nobody is blocked from the bot in this server."
+    lines = ["**Blocked members**"]
+    for ban in bans:
+        until = f"until {when(ban.expires_at, 'f')}" if ban.expires_at else "until lifted"
+        by = "automatic" if ban.automatic else f"by <@{ban.banned_by}>"
+        reason = f" · {quote_prompt(ban.reason, 100)}" if ban.reason else ""
+        lines.append(f"- <@{ban.user_id}> {until} · {by}{reason}")
+    return _cap("\n".join(lines))
+
+
+def stats_text(stats: Stats, days: int, provider_submits: int | None = None) -> str:
+    lines = [f"**Jobs in the last {days} day{'s' if days != 1 else ''}:** {stats.total}"]
+    if stats.by_status:
+        lines.append(
+            " · ".join(f"{STATUS_ICONS[s]} {s.value.replace('_', ' ')} {n}" for s, n in sorted(stats.by_status.items()))
+        )
+    failed = sum(n for s, n in stats.by_status.items() if s is not JobStatus.COMPLETED and s.terminal)
+    if stats.total:
+        lines.append(f"Failures: {failed} ({failed * 100 // stats.total}%)")
+    if stats.top_errors:
+        lines.append("**Top failure reasons**")
+        for error, count in stats.top_errors:
+            try:
+                label = ErrorReason(error).message
+            except ValueError:
+                label = error
+            lines.append(f"- {count} × {label}")
+    if stats.top_members:
+        lines.append("**Usage per member**")
+        for user_id, jobs, completed in stats.top_members:
+            lines.append(f"- <@{user_id}>: {jobs} jobs, {completed} completed")
+    lines.append(f"Blocked prompts: {stats.blocked_prompts} · members blocked now: {stats.active_bans}")
+    if provider_submits is not None:
+        lines.append(f"-# Requests sent to image services since the bot started: {provider_submits}")
+    return _cap("\n".join(lines))
+
+
+# -- members ----------------------------------------------------------------------------------------
+
+
+def settings_text(settings: MemberSettings) -> str:
+    aspect = settings.aspect or "not set (1:1)"
+    suffix = f"`{quote_prompt(settings.suffix, 200)}`" if settings.suffix else "none"
+    dm = "on" if settings.dm_on_finish else "off"
+    return (
+        "**Your settings**\n"
+        f"Aspect ratio: {aspect}\nSuffix added to every prompt: {suffix}\nDM when a job ends: {dm}\n"
+        "-# Change them with `/settings aspect:` `suffix:` `notify:`; `off` clears the aspect or suffix."
+    )
+
+
+def info_text(usage: Usage, queue: Sequence[tuple[str, int | None]]) -> str:
+    limits = usage.limits
+    if limits.daily_quota:
+        left = max(0, limits.daily_quota - usage.used_today)
+        today = f"{usage.used_today} of {limits.daily_quota} images used today ({left} left)"
+    else:
+        today = f"{usage.used_today} images today (no daily quota)"
+    lines = ["**Your image bot usage in this server**", f"{today}; the day resets {when(usage.resets_at)}."]
+    at_a_time = f" (up to {limits.max_concurrent} at a time)" if limits.max_concurrent else ""
+    lines.append(f"Running: {usage.running} · waiting: {usage.queued}{at_a_time}")
+    for job_id, position in queue:
+        where = f"#{position} in the queue" if position else "about to start"
+        lines.append(f"- job `{job_id}`: {where}")
+    if usage.cooldown_until is not None:
+        lines.append(f"Cooldown: your next job can start {when(usage.cooldown_until)}.")
+    if usage.ban is not None:
+        lines.append(ban_text(usage.ban))
+    return _cap("\n".join(lines))
+
+
+# -- the audit channel ------------------------------------------------------------------------------
+
+_ACTION_WORDS = {
+    AuditAction.WORD_ADDED: "added a banned {kind}",
+    AuditAction.WORD_REMOVED: "removed a banned {kind}",
+    AuditAction.LIMITS_CHANGED: "changed the limits",
+    AuditAction.ROLE_LIMITS_CHANGED: "changed the limits of a role",
+    AuditAction.ESCALATION_CHANGED: "changed the escalation",
+    AuditAction.CHANNEL_ALLOWED: "allowed a channel",
+    AuditAction.CHANNEL_DISALLOWED: "stopped allowing a channel",
+    AuditAction.BUTTON_POLICY: "changed who may press result buttons",
+    AuditAction.MODERATOR_ROLE: "changed the moderator role",
+    AuditAction.AUDIT_CHANNEL: "changed the audit channel",
+    AuditAction.DEFAULT_WORDS: "switched the built-in word list",
+    AuditAction.ACCOUNT_RESET: "reset an image service account",
+}
+
+
+def _settings_detail(detail: dict[str, object]) -> str:
+    shown = []
+    for key, value in detail.items():
+        if value is None or (key == "cleared" and not value):
+            continue
+        if key in ("channel_id", "audit_channel_id"):
+            value = f"<#{value}>"
+        elif key in ("role_id", "moderator_role_id"):
+            value = f"<@&{value}>"
+        shown.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(shown)
+
+
+def audit_text(entry: AuditEntry) -> str:
+    """One audit-channel post for one entry."""
+    detail = entry.detail
+    actor = "The bot" if entry.actor_id == 0 else f"<@{entry.actor_id}>"
+    target = f"<@{entry.target_user_id}>" if entry.target_user_id else "a member"
+    action = entry.action
+    if action is AuditAction.JOB_FINISHED:
+        status = JobStatus(str(detail.get("status")))
+        head = f"{STATUS_ICONS[status]} **{status.value.replace('_', ' ')}** · {target} · `{detail.get('provider')}`"
+        head += f" · {detail.get('action')} · job `{entry.job_id}`"
+        if detail.get("message_id"):
+            head += f" · [message](https://discord.com/channels/{entry.guild_id}/{detail.get('channel_id')}/"
+            head += f"{detail.get('message_id')})"
+        error = detail.get("error")
+        if error:
+            try:
+                head += f"\n{ErrorReason(str(error)).message}"
+            except ValueError:
+                head += f"\n{error}"
+        return _cap(f"{head}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
+    if action is AuditAction.PROMPT_BLOCKED:
+        text = (
+            f"🚫 Blocked a prompt from {target} (matched {quote_prompt(str(detail.get('term')), 100)};"
+            f" {detail.get('strikes')} today)"
+        )
+        return _cap(f"{text}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
+    if action is AuditAction.MEMBER_BANNED:
+        minutes = detail.get("minutes")
+        span = f" for {minutes} minutes" if minutes else " until lifted"
+        reason = f": {quote_prompt(str(detail['reason']), 300)}" if detail.get("reason") else ""
+        return _cap(f"🛡️ {actor} blocked {target} from the bot{span}{reason}")
+    if action is AuditAction.MEMBER_UNBANNED:
+        return f"🛡️ {actor} lifted the block on {target}"
+    if action is AuditAction.JOB_CANCELLED:
+        return f"🛡️ {actor} cancelled job `{entry.job_id}` of {target}"
+    if action is AuditAction.JOB_DELETED:
+        reason = f": {quote_prompt(str(detail['reason']), 300)}" if detail.get("reason") else ""
+        return _cap(f"🛡️ {actor} deleted the message of job `{entry.job_id}` of {target}{reason}")
+    words = _ACTION_WORDS.get(action, action.value.replace("_", " ")).format(kind=detail.get("kind", "word"))
+    if action in (AuditAction.WORD_ADDED, AuditAction.WORD_REMOVED):
+        return _cap(f"🛡️ {actor} {words}: `{quote_prompt(str(detail.get('term')), 200).replace('`', 'ˋ')}`")
+    extra = _settings_detail(detail)
+    return _cap(f"🛡️ {actor} {words}{f' ({extra})' if extra else ''}")

@@ -1,0 +1,260 @@
+"""Member self-service: /jobs, /job, /settings, /info, the Cancel button, and DMs when a job ends.
+
+Each command parses, defers when it reads the store, calls the core and replies; everything but the
+re-post of /job is ephemeral.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import InputError, ProviderError
+from bot.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus
+from bot.moderation import AuditAction
+from bot.prompt import ASPECT_CHOICES
+from bot.ui import gate
+from bot.ui.buttons import result_view
+from bot.ui.controls import CancelButton, PageButton, pager_view, progress_view
+from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content, job_link, quote_prompt
+from bot.ui.replies import refuse
+from bot.ui.texts import blocked_text, info_text, job_list_text, settings_text
+
+if TYPE_CHECKING:
+    from bot.client import ImagineBot
+    from bot.engine import JobEngine
+    from bot.moderation import Moderation
+
+_log = logging.getLogger(__name__)
+
+# Jobs per page of /jobs; ten one-line entries stay well under Discord's 2000 characters.
+PAGE_SIZE = 10
+# Words that clear a setting in /settings (a slash option cannot be set to nothing).
+CLEAR_WORDS = frozenset({"off", "none", "clear", "-"})
+_JOB_ID_CHARS = frozenset("0123456789abcdef")
+
+
+def parse_job_id(text: str) -> str | None:
+    """A job id as members paste it: with or without backticks, any case."""
+    cleaned = text.strip().strip("`").strip().lower()
+    return cleaned if len(cleaned) == 16 and set(cleaned) <= _JOB_ID_CHARS else None
+
+
+async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
+    """An ephemeral answer, whether or not the interaction was deferred."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS, **kwargs)
+    else:
+        await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+
+
+class Member(commands.Cog):
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def engine(self) -> JobEngine:
+        return self.bot.runtime.engine
+
+    @property
+    def moderation(self) -> Moderation:
+        return self.bot.runtime.moderation
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(CancelButton, PageButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(CancelButton, PageButton)
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- /jobs -----------------------------------------------------------------------------------
+
+    @app_commands.command(name="jobs", description="Your own jobs, newest first")
+    @app_commands.guild_only()
+    async def jobs(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._page(interaction, interaction.user.id, 0)
+
+    async def show_page(self, interaction: discord.Interaction, member: int, status: str, page: int) -> None:
+        """A page button of /jobs was pressed; a member's list is theirs alone."""
+        if member != interaction.user.id:
+            await refuse(interaction, "That list belongs to someone else; use /jobs for your own.")
+            return
+        await interaction.response.defer()
+        await self._page(interaction, member, page)
+
+    async def _page(self, interaction: discord.Interaction, member: int, page: int) -> None:
+        jobs, has_more = await self.moderation.job_page(
+            guild_id=interaction.guild_id, user_id=member, page=page, per_page=PAGE_SIZE
+        )
+        deleted = [job.id for job in jobs if await self.moderation.deleted(job.id)]
+        text = job_list_text(jobs, title="Your jobs in this server", page=page, show_member=False, deleted=deleted)
+        view = pager_view("me", member, "all", page, has_more=has_more)
+        await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
+
+    # -- /job ------------------------------------------------------------------------------------
+
+    @app_commands.command(name="job", description="Show a job again, with its buttons")
+    @app_commands.describe(job="The job's id, as shown under its image")
+    @app_commands.guild_only()
+    async def job(self, interaction: discord.Interaction, job: app_commands.Range[str, 1, 64]) -> None:
+        job_id = parse_job_id(job)
+        found = await self.engine.get(job_id) if job_id else None
+        state = await self.moderation.guild(interaction.guild_id or 0)
+        if found is None or (found.guild_id != interaction.guild_id and found.user_id != interaction.user.id):
+            await refuse(interaction, "There is no job with that id in this server.")
+            return
+        if found.user_id != interaction.user.id and not gate.is_moderator(interaction, state):
+            await refuse(interaction, "You can show your own jobs only.")
+            return
+        if await self.moderation.deleted(found.id):
+            await refuse(interaction, "A moderator removed that job's image, so it cannot be shown again.")
+            return
+        if found.status is not JobStatus.COMPLETED:
+            view = progress_view(found)
+            text = job_content(found, queue_position=self.engine.queue_position(found.id))
+            link = job_link(found)
+            if link:
+                text += f"\n[jump to the job]({link})"
+            await reply(interaction, text, **({"view": view} if view else {}))
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            file = await self._result_file(found)
+        except ProviderError as exc:
+            _log.warning("could not fetch the result of job %s for /job: %s", found.id, exc)
+            await refuse(interaction, "The image of that job is no longer available from the image service.")
+            return
+        kwargs: dict[str, Any] = {"attachments": [file]}
+        view = result_view(found)
+        if view is not None:
+            kwargs["view"] = view
+        await interaction.edit_original_response(content=job_content(found), allowed_mentions=NO_MENTIONS, **kwargs)
+
+    async def _result_file(self, job: Job) -> discord.File:
+        """The job's image, fetched through its provider like the presenter does."""
+        provider = self.engine.pool.provider(job.provider, job.account)
+        if provider is None or job.result_url is None:
+            raise ProviderError(ErrorReason.NO_ACCOUNT, f"{job.provider} is not configured")
+        data = await provider.fetch_image(job.result_url)
+        filename = "grid.png" if job.grid_url else "image.png"
+        data, filename = await asyncio.to_thread(encode_for_upload, data, job.upload_limit, filename)
+        return discord.File(io.BytesIO(data), filename=filename, description=alt_text(job))
+
+    # -- the Cancel button -------------------------------------------------------------------------
+
+    async def cancel_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
+        job = await self.engine.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            await refuse(interaction, "That job is no longer known to the bot.")
+            return
+        state = await self.moderation.guild(job.guild_id) if job.guild_id else None
+        owner = job.user_id == interaction.user.id
+        if not owner and not gate.is_moderator(interaction, state):
+            await refuse(interaction, "Only the member who started this job, or a moderator, can cancel it.")
+            return
+        if job.terminal:
+            await refuse(interaction, "That job has already ended.")
+            return
+        # No message of our own: the job's message turns into "Cancelled" through the presenter.
+        await interaction.response.defer()
+        reason = ErrorReason.CANCELLED_BY_OWNER if owner else ErrorReason.CANCELLED_BY_MODERATOR
+        ended = await self.engine.cancel(job.id, reason)
+        if ended is not None and not owner and job.guild_id is not None:
+            await self.moderation.record(
+                job.guild_id, interaction.user.id, AuditAction.JOB_CANCELLED, target_user_id=job.user_id, job_id=job.id
+            )
+
+    # -- /settings -------------------------------------------------------------------------------
+
+    @app_commands.command(name="settings", description="Your defaults: aspect ratio, a parameter suffix, DMs")
+    @app_commands.describe(
+        aspect="Aspect ratio for prompts that do not set one (off to clear)",
+        suffix="Parameters added to every prompt, like --v 6 --stylize 250 (off to clear)",
+        notify="Send me a DM when one of my jobs ends",
+    )
+    @app_commands.choices(
+        aspect=[app_commands.Choice(name=a, value=a) for a in ASPECT_CHOICES]
+        + [app_commands.Choice(name="off", value="off")]
+    )
+    async def settings(
+        self,
+        interaction: discord.Interaction,
+        aspect: app_commands.Choice[str] | None = None,
+        suffix: app_commands.Range[str, 1, 200] | None = None,
+        notify: bool | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        if aspect is not None:
+            changes["aspect"] = None if aspect.value == "off" else aspect.value
+        if suffix is not None:
+            cleaned = suffix.strip()
+            if cleaned.lower() in CLEAR_WORDS:
+                cleaned = ""
+            else:
+                try:
+                    gate.suffix_params(cleaned)
+                except (InputError, ValueError) as exc:
+                    await refuse(interaction, str(exc))
+                    return
+                if interaction.guild_id is not None:
+                    state = await self.moderation.guild(interaction.guild_id)
+                    verdict = state.filter.check(cleaned)
+                    if verdict.blocked:
+                        await refuse(interaction, blocked_text(verdict))
+                        return
+            changes["suffix"] = cleaned
+        if notify is not None:
+            changes["dm_on_finish"] = notify
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if changes:
+            current = await self.moderation.update_member_settings(interaction.user.id, **changes)
+        else:
+            current = await self.moderation.member_settings(interaction.user.id)
+        await reply(interaction, ("Saved.\n" if changes else "") + settings_text(current))
+
+    # -- /info -----------------------------------------------------------------------------------
+
+    @app_commands.command(name="info", description="Your usage against the quota, your running and waiting jobs")
+    @app_commands.guild_only()
+    async def info(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        usage = await self.moderation.usage(interaction.guild_id, interaction.user.id, gate.role_ids(interaction.user))
+        waiting, _ = await self.moderation.job_page(
+            guild_id=interaction.guild_id, user_id=interaction.user.id, status=JobStatus.QUEUED, per_page=10
+        )
+        queue = [(job.id, self.engine.queue_position(job.id)) for job in reversed(waiting)]
+        await reply(interaction, info_text(usage, queue))
+
+    # -- DMs when a job ends ---------------------------------------------------------------------
+
+    @commands.Cog.listener("on_job_event")
+    async def notify_owner(self, event: JobEvent) -> None:
+        if event.kind is not JobEventKind.FINISHED or event.job.user_id == 0:
+            return
+        job = event.job
+        settings = await self.moderation.member_settings(job.user_id)
+        if not settings.dm_on_finish:
+            return
+        status = "is done" if job.status is JobStatus.COMPLETED else f"ended: {job.error.message if job.error else ''}"
+        link = job_link(job)
+        text = f"Your job `{job.id}` {status}\n> {quote_prompt(job.prompt, 300)}"
+        if link:
+            text += f"\n{link}"
+        with contextlib.suppress(discord.HTTPException):
+            channel = await self.bot.create_dm(discord.Object(id=job.user_id))
+            await channel.send(text, allowed_mentions=NO_MENTIONS)
+
+
+async def setup(bot: ImagineBot) -> None:
+    await bot.add_cog(Member(bot))

@@ -1,0 +1,540 @@
+"""/mod: the moderators' console, and the audit channel.
+
+The group is hidden from members by its default permissions (Manage Server) and checked again on every
+use, since a server can grant the command to anyone in its integration settings and a moderator role
+may be configured per guild. Each subcommand parses, defers when it touches the store, calls
+:class:`bot.moderation.Moderation` or the engine, and replies ephemerally.
+
+The audit channel receives every recorded entry: each job's end, each blocked prompt and each
+moderator action, posted by one worker so that posts keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import StoreError
+from bot.models import ErrorReason, JobEvent, JobEventKind, JobStatus, utcnow
+from bot.moderation import AuditAction, AuditEntry, InvalidTerm
+from bot.moderation.policy import parse_duration
+from bot.ui import gate
+from bot.ui.controls import pager_view
+from bot.ui.render import NO_MENTIONS, quote_prompt
+from bot.ui.replies import refuse
+from bot.ui.texts import (
+    audit_text,
+    bans_text,
+    job_list_text,
+    limits_text,
+    stats_text,
+    words_text,
+)
+from cogs.member import PAGE_SIZE, parse_job_id, reply
+
+if TYPE_CHECKING:
+    from bot.client import ImagineBot
+    from bot.engine import JobEngine
+    from bot.moderation import Moderation
+
+_log = logging.getLogger(__name__)
+
+# Audit posts waiting for the worker; past this the oldest are dropped rather than memory growing.
+AUDIT_QUEUE_SIZE = 1000
+
+STATUS_CHOICES = [app_commands.Choice(name=s.value.replace("_", " "), value=s.value) for s in JobStatus]
+
+
+class NotModerator(app_commands.CheckFailure):
+    """Someone without Manage Server or the moderator role used /mod."""
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class ModerationCog(
+    commands.GroupCog, name="ModerationCog", group_name="mod", group_description="Moderate the image bot"
+):
+    words = app_commands.Group(name="words", description="Banned words and regexes")
+    limits = app_commands.Group(name="limits", description="Quotas, jobs at a time, cooldowns, escalation")
+    channels = app_commands.Group(name="channels", description="Where the bot takes jobs")
+    accounts = app_commands.Group(name="accounts", description="The image service accounts")
+
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+        self._audit_queue: asyncio.Queue[AuditEntry] = asyncio.Queue(AUDIT_QUEUE_SIZE)
+        self._worker: asyncio.Task[None] | None = None
+        super().__init__()
+
+    @property
+    def engine(self) -> JobEngine:
+        return self.bot.runtime.engine
+
+    @property
+    def moderation(self) -> Moderation:
+        return self.bot.runtime.moderation
+
+    async def cog_load(self) -> None:
+        self.moderation.add_listener(self._queue_audit)
+        self._worker = asyncio.create_task(self._audit_worker(), name="audit-channel")
+
+    async def cog_unload(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        state = await self.moderation.guild(interaction.guild_id) if interaction.guild_id else None
+        if state is None or not gate.is_moderator(interaction, state):
+            raise NotModerator(ErrorReason.NOT_A_MODERATOR.message)
+        return True
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, NotModerator):
+            text = ErrorReason.NOT_A_MODERATOR.message
+        elif isinstance(original, StoreError):
+            text = "The bot could not save that just now. Please try again."
+        else:
+            _log.error("/mod %s failed", interaction.command and interaction.command.name, exc_info=original)
+            text = "Something went wrong on our side. Please try again."
+        await refuse(interaction, text)
+
+    @staticmethod
+    async def _defer(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+    # -- banned words ----------------------------------------------------------------------------
+
+    @words.command(name="add", description="Ban a phrase (a trailing * matches longer words) or a regex")
+    @app_commands.describe(term="The phrase, or the regex with regex:True", regex="Treat the term as a regex")
+    async def words_add(
+        self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 200], regex: bool = False
+    ) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        try:
+            await self.moderation.add_word(interaction.guild_id, term, is_regex=regex, actor_id=interaction.user.id)
+        except InvalidTerm as exc:
+            await reply(interaction, f"Not added: {exc}")
+            return
+        kind = "regex" if regex else "phrase"
+        await reply(interaction, f"Added the {kind} `{_code(term)}`. It applies to the next prompt.")
+
+    @words.command(name="remove", description="Stop banning a phrase or regex")
+    @app_commands.describe(term="The phrase or regex exactly as listed")
+    async def words_remove(self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 200]) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        removed = await self.moderation.remove_word(interaction.guild_id, term, actor_id=interaction.user.id)
+        if removed is None:
+            await reply(interaction, f"`{_code(term)}` is not on this server's list (see `/mod words list`).")
+            return
+        await reply(interaction, f"Removed `{_code(term)}`.")
+
+    @words.command(name="list", description="The banned phrases and regexes")
+    async def words_list(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await reply(interaction, words_text(await self.moderation.guild(interaction.guild_id)))
+
+    @words.command(name="test", description="What a prompt would match, without sending it anywhere")
+    async def words_test(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 2000]) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        verdict = await self.moderation.test_prompt(interaction.guild_id, prompt)
+        if not verdict.blocked:
+            await reply(interaction, "That prompt would be allowed.")
+            return
+        lines = ["That prompt would be **blocked**:"]
+        for hit in verdict.hits[:15]:
+            source = "built-in" if hit.term.default else "this server"
+            lines.append(f"- {quote_prompt(hit.term.label, 120)} ({source}) matched “{quote_prompt(hit.excerpt, 80)}”")
+        for term in verdict.unchecked[:5]:
+            lines.append(f"- {quote_prompt(term.label, 120)} took too long, which blocks the prompt too")
+        await reply(interaction, "\n".join(lines))
+
+    @words.command(name="defaults", description="Switch the built-in list of banned words on or off")
+    async def words_defaults(self, interaction: discord.Interaction, enabled: bool) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await self.moderation.update_config(
+            interaction.guild_id, actor_id=interaction.user.id, use_default_words=enabled
+        )
+        await reply(interaction, f"The built-in list is now {'on' if enabled else 'off'}.")
+
+    # -- sanctions -------------------------------------------------------------------------------
+
+    @app_commands.command(name="ban", description="Block a member from the image bot")
+    @app_commands.describe(member="Who", duration="How long, like 30m, 2h, 1d (empty: until lifted)", reason="Why")
+    async def ban(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User,
+        duration: app_commands.Range[str, 1, 20] | None = None,
+        reason: app_commands.Range[str, 1, 300] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        try:
+            length = parse_duration(duration) if duration else None
+        except ValueError as exc:
+            await refuse(interaction, str(exc))
+            return
+        await self._defer(interaction)
+        ban = await self.moderation.ban(
+            interaction.guild_id, member.id, actor_id=interaction.user.id, duration=length, reason=reason
+        )
+        until = f"until <t:{int(ban.expires_at.timestamp())}:f>" if ban.expires_at else "until lifted"
+        await reply(interaction, f"<@{member.id}> is blocked from the bot {until}.")
+
+    @app_commands.command(name="unban", description="Lift a member's block")
+    async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        lifted = await self.moderation.unban(interaction.guild_id, member.id, actor_id=interaction.user.id)
+        if lifted is None:
+            await reply(interaction, f"<@{member.id}> was not blocked.")
+            return
+        await reply(interaction, f"<@{member.id}> may use the bot again.")
+
+    @app_commands.command(name="bans", description="Members blocked from the bot")
+    async def bans(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await reply(interaction, bans_text(await self.moderation.active_bans(interaction.guild_id)))
+
+    # -- limits and policy -----------------------------------------------------------------------
+
+    @limits.command(name="show", description="The limits, channels and policies in force")
+    async def limits_show(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+
+    @limits.command(name="set", description="Everyone's limits; 0 means no limit")
+    @app_commands.describe(
+        daily_quota="Images per member per day (UTC)",
+        concurrent="Jobs per member running or waiting at once",
+        cooldown="Seconds between a member's jobs",
+    )
+    async def limits_set(
+        self,
+        interaction: discord.Interaction,
+        daily_quota: app_commands.Range[int, 0, 10_000] | None = None,
+        concurrent: app_commands.Range[int, 0, 10_000] | None = None,
+        cooldown: app_commands.Range[int, 0, 86_400] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        changes = {
+            k: v
+            for k, v in {"daily_quota": daily_quota, "max_concurrent": concurrent, "cooldown_s": cooldown}.items()
+            if v is not None
+        }
+        await self._defer(interaction)
+        await self.moderation.update_config(interaction.guild_id, actor_id=interaction.user.id, **changes)
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+
+    @limits.command(name="role", description="Different limits for a role; a member gets their most generous role")
+    @app_commands.describe(clear="Remove this role's override")
+    async def limits_role(
+        self,
+        interaction: discord.Interaction,
+        role: discord.Role,
+        daily_quota: app_commands.Range[int, 0, 10_000] | None = None,
+        concurrent: app_commands.Range[int, 0, 10_000] | None = None,
+        cooldown: app_commands.Range[int, 0, 86_400] | None = None,
+        clear: bool = False,
+    ) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await self.moderation.set_role_limits(
+            interaction.guild_id,
+            role.id,
+            actor_id=interaction.user.id,
+            daily_quota=daily_quota,
+            max_concurrent=concurrent,
+            cooldown_s=cooldown,
+            clear=clear,
+        )
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+
+    @limits.command(name="escalation", description="Blocked prompts in a day before a timed block (0: never)")
+    async def limits_escalation(
+        self,
+        interaction: discord.Interaction,
+        blocked_prompts: app_commands.Range[int, 0, 100],
+        block_minutes: app_commands.Range[int, 1, 43_200] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        changes: dict[str, Any] = {"strike_limit": blocked_prompts}
+        if block_minutes is not None:
+            changes["strike_block_minutes"] = block_minutes
+        await self._defer(interaction)
+        await self.moderation.update_config(interaction.guild_id, actor_id=interaction.user.id, **changes)
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+
+    @channels.command(name="allow", description="Take jobs in this channel (once any is allowed, only there)")
+    async def channels_allow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        await self._set_channel(interaction, channel.id, allowed=True)
+
+    @channels.command(name="disallow", description="Stop taking jobs in this channel")
+    async def channels_disallow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        await self._set_channel(interaction, channel.id, allowed=False)
+
+    @channels.command(name="list", description="Where the bot takes jobs")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        state = await self.moderation.guild(interaction.guild_id)
+        names = " ".join(f"<#{c}>" for c in sorted(state.channels))
+        await reply(interaction, f"Jobs are taken in: {names}." if names else "Jobs are taken in every channel.")
+
+    async def _set_channel(self, interaction: discord.Interaction, channel_id: int, *, allowed: bool) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        changed = await self.moderation.set_channel(
+            interaction.guild_id, channel_id, allowed=allowed, actor_id=interaction.user.id
+        )
+        state = await self.moderation.guild(interaction.guild_id)
+        names = " ".join(f"<#{c}>" for c in sorted(state.channels)) or "every channel"
+        head = "Saved." if changed else "Nothing to change."
+        await reply(interaction, f"{head} Jobs are taken in: {names}.")
+
+    @app_commands.command(name="policy", description="Who may press the buttons under a result")
+    @app_commands.choices(
+        buttons=[
+            app_commands.Choice(name="anyone (like Midjourney)", value="anyone"),
+            app_commands.Choice(name="the image's owner and moderators", value="owner"),
+        ]
+    )
+    async def policy(self, interaction: discord.Interaction, buttons: app_commands.Choice[str]) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await self.moderation.update_config(
+            interaction.guild_id, actor_id=interaction.user.id, button_policy=buttons.value
+        )
+        await reply(interaction, f"Result buttons: {buttons.name}.")
+
+    @app_commands.command(name="moderator-role", description="A role that may moderate the bot (empty: none)")
+    async def moderator_role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await self.moderation.update_config(
+            interaction.guild_id, actor_id=interaction.user.id, moderator_role_id=role.id if role else None
+        )
+        text = f"<@&{role.id}> may now use /mod" if role else "Only members with Manage Server may use /mod"
+        note = (
+            " (Discord shows /mod to Manage Server only; grant the role the command under Server Settings →"
+            " Integrations)."
+            if role
+            else "."
+        )
+        await reply(interaction, text + note)
+
+    @app_commands.command(name="audit-channel", description="Where every job and moderator action is logged")
+    async def audit_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        await self.moderation.update_config(
+            interaction.guild_id, actor_id=interaction.user.id, audit_channel_id=channel.id if channel else None
+        )
+        await reply(interaction, f"The audit log goes to <#{channel.id}>." if channel else "The audit log is off.")
+
+    # -- oversight -------------------------------------------------------------------------------
+
+    @app_commands.command(name="jobs", description="Jobs in this server, newest first")
+    @app_commands.choices(status=STATUS_CHOICES)
+    async def jobs(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User | None = None,
+        status: app_commands.Choice[str] | None = None,
+    ) -> None:
+        await self._defer(interaction)
+        await self._page(interaction, member.id if member else 0, status.value if status else "all", 0)
+
+    async def show_page(self, interaction: discord.Interaction, member: int, status: str, page: int) -> None:
+        """A page button of /mod jobs: checked again, since the list may outlive a moderator's role."""
+        state = await self.moderation.guild(interaction.guild_id) if interaction.guild_id else None
+        if not gate.is_moderator(interaction, state):
+            await refuse(interaction, ErrorReason.NOT_A_MODERATOR.message)
+            return
+        await interaction.response.defer()
+        await self._page(interaction, member, status, page)
+
+    async def _page(self, interaction: discord.Interaction, member: int, status: str, page: int) -> None:
+        jobs, has_more = await self.moderation.job_page(
+            guild_id=interaction.guild_id,
+            user_id=member or None,
+            status=None if status == "all" else JobStatus(status),
+            page=page,
+            per_page=PAGE_SIZE,
+        )
+        deleted = [job.id for job in jobs if await self.moderation.deleted(job.id)]
+        title = "Jobs" + (f" of <@{member}>" if member else "")
+        if status != "all":
+            title += f", {status.replace('_', ' ')}"
+        text = job_list_text(jobs, title=title, page=page, show_member=not member, deleted=deleted)
+        view = pager_view("mod", member, status, page, has_more=has_more)
+        await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="cancel", description="Cancel a queued or running job")
+    async def cancel(self, interaction: discord.Interaction, job: app_commands.Range[str, 1, 64]) -> None:
+        await self._defer(interaction)
+        found = await self._job_here(interaction, job)
+        if found is None:
+            return
+        ended = await self.engine.cancel(found.id, ErrorReason.CANCELLED_BY_MODERATOR)
+        if ended is None:
+            await reply(interaction, f"Job `{found.id}` had already ended ({found.status.value.replace('_', ' ')}).")
+            return
+        await self.moderation.record(
+            found.guild_id or 0,
+            interaction.user.id,
+            AuditAction.JOB_CANCELLED,
+            target_user_id=found.user_id,
+            job_id=found.id,
+        )
+        await reply(interaction, f"Cancelled job `{found.id}` of <@{found.user_id}>.")
+
+    @app_commands.command(name="delete", description="Delete a job's message from the channel, with a reason")
+    async def delete(
+        self,
+        interaction: discord.Interaction,
+        job: app_commands.Range[str, 1, 64],
+        reason: app_commands.Range[str, 1, 300] | None = None,
+    ) -> None:
+        await self._defer(interaction)
+        found = await self._job_here(interaction, job)
+        if found is None:
+            return
+        if not found.terminal:
+            await self.engine.cancel(found.id, ErrorReason.CANCELLED_BY_MODERATOR)
+        gone = "deleted"
+        if found.message_id is not None:
+            message = self.bot.get_partial_messageable(found.channel_id, guild_id=found.guild_id).get_partial_message(
+                found.message_id
+            )
+            try:
+                await message.delete()
+            except discord.NotFound:
+                gone = "already gone"
+            except discord.HTTPException as exc:
+                await reply(interaction, f"Discord would not delete the message ({exc.status}); nothing was recorded.")
+                return
+        else:
+            gone = "never posted"
+        await self.moderation.record(
+            found.guild_id or 0,
+            interaction.user.id,
+            AuditAction.JOB_DELETED,
+            target_user_id=found.user_id,
+            job_id=found.id,
+            detail={"reason": reason, "message": gone},
+        )
+        await reply(interaction, f"The message of job `{found.id}` was {gone}; recorded with your reason.")
+
+    async def _job_here(self, interaction: discord.Interaction, text: str) -> Any:
+        job_id = parse_job_id(text)
+        found = await self.engine.get(job_id) if job_id else None
+        if found is None or found.guild_id != interaction.guild_id:
+            await reply(interaction, "There is no job with that id in this server.")
+            return None
+        return found
+
+    @app_commands.command(name="stats", description="Jobs, failures and usage per member")
+    async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 7) -> None:
+        assert interaction.guild_id is not None
+        await self._defer(interaction)
+        stats = await self.moderation.stats(interaction.guild_id, utcnow() - dt.timedelta(days=days))
+        await reply(interaction, stats_text(stats, days, self.engine.provider_submits))
+
+    # -- provider accounts -----------------------------------------------------------------------
+
+    @accounts.command(name="list", description="The image service accounts, and which are paused")
+    async def accounts_list(self, interaction: discord.Interaction) -> None:
+        lines = ["**Image service accounts**"]
+        for slot in self.engine.pool:
+            account = slot.account
+            if slot.paused:
+                why = slot.paused.message
+                state = f"⏸️ paused: {why}" + (f" ({quote_prompt(slot.pause_detail, 200)})" if slot.pause_detail else "")
+            else:
+                state = f"▶️ active, {slot.in_use} of {account.max_jobs} slots in use"
+            lines.append(f"- `{account.provider}/{account.name}` · {state}")
+        if len(lines) == 1:
+            lines.append("No accounts are configured.")
+        paused = sum(1 for slot in self.engine.pool if slot.paused)
+        lines.append(f"-# {paused} paused. Reset one with `/mod accounts reset account:provider/name`.")
+        await reply(interaction, "\n".join(lines)[:2000])
+
+    @accounts.command(name="reset", description="Put a paused account back in service (after fixing its cause)")
+    @app_commands.describe(account="As listed: provider/name")
+    async def accounts_reset(self, interaction: discord.Interaction, account: app_commands.Range[str, 3, 130]) -> None:
+        assert interaction.guild_id is not None
+        provider, _, name = account.strip().strip("`").partition("/")
+        if self.engine.pool.provider(provider, name) is None:
+            await refuse(interaction, f"There is no account `{_code(account)}`; see `/mod accounts list`.")
+            return
+        await self._defer(interaction)
+        if not await self.engine.resume_account(provider, name):
+            await reply(interaction, f"`{provider}/{name}` was not paused.")
+            return
+        await self.moderation.record(
+            interaction.guild_id,
+            interaction.user.id,
+            AuditAction.ACCOUNT_RESET,
+            detail={"account": f"{provider}/{name}"},
+        )
+        await reply(interaction, f"`{provider}/{name}` is back in service; waiting jobs will go to it.")
+
+    # -- the audit channel -------------------------------------------------------------------------
+
+    @commands.Cog.listener("on_job_event")
+    async def record_job_end(self, event: JobEvent) -> None:
+        if event.kind is JobEventKind.FINISHED and event.job.guild_id is not None:
+            try:
+                await self.moderation.record_job_end(event.job)
+            except StoreError:
+                _log.warning("could not record the end of job %s in the audit trail", event.job.id)
+
+    def _queue_audit(self, entry: AuditEntry) -> None:
+        try:
+            self._audit_queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            _log.warning("audit channel queue is full; dropping entry %d", entry.id)
+
+    async def _audit_worker(self) -> None:
+        while True:
+            entry = await self._audit_queue.get()
+            try:
+                state = await self.moderation.guild(entry.guild_id)
+                channel_id = state.config.audit_channel_id
+                if channel_id is None:
+                    continue
+                channel = self.bot.get_partial_messageable(channel_id, guild_id=entry.guild_id)
+                await channel.send(audit_text(entry), allowed_mentions=NO_MENTIONS)
+            except asyncio.CancelledError:
+                raise
+            except discord.HTTPException as exc:
+                _log.warning("could not post to the audit channel: %s %s", exc.status, exc.code)
+            except Exception:
+                _log.exception("audit channel worker failed on entry %d", entry.id)
+
+
+def _code(text: str) -> str:
+    """Member text inside inline code: no backticks to break out of it."""
+    return text.replace("`", "ˋ")[:200]
+
+
+async def setup(bot: ImagineBot) -> None:
+    await bot.add_cog(ModerationCog(bot))
