@@ -238,9 +238,12 @@ class Store:
         rows = await self.fetchall("SELECT * FROM jobs WHERE status IN (?, ?, ?) ORDER BY created_at", UNFINISHED)
         return [_job_from_row(row) for row in rows]
 
-    async def undelivered_jobs(self) -> list[Job]:
+    async def undelivered_jobs(self, within: dt.timedelta = dt.timedelta(days=1)) -> list[Job]:
+        """Finished jobs whose message does not show it yet; older ones are past caring about."""
         rows = await self.fetchall(
-            "SELECT * FROM jobs WHERE delivered = 0 AND finished_at IS NOT NULL ORDER BY finished_at"
+            "SELECT * FROM jobs WHERE delivered = 0 AND finished_at IS NOT NULL AND finished_at > ?"
+            " ORDER BY finished_at",
+            (iso(utcnow() - within),),
         )
         return [_job_from_row(row) for row in rows]
 

@@ -153,3 +153,31 @@ async def test_job_outliving_its_token_finishes_through_the_channel_route(ld: Lo
         channel_edits = [e for e in edits_of(ld, message_id) if e["path"].startswith("/api/v10/channels/")]
         assert channel_edits and channel_edits[-1]["status"] == 200
     assert not [e for e in edits_of(ld, old_id) if "/webhooks/" in e["path"]]
+
+
+async def test_grid_over_the_upload_limit_is_reencoded(ld: LocalDiscord, start_bot: Any) -> None:
+    await start_bot()
+    # Below the size of the PNG grid, above what a JPEG of it needs.
+    ld.set_limits({"attachment_size_limit": 30_000})
+    grid = await final(ld, await imagine(ld, "alice", "a very detailed forest"))
+    attachment = grid["attachments"][0]
+    assert attachment["filename"] == "grid.jpg" and attachment["size"] <= 30_000
+    assert attachment["content_type"] == "image/jpeg"
+    assert [c.split(":")[2] for c in button_ids(grid)] == GRID_BUTTONS
+
+
+async def test_deleted_message_ends_the_job_quietly(ld: LocalDiscord, start_bot: Any) -> None:
+    bot = await start_bot(LOCAL_STEP_SECONDS="0.5", LOCAL_STEPS="6")
+    message_id = await imagine(ld, "alice", "a message nobody wants")
+
+    def running() -> bool:
+        message = ld.message(message_id)
+        return bool(message and "%" in message["content"])
+
+    await eventually(running, what="progress on the message")
+    channel = ld.message(message_id)["channel_id"]
+    await ld.delete_message(channel, message_id)
+    await eventually(lambda: "message of job" in bot.log() and "deleted" in bot.log(), what="the bot to notice")
+    # The bot carries on serving others.
+    assert button_ids(await final(ld, await imagine(ld, "bob", "still here")))
+    assert bot.process is not None and bot.process.returncode is None
