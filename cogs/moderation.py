@@ -32,6 +32,7 @@ from bot.ui.replies import refuse
 from bot.ui.texts import (
     audit_text,
     bans_text,
+    code,
     job_list_text,
     limits_text,
     stats_text,
@@ -158,9 +159,10 @@ class ModerationCog(
         lines = ["That prompt would be **blocked**:"]
         for hit in verdict.hits[:15]:
             source = "built-in" if hit.term.default else "this server"
-            lines.append(f"- {quote_prompt(hit.term.label, 120)} ({source}) matched “{quote_prompt(hit.excerpt, 80)}”")
+            kind = "regex" if hit.term.is_regex else "phrase"
+            lines.append(f"- {kind} `{code(hit.term.text, 120)}` ({source}) matched “{quote_prompt(hit.excerpt, 80)}”")
         for term in verdict.unchecked[:5]:
-            lines.append(f"- {quote_prompt(term.label, 120)} took too long, which blocks the prompt too")
+            lines.append(f"- regex `{code(term.text, 120)}` took too long, which blocks the prompt too")
         await reply(interaction, "\n".join(lines))
 
     @words.command(name="defaults", description="Switch the built-in list of banned words on or off")
@@ -532,8 +534,7 @@ class ModerationCog(
 
 
 def _code(text: str) -> str:
-    """Member text inside inline code: no backticks to break out of it."""
-    return text.replace("`", "ˋ")[:200]
+    return code(text)
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -253,7 +253,7 @@ class Moderation:
         state = await self.guild(guild_id)
         config = state.config
         now = self.clock()
-        term = verdict.hits[0].term.label if verdict.hits else "unchecked"
+        term = verdict.hits[0].term.text if verdict.hits else "(a regex ran out of time)"
         entries = []
         ban: Ban | None = None
         async with self.store.transaction():

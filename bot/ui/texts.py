@@ -8,6 +8,7 @@ its result under Discord's 2000-character content limit.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 
 from bot.models import ErrorReason, Job, JobStatus
@@ -62,6 +63,12 @@ STATUS_ICONS = {
 def when(moment: dt.datetime, style: str = "R") -> str:
     """A Discord timestamp, shown in each reader's own time zone and language."""
     return f"<t:{int(moment.timestamp())}:{style}>"
+
+
+def code(text: str, limit: int = 200) -> str:
+    """Member text inside an inline code span: shown literally, so only the backticks need taming."""
+    text = re.sub(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", " ", text).replace("`", "ˋ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _cap(text: str) -> str:
@@ -158,7 +165,7 @@ def words_text(state: GuildState) -> str:
         lines.append("No words of this server's own yet; add them with `/mod words add`.")
     for word in state.words:
         kind = "regex" if word.is_regex else "phrase"
-        lines.append(f"- {kind} `{quote_prompt(word.term, 200).replace('`', 'ˋ')}` · added by <@{word.added_by}>")
+        lines.append(f"- {kind} `{code(word.term)}` · added by <@{word.added_by}>")
     text = "\n".join(lines)
     if len(text) > MAX_CONTENT:
         shown = text[: MAX_CONTENT - 60].rsplit("\n", 1)[0]
@@ -240,7 +247,7 @@ def stats_text(stats: Stats, days: int, provider_submits: int | None = None) -> 
 
 def settings_text(settings: MemberSettings) -> str:
     aspect = settings.aspect or "not set (1:1)"
-    suffix = f"`{quote_prompt(settings.suffix, 200)}`" if settings.suffix else "none"
+    suffix = f"`{code(settings.suffix)}`" if settings.suffix else "none"
     dm = "on" if settings.dm_on_finish else "off"
     return (
         "**Your settings**\n"
@@ -322,7 +329,7 @@ def audit_text(entry: AuditEntry) -> str:
         return _cap(f"{head}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
     if action is AuditAction.PROMPT_BLOCKED:
         text = (
-            f"🚫 Blocked a prompt from {target} (matched {quote_prompt(str(detail.get('term')), 100)};"
+            f"🚫 Blocked a prompt from {target} (matched `{code(str(detail.get('term')), 100)}`;"
             f" {detail.get('strikes')} today)"
         )
         return _cap(f"{text}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
@@ -340,6 +347,6 @@ def audit_text(entry: AuditEntry) -> str:
         return _cap(f"🛡️ {actor} deleted the message of job `{entry.job_id}` of {target}{reason}")
     words = _ACTION_WORDS.get(action, action.value.replace("_", " ")).format(kind=detail.get("kind", "word"))
     if action in (AuditAction.WORD_ADDED, AuditAction.WORD_REMOVED):
-        return _cap(f"🛡️ {actor} {words}: `{quote_prompt(str(detail.get('term')), 200).replace('`', 'ˋ')}`")
+        return _cap(f"🛡️ {actor} {words}: `{code(str(detail.get('term')))}`")
     extra = _settings_detail(detail)
     return _cap(f"🛡️ {actor} {words}{f' ({extra})' if extra else ''}")
