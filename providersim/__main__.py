@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-limit-seconds", type=float, default=3.0, help="thenextleg: one request per N s")
     parser.add_argument("--flat", action="store_true", help="thenextleg: flat message bodies, as its docs show")
     parser.add_argument("--string-progress", action="store_true", help="imaginepro: progress as a string")
+    parser.add_argument(
+        "--previews", choices=("on", "off"), help="in-progress preview images (default: what the provider documents)"
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--latency", type=float, default=0.0, help="seconds added to every API answer")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of API requests answered 5xx")
@@ -58,7 +61,13 @@ async def _serve(args: argparse.Namespace) -> None:
     elif args.provider == "imaginepro":
         extra = {"string_progress": args.string_progress}
     sim = SIMULATORS[args.provider](
-        api_key=args.api_key, step_seconds=args.step_seconds, steps=args.steps, seed=args.seed, faults=faults, **extra
+        api_key=args.api_key,
+        step_seconds=args.step_seconds,
+        steps=args.steps,
+        seed=args.seed,
+        faults=faults,
+        previews=None if args.previews is None else args.previews == "on",
+        **extra,
     )
     await sim.start(args.host, args.port)
     print(json.dumps({"provider": args.provider, "url": sim.public_url, "base_url": sim.api_base_url}), flush=True)

@@ -155,17 +155,20 @@ class SimServer:
     api_prefix: ClassVar[str] = ""
     # Whether the provider posts progress callbacks as well as the final one, unless a fault says.
     progress_webhooks: ClassVar[bool] = False
+    # Whether the provider shows in-progress preview images (as its docs say), unless told otherwise.
+    documented_previews: ClassVar[bool] = True
     # Forced errors by name; filled by each provider module.
     errors: ClassVar[dict[str, ErrorSpec]] = {}
 
     def __init__(
         self, *, api_key: str = "sim-key", step_seconds: float = 0.0, steps: int = 4, seed: int = 0,
-        faults: Faults | None = None,
+        faults: Faults | None = None, previews: bool | None = None,
     ) -> None:  # fmt: skip
         self.api_keys = {api_key}
         self.step_seconds = step_seconds
         self.steps = max(2, steps)
         self.faults = faults or Faults()
+        self.previews = self.documented_previews if previews is None else previews
         self.random = random.Random(seed)
         self.jobs: dict[str, SimJob] = {}
         self.requests: list[dict[str, Any]] = []
@@ -254,7 +257,9 @@ class SimServer:
         return self.image_url(job, "upscale.png") if job.kind == "upscale" else self.image_url(job, "grid.png")
 
     def preview_url(self, job: SimJob) -> str | None:
-        return self.image_url(job, f"preview_{job.stage}.png") if job.state == "running" else None
+        if not self.previews or job.state != "running":
+            return None
+        return self.image_url(job, f"preview_{job.stage}.png")
 
     # -- the job clock ---------------------------------------------------------------------------
 

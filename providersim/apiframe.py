@@ -41,6 +41,8 @@ class ApiFrameSim(SimServer):
     api_prefix = ""
     # Newer docs: "the final result and updates of this task will be posted".
     progress_webhooks = True
+    # No progress image is documented; with previews on, ``progress_image_url`` (an extension) shows one.
+    documented_previews = False
     errors: ClassVar[dict[str, ErrorSpec]] = _errors()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -165,6 +167,8 @@ class ApiFrameSim(SimServer):
             body["status"] = "pending"
         elif job.state == "running":
             body |= {"status": "processing", "percentage": str(job.progress)}
+            if preview := self.preview_url(job):
+                body["progress_image_url"] = preview
         elif job.state == "done":
             body["status"] = "finished"
             if job.kind == "upscale":

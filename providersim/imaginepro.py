@@ -49,6 +49,8 @@ def _iso(moment: float) -> str:
 class ImagineProSim(SimServer):
     name = "imaginepro"
     api_prefix = ""
+    # No progress image is documented; with previews on, ``uri`` shows one while PROCESSING.
+    documented_previews = False
     errors: ClassVar[dict[str, ErrorSpec]] = _errors()
 
     def __init__(self, *, string_progress: bool = False, **kwargs: Any) -> None:
@@ -138,6 +140,8 @@ class ImagineProSim(SimServer):
                 "uri": url, "originalUrl": url,
                 "buttons": UPSCALE_BUTTONS if job.kind == "upscale" else GRID_BUTTONS,
             }  # fmt: skip
+        elif job.state == "running" and (preview := self.preview_url(job)):
+            body["uri"] = preview
         elif status == "FAIL":
             _, text = MJ_FAILURES.get(job.failure or "", ("", "Job failed"))
             body["error"] = text if job.state == "failed" else f"Job {job.state}"

@@ -193,6 +193,9 @@ class ApiFrameProvider(HttpAdapter):
                 provider_job_id=task_id,
                 status=JobStatus.RUNNING,
                 progress=min(progress, 99) if progress is not None else None,
+                # Not in APIFrame's docs; read if a deployment ever sends one (GoAPI's task API has them).
+                preview_url=first_str(data, "progress_image_url")
+                or (str_list(data.get("intermediate_image_urls")) or (None,))[-1],
             )
         if status in _WAITING:
             return ProviderUpdate(provider_job_id=task_id, status=JobStatus.SUBMITTED, progress=0)
