@@ -23,6 +23,12 @@ def tiny_png(width: int = 4, height: int = 3) -> bytes:
 
 
 @pytest.fixture
+def png() -> bytes:
+    """A 4x3 PNG image."""
+    return tiny_png()
+
+
+@pytest.fixture
 async def ld() -> AsyncIterator[LocalDiscord]:
     server = LocalDiscord()
     await server.start()

@@ -21,9 +21,6 @@ from localdiscord import ControlClient, LocalDiscord, seed_id, snowflake_time_ms
 from localdiscord._media import sniff
 from localdiscord.client import ControlAPIError
 
-from .conftest import tiny_png
-
-PNG = tiny_png()
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -103,7 +100,7 @@ async def test_identity_routes_and_error_shapes(ld: LocalDiscord, api: httpx.Asy
     assert (await api.get(f"/channels/{general}/messages/123")).json()["code"] == 10008
 
 
-async def test_message_limits(ld: LocalDiscord, api: httpx.AsyncClient) -> None:
+async def test_message_limits(ld: LocalDiscord, api: httpx.AsyncClient, png: bytes) -> None:
     url = f"/channels/{_ids(ld.state())['general']}/messages"
     # Discord allows 5 posts per 5 s per channel; this test posts far more, without a client that waits.
     ld.set_limits({"routes": {"POST /channels/{}/messages": {"limit": 100, "per": 1}}})
@@ -135,18 +132,18 @@ async def test_message_limits(ld: LocalDiscord, api: httpx.AsyncClient) -> None:
     assert (await code({"content": ""}))[:2] == (400, 50006)
     assert (await code({"content": "fine", "components": [{"type": 1, "components": row["components"][:5]}]}))[0] == 200
 
-    eleven = _multipart({"content": "many"}, [(f"f{i}.png", PNG) for i in range(11)])
+    eleven = _multipart({"content": "many"}, [(f"f{i}.png", png) for i in range(11)])
     assert (await api.post(url, **eleven)).json()["code"] == 50035
-    ld.set_limits({"attachment_size_limit": len(PNG) - 1})
-    too_big = await api.post(url, **_multipart({"content": "big"}, [("big.png", PNG)]))
+    ld.set_limits({"attachment_size_limit": len(png) - 1})
+    too_big = await api.post(url, **_multipart({"content": "big"}, [("big.png", png)]))
     assert too_big.status_code == 413 and too_big.json() == {"message": "Request entity too large", "code": 40005}
 
 
-async def test_attachments_create_edit_and_download(ld: LocalDiscord, api: httpx.AsyncClient) -> None:
+async def test_attachments_create_edit_and_download(ld: LocalDiscord, api: httpx.AsyncClient, png: bytes) -> None:
     channel = _ids(ld.state())["general"]
     gif = b"GIF89a\x02\x00\x05\x00" + b"\x00" * 20
     created = await api.post(
-        f"/channels/{channel}/messages", **_multipart({"content": "two"}, [("a.png", PNG), ("b.gif", gif)])
+        f"/channels/{channel}/messages", **_multipart({"content": "two"}, [("a.png", png), ("b.gif", gif)])
     )
     assert created.status_code == 200
     first, second = created.json()["attachments"]
@@ -160,7 +157,7 @@ async def test_attachments_create_edit_and_download(ld: LocalDiscord, api: httpx
     # Keep the first, drop the second, add a new upload referred to by its index.
     payload = {"attachments": [{"id": first["id"]}, {"id": 0, "filename": "c.png"}]}
     edited = (
-        await api.patch(f"/channels/{channel}/messages/{mid}", **_multipart(payload, [("ignored.png", PNG)]))
+        await api.patch(f"/channels/{channel}/messages/{mid}", **_multipart(payload, [("ignored.png", png)]))
     ).json()
     assert [a["filename"] for a in edited["attachments"]] == ["a.png", "c.png"]
     assert edited["attachments"][0]["id"] == first["id"]

@@ -23,10 +23,6 @@ from discord import app_commands
 from localdiscord import ControlClient, LocalDiscord
 from localdiscord.client import ControlAPIError
 
-from .conftest import tiny_png
-
-PNG = tiny_png()
-
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ldtest:(?P<op>u|x):(?P<n>[1-4])"):
     """``u`` answers with an ephemeral followup after a type-6 defer; ``x`` updates the clicked message."""
@@ -76,6 +72,7 @@ class TestBot(discord.Client):
         self.errors: dict[str, int] = {}
         self.seen: dict[str, str] = {}
         self.hold = asyncio.Event()
+        self.png = b""  # set by the fixture: the image /imagine attaches
         _add_commands(self)
 
     async def setup_hook(self) -> None:
@@ -95,7 +92,7 @@ def _add_commands(bot: TestBot) -> None:
         view.add_item(JobButton("x", 1))
         await interaction.edit_original_response(
             content=f"done: {prompt}",
-            attachments=[discord.File(io.BytesIO(PNG), filename="grid.png")],
+            attachments=[discord.File(io.BytesIO(bot.png), filename="grid.png")],
             view=view,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -177,13 +174,14 @@ def _add_commands(bot: TestBot) -> None:
 
 
 @pytest.fixture
-async def bot(ld: LocalDiscord) -> AsyncIterator[TestBot]:
+async def bot(ld: LocalDiscord, png: bytes) -> AsyncIterator[TestBot]:
     """A logged-in, READY bot pointed at ``ld``; the URL patches are undone afterwards."""
     old_base = discord.http.Route.BASE
     old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     discord.http.Route.BASE = ld.api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(ld.gateway_url)
     client = TestBot()
+    client.png = png
     runner = asyncio.create_task(client.start(ld.token))
     try:
         ready = asyncio.create_task(client.wait_until_ready())
@@ -217,7 +215,7 @@ def _ok(message: dict[str, Any], content: str) -> bool:
 
 
 async def test_imagine_defer_edit_attachment_and_dynamic_buttons(
-    ld: LocalDiscord, control: ControlClient, bot: TestBot
+    ld: LocalDiscord, control: ControlClient, bot: TestBot, png: bytes
 ) -> None:
     state = await control.state()
     commands = {c["name"]: c for c in state["commands"]["global"]}
@@ -232,10 +230,10 @@ async def test_imagine_defer_edit_attachment_and_dynamic_buttons(
 
     [attachment] = message["attachments"]
     assert (attachment["filename"], attachment["content_type"]) == ("grid.png", "image/png")
-    assert (attachment["width"], attachment["height"], attachment["size"]) == (4, 3, len(PNG))
+    assert (attachment["width"], attachment["height"], attachment["size"]) == (4, 3, len(png))
     async with httpx.AsyncClient() as http:
         download = await http.get(attachment["url"])
-    assert download.content == PNG and download.headers["content-type"] == "image/png"
+    assert download.content == png and download.headers["content-type"] == "image/png"
     custom_ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
     assert custom_ids == ["ldtest:u:1", "ldtest:x:1"]
 
@@ -353,11 +351,11 @@ async def test_allowed_mentions_decide_who_is_pinged(ld: LocalDiscord, control: 
     assert ld.violations == []
 
 
-async def test_options_resolve_users_and_attachments(control: ControlClient, bot: TestBot) -> None:
-    image = {"filename": "in.png", "content_type": "image/png", "data_b64": base64.b64encode(PNG).decode()}
+async def test_options_resolve_users_and_attachments(control: ControlClient, bot: TestBot, png: bytes) -> None:
+    image = {"filename": "in.png", "content_type": "image/png", "data_b64": base64.b64encode(png).decode()}
     await control.invoke("alice", "general", "inspect", who="bob", image=image)
     reply = await control.wait_for_message("general", lambda m: m["content"].startswith("bob "), ephemeral=True)
-    assert reply["content"] == f"bob in.png {len(PNG)} 4x3"
+    assert reply["content"] == f"bob in.png {len(png)} 4x3"
 
 
 async def test_default_member_permissions_and_dm(ld: LocalDiscord, control: ControlClient, bot: TestBot) -> None:
