@@ -7,7 +7,8 @@ import pytest
 
 from bot.models import GRID_ACTIONS, Action, JobEventKind, JobStatus
 from providersim import SimServer
-from tests.providers.conftest import PROVIDERS, Harness
+
+from .conftest import PROVIDERS, Harness
 
 
 async def _flow(harness: Harness, name: str, sim: SimServer, *, webhooks: bool) -> None:

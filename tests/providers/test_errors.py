@@ -10,7 +10,8 @@ from bot.models import Action, ErrorReason, JobStatus, ReasonKind
 from bot.providers.base import ActionRequest
 from providersim import MJ_FAILURES
 from providersim._core import ErrorSpec
-from tests.providers.conftest import PROVIDERS, Harness, make_job
+
+from .conftest import PROVIDERS, Harness, make_job
 
 R = ErrorReason
 

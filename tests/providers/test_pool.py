@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.models import ErrorReason, JobStatus
-from tests.providers.conftest import API_KEY, Harness, make_job
+
+from .conftest import API_KEY, Harness, make_job
 
 
 async def test_useapi_max_jobs_is_respected(harness: Harness) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.models import ErrorReason, JobStatus
-from tests.providers.conftest import PROVIDERS, Harness, make_job, wait_until
+
+from .conftest import PROVIDERS, Harness, make_job, wait_until
 
 STALL_S = 0.3
 

@@ -8,7 +8,8 @@ import pytest
 
 from bot.models import JobStatus
 from bot.providers._common import webhook_header_secret
-from tests.providers.conftest import PROVIDERS, WEBHOOK_SECRET, Harness, wait_until
+
+from .conftest import PROVIDERS, WEBHOOK_SECRET, Harness, wait_until
 
 
 @pytest.mark.parametrize("name", PROVIDERS)
