@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.errors import ConfigError, StoreError
 from bot.settings import Settings, load_settings
@@ -104,6 +105,41 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if settings.discord_token else 1
 
 
+def cmd_playground(args: argparse.Namespace) -> int:
+    from bot.playground import PlaygroundOptions, run_playground
+
+    options = PlaygroundOptions(
+        port=args.port,
+        data_dir=args.data_dir,
+        step_seconds=args.step_seconds,
+        keep_data=args.keep_data,
+        open_browser=args.open,
+    )
+    return run_playground(options)
+
+
+def _add_playground_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bot.playground import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_STEP_SECONDS
+
+    playground = sub.add_parser(
+        "playground",
+        help="try the bot in a browser: a local Discord, the bot and a web page, no token or key needed",
+    )
+    playground.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (0 picks a free one)")
+    playground.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the playground's database and images live"
+    )
+    playground.add_argument(
+        "--step-seconds",
+        type=float,
+        default=DEFAULT_STEP_SECONDS,
+        help="seconds per progress step of the local provider (0 = instant)",
+    )
+    playground.add_argument("--keep-data", action="store_true", help="keep the database of the last run")
+    playground.add_argument("--open", action="store_true", help="open the page in the default browser")
+    playground.set_defaults(func=cmd_playground)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagine-bot", description="A Discord bot for Midjourney-style images.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate the settings and show what the bot would connect to").set_defaults(
         func=cmd_check
     )
+    _add_playground_parser(sub)
     return parser
 
 

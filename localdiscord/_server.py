@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from ._errors import ControlError, DiscordError, json_response
+from ._events import EventHub
 from ._gateway import Gateway
 from ._interactions import InteractionFactory
 from ._keys import INTERACTION, JSON_BODY, UPLOADS
@@ -29,6 +30,7 @@ from ._messages import MessageWriter, Upload, upload_index
 from ._ratelimit import RateLimiter, normalize_route
 from ._state import Message, World
 from ._validate import SpecValidator, describe
+from .playground import PLAYGROUND_PATH, register_playground
 
 _log = logging.getLogger(__name__)
 
@@ -127,6 +129,8 @@ class LocalDiscord:
         self.gateway = Gateway(self.world, resume_url=lambda: self.gateway_url)
         self.writer = MessageWriter(self.world)
         self.factory = InteractionFactory(self.world)
+        # Every message change, ephemeral ones included, for live viewers such as the browser playground.
+        self.events = EventHub(self.world)
         self._requests: list[dict[str, Any]] = []
         self._seq = 0
         self._violations: list[dict[str, Any]] = []
@@ -453,16 +457,19 @@ class LocalDiscord:
     # -- events shared by the REST handlers ---------------------------------------------------------------
 
     async def announce_create(self, message: Message) -> None:
+        self.events.message("message_create", message)
         # Bots never receive gateway events for ephemeral messages.
         if not message.ephemeral:
             await self.gateway.dispatch("MESSAGE_CREATE", self.world.message_dict(message))
 
     async def announce_update(self, message: Message) -> None:
+        self.events.message("message_update", message)
         if not message.ephemeral:
             await self.gateway.dispatch("MESSAGE_UPDATE", self.world.message_dict(message))
 
     async def remove_message(self, message: Message) -> None:
         message.deleted = True
+        self.events.message("message_delete", message)
         if not message.ephemeral:
             event: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
             if message.guild_id is not None:
@@ -672,6 +679,7 @@ def _parse_json(raw: bytes) -> Any:
 def create_app(ld: LocalDiscord) -> web.Application:
     """The aiohttp application serving ``ld``: REST, gateway, attachments and the control API."""
     from ._control import register_control
+    from ._events import register_events
     from ._rest import register_rest
 
     @web.middleware
@@ -688,6 +696,8 @@ def create_app(ld: LocalDiscord) -> web.Application:
     app[LD_KEY] = ld
     register_rest(app, ld)
     register_control(app, ld)
+    register_events(app, ld)
+    register_playground(app)
     app.router.add_get("/gateway", ld.gateway.handle)
     app.router.add_get("/", _root(ld))
     return app
@@ -697,12 +707,16 @@ def _root(ld: LocalDiscord) -> Any:
     async def root(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await ld.gateway.handle(request)
+        if "text/html" in request.headers.get("Accept", ""):
+            # A person opening the server's address gets the browser playground, not the JSON.
+            raise web.HTTPFound(PLAYGROUND_PATH)
         return json_response(
             {
                 "name": "localdiscord",
                 "api_base": ld.api_base,
                 "gateway_url": ld.gateway_url,
                 "control": ld.url + "/_control",
+                "playground": ld.url + PLAYGROUND_PATH,
             }
         )
 
