@@ -82,6 +82,8 @@ UPSCALED_SET = frozenset(
      Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
 )  # fmt: skip
 
+# Our callback URLs carry the deployment's webhook token; a provider echoing one must not put it in a log.
+_WEBHOOK_TOKEN = re.compile(r"(/webhooks/[^/\s]+/)[^\s?\"'&]+")
 _PERCENT = re.compile(r"\((\d{1,3})%\)")
 _NUMBER = re.compile(r"^\s*(\d{1,3}(?:\.\d+)?)\s*%?\s*$")
 _AR_PARAM = re.compile(r"(?:(?<=\s)|^)--(?:ar|aspect)\s+\S+", re.IGNORECASE)
@@ -281,10 +283,14 @@ class HttpAdapter(Provider):
 
     def _scrubbed(self, exc: ProviderError) -> ProviderError:
         """The same error with the account's key cut out of its text, should a provider echo it."""
+        if not exc.detail:
+            return exc
         key = self.account.api_key
-        if key and exc.detail and key in exc.detail:
-            exc.detail = exc.detail.replace(key, "***")
-            exc.args = (f"{exc.reason.value}: {exc.detail}",)
+        detail = exc.detail.replace(key, "***") if key else exc.detail
+        detail = _WEBHOOK_TOKEN.sub(r"\1***", detail)
+        if detail != exc.detail:
+            exc.detail = detail
+            exc.args = (f"{exc.reason.value}: {detail}",)
         return exc
 
     # -- reading ---------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from bot.providers.base import ActionRequest, Capabilities, ImagineRequest, Subm
 
 __all__ = ["UseApiProvider"]
 
+# useapi refuses maxJobs outside 1-15 (15 is the Pro/Mega plans' concurrency).
+MAX_JOBS_LIMIT = 15
 # useapi's Midjourney account status codes.
 STATUS_PENDING_MODERATION = 596
 _WAITING = frozenset({"created", "started"})
@@ -89,7 +91,10 @@ class UseApiProvider(HttpAdapter):
         return None
 
     def _common_fields(self, request_job_id: str, webhook_url: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"replyRef": request_job_id, "maxJobs": self.account.max_jobs}
+        body: dict[str, Any] = {
+            "replyRef": request_job_id,
+            "maxJobs": max(1, min(MAX_JOBS_LIMIT, self.account.max_jobs)),
+        }
         if webhook_url:
             body["replyUrl"] = webhook_url
         for key in ("discord", "server", "channel"):
