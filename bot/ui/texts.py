@@ -300,9 +300,11 @@ def _settings_detail(detail: dict[str, object]) -> str:
         if value is None or (key == "cleared" and not value):
             continue
         if key in ("channel_id", "audit_channel_id"):
-            value = f"<#{value}>"
+            value = f"<#{int(str(value))}>"
         elif key in ("role_id", "moderator_role_id"):
-            value = f"<@&{value}>"
+            value = f"<@&{int(str(value))}>"
+        else:
+            value = quote_prompt(str(value), 100)
         shown.append(f"{key.replace('_', ' ')}: {value}")
     return ", ".join(shown)
 
