@@ -480,8 +480,8 @@ class JobEngine:
 
     async def _send(self, job: Job, adapter: Provider) -> Any:
         webhook = self.config.webhook_url_for(adapter.name) if adapter.capabilities.webhooks else None
-        self.provider_submits += 1
         if job.action is Action.IMAGINE:
+            self.provider_submits += 1
             return await adapter.imagine(
                 ImagineRequest(
                     job_id=job.id,
@@ -495,6 +495,7 @@ class JobEngine:
         parent = await self.store.get_job(job.parent_id) if job.parent_id else None
         if parent is None or parent.provider_job_id is None:
             raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "the parent job has no provider job")
+        self.provider_submits += 1
         return await adapter.act(
             ActionRequest(
                 job_id=job.id,

@@ -144,6 +144,10 @@ async def test_banned_prompt_in_every_evasion_form_never_reaches_the_provider(wo
         assert await provider_submits(world) == submits
         blocked = world.rows("SELECT COUNT(*) FROM mod_strikes WHERE user_id = ?", (int(world.user_id(member)),))
         assert blocked[0][0] == len(EVASIONS)
+        # The counter does count: one clean prompt is one request.
+        await run(world, member, "imagine", {"prompt": "a moon over the sea"})
+        await idle(world)
+        assert await provider_submits(world) == submits + 1 and len(jobs_of(world, member)) == 1
     finally:
         await run(world, "mod", "mod limits escalation", {"blocked_prompts": 3, "block_minutes": 60})
 
