@@ -204,6 +204,11 @@
     return entries;
   }
 
+  // discord.py registers "…" for an option nobody described; it says nothing to a visitor.
+  function describe(text) {
+    return text && text !== "…" && text !== "..." ? text : "";
+  }
+
   // -- messages ----------------------------------------------------------------------------------
 
   function channelMessages(channelId) {
@@ -1052,7 +1057,9 @@
     const text = els.input.value;
     if (!text.startsWith("/")) return [];
     const query = text.slice(1).trim().toLowerCase().replace(/\s+/g, " ");
-    return commandEntries().filter((entry) => entry.name.startsWith(query) || (query && entry.name.includes(query)));
+    const found = commandEntries().filter((entry) => entry.name.startsWith(query) || (query && entry.name.includes(query)));
+    // Commands this member may use first; Discord would not list the others at all.
+    return [...found.filter((e) => !missingPermission(e.root)), ...found.filter((e) => missingPermission(e.root))];
   }
 
   function updatePicker() {
@@ -1082,7 +1089,7 @@
         head.appendChild(el("span", option.required ? "picker-option required" : "picker-option", option.name));
       }
       item.appendChild(head);
-      item.appendChild(el("div", "picker-desc", entry.description));
+      item.appendChild(el("div", "picker-desc", describe(entry.description)));
       const missing = missingPermission(entry.root);
       if (missing) {
         item.classList.add("locked");
@@ -1108,7 +1115,7 @@
     els.commandForm.hidden = false;
     els.input.hidden = true;
     els.commandChip.textContent = "/" + entry.name;
-    els.commandDesc.textContent = entry.description;
+    els.commandDesc.textContent = describe(entry.description);
     els.fields.replaceChildren();
     const missing = missingPermission(entry.root);
     if (missing) {
@@ -1179,7 +1186,7 @@
       if (option.min_value !== undefined) input.min = option.min_value;
       if (option.max_value !== undefined) input.max = option.max_value;
       if (option.max_length !== undefined) input.maxLength = option.max_length;
-      input.placeholder = option.description || "";
+      input.placeholder = describe(option.description);
       if (option.autocomplete) attachAutocomplete(entry, option, input, wrap);
     }
     input.name = option.name;
@@ -1187,7 +1194,8 @@
     input.dataset.choices = option.choices && option.choices.length ? "1" : "";
     if (option.required) input.required = true;
     wrap.appendChild(input);
-    const hint = el("span", "option-hint", (option.description || "") + (OPTION_TYPE_NAMES[option.type] ? " · " + OPTION_TYPE_NAMES[option.type] : "") + (option.required ? "" : " · optional"));
+    const hintParts = [describe(option.description), OPTION_TYPE_NAMES[option.type], option.required ? "" : "optional"];
+    const hint = el("span", "option-hint", hintParts.filter(Boolean).join(" · "));
     wrap.appendChild(hint);
     return wrap;
   }
