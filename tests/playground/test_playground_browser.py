@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from .support import Playground
 
@@ -51,6 +52,10 @@ def test_imagine_then_upscale(page: Any, playground: Playground, tmp_path: Path)
     open_command(page, "imagine")
     page.fill("[data-option='prompt'] input", PROMPT)
     page.select_option("[data-option='aspect'] select", label="3:2")
+    # A starting image goes up through the file field (a refused or mangled upload would stop the job).
+    reference = tmp_path / "reference.png"
+    Image.new("RGB", (64, 48), (210, 30, 30)).save(reference)
+    page.set_input_files("[data-option='image'] input", str(reference))
     page.press("[data-option='prompt'] input", "Enter")
 
     # The reply names who used which command, and ends as the grid with enabled U/V buttons.
