@@ -47,6 +47,9 @@ class _MessageGone(Exception):
 
 
 class _Editor:
+    """The edit state of one job message. It lives until the job's final state is shown, so the spacing
+    between edits holds across quiet spells when its task has nothing to do."""
+
     __slots__ = ("created", "dead_token", "last_edit", "latest", "shown", "task")
 
     def __init__(self) -> None:
@@ -122,10 +125,8 @@ class Presenter:
         except asyncio.CancelledError:
             raise
         except Exception:
+            # The editor stays registered: the next event starts a new task that still knows last_edit.
             _log.exception("editor of job %s stopped", job_id)
-        finally:
-            if self._editors.get(job_id) is editor and editor.latest is None:
-                self._editors.pop(job_id, None)
 
     async def _show_progress(self, job: Job, queue_position: int | None, editor: _Editor) -> None:
         # The Cancel button rides on every progress edit; the final edit replaces it with the result's buttons.

@@ -85,14 +85,7 @@ async def provider_bot(request: pytest.FixtureRequest, start_bot: Callable[..., 
         assert all(r["status"] != 429 for r in sim.requests), "the bot tripped the provider's rate limit"
 
 
-async def test_imagine_upscale_vary_reroll(ld: LocalDiscord, provider_bot: Any, request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.params["provider_bot"] == "apiframe":
-        # Progress callbacks land on step boundaries, so the final state often arrives just after the
-        # presenter's editor for the job has drained and been dropped; the new editor does not know the
-        # last edit's time and sends the final edit at once, closer than EDIT_INTERVAL_S to the previous one.
-        request.applymarker(
-            pytest.mark.xfail(reason="bot/ui/presenter.py forgets last_edit when an editor drains", strict=False)
-        )
+async def test_imagine_upscale_vary_reroll(ld: LocalDiscord, provider_bot: Any) -> None:
     await imagine_scenario(ld, provider_bot)
     sim: SimServer = provider_bot.sims[0]
     submits = [r for r in sim.requests if r["method"] == "POST" and isinstance(r["body"], dict)]
