@@ -56,7 +56,9 @@ class Runtime:
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
         settings = self.settings
-        if settings.webhook_enabled and settings.webhook_secret is not None:
+        if settings.webhook_enabled:
+            # The settings refuse to load without a secret when webhooks are on.
+            assert settings.webhook_secret is not None
             # Listening before the engine resumes jobs, so the callback URL it hands out is live.
             self.webhooks = WebhookServer(
                 self.engine,
@@ -66,8 +68,6 @@ class Runtime:
                 port=settings.webhook_port,
             )
             await self.webhooks.start()
-        elif settings.webhook_enabled:
-            _log.warning("WEBHOOK_ENABLED is set but WEBHOOK_SECRET is not; following jobs by polling only")
         await self.engine.start()
 
     async def close(self) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
 __all__ = ["PROVIDER_NAMES", "Settings", "load_settings"]
+
+# The secret is the only thing that authenticates most providers' callbacks; it must not be guessable.
+MIN_WEBHOOK_SECRET = 16
 
 PROVIDER_NAMES = ("local", "thenextleg", "useapi", "imaginepro", "apiframe")
 ProviderName = Literal["local", "thenextleg", "useapi", "imaginepro", "apiframe"]
@@ -119,6 +122,17 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> Settings:
+        if self.webhook_enabled:
+            secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+            if len(secret) < MIN_WEBHOOK_SECRET:
+                raise ValueError(
+                    f"WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} random characters"
+                    " when WEBHOOK_ENABLED is true"
+                )
+        return self
+
     @property
     def db_path(self) -> Path:
         return self.database_path or self.data_dir / "imagine-bot.db"
@@ -152,5 +166,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        if not first["loc"]:  # a check across settings: its message names the variables itself
+            raise ConfigError(str(first["msg"]).removeprefix("Value error, ") + ".") from None
+        name = str(first["loc"][0]).upper()
         raise ConfigError(f"{name} is invalid: {first['msg']}.") from None
