@@ -117,9 +117,13 @@ class Settings(BaseSettings):
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
 
-    @field_validator("discord_token", mode="before")
+    @field_validator(
+        "discord_token", "database_path", "webhook_public_url", "webhook_secret", "thenextleg_api_key",
+        "useapi_api_key", "imaginepro_api_key", "apiframe_api_key", mode="before",
+    )  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
+        # A copied .env.example leaves these as "VAR=": that means "not set", not an empty path or key.
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")

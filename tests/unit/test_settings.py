@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.__main__ import main
@@ -47,3 +49,14 @@ def test_run_without_token_exits_with_one_line(
     assert err == [
         "error: DISCORD_TOKEN is not set: put your bot token in the environment or in .env (see .env.example)."
     ]
+
+
+def test_env_example_as_is_loads_with_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Copying .env.example to .env must not change any default: blank values mean unset."""
+    example = Path(__file__).parents[2] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.db_path == Path("data/imagine-bot.db")
+    assert settings.discord_token is None and settings.webhook_public_url is None
+    assert settings.discord_guild_ids == [] and settings.provider_accounts == []
