@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +8,7 @@ import pytest
 from bot.models import Job
 from bot.moderation import AuditEntry, Moderation
 from bot.store import Store
+from tests.helpers import make_job
 
 GUILD = 1000
 ALICE = 11
@@ -33,23 +31,7 @@ class Clock:
 
 
 def job(user_id: int = ALICE, guild_id: int | None = GUILD, **fields: Any) -> Job:
-    defaults: dict[str, Any] = {
-        "id": secrets.token_hex(8),
-        "user_id": user_id,
-        "guild_id": guild_id,
-        "channel_id": 10,
-        "provider": "local",
-        "prompt": "a red fox",
-        "prompt_final": "a red fox",
-    }
-    return Job(**(defaults | fields))
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "jobs.db")
-    yield store
-    await store.close()
+    return make_job(user_id=user_id, guild_id=guild_id, **fields)
 
 
 @pytest.fixture

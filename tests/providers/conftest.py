@@ -6,10 +6,7 @@ and every server, engine and client is closed when the test ends.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,53 +14,22 @@ import httpx
 import pytest
 
 from bot.engine import EngineConfig, JobEngine
-from bot.models import Action, Job, JobEvent, JobStatus
+from bot.models import Action, Job, JobStatus
 from bot.providers import provider_class
 from bot.providers.base import Account, Provider
 from bot.scheduling import AccountPool
 from bot.store import Store
 from bot.webhooks import WebhookServer
 from providersim import SimServer, simulator
+from tests.helpers import Recorder, make_job, wait_until
+
+__all__ = ["API_KEY", "PROVIDERS", "WEBHOOK_SECRET", "Harness", "make_job", "wait_until"]
 
 PROVIDERS = ("thenextleg", "useapi", "imaginepro", "apiframe")
 API_KEY = "sim-key-0123456789"
 WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef"
 # Fast polling so a test waits on the simulator's clock, not on the adapter's default cadence.
 FAST_POLL = {"poll_interval": 0.02, "max_poll_interval": 0.1, "min_request_interval": 0.0}
-
-
-async def wait_until(predicate: Callable[[], Awaitable[Any]], within: float = 5.0, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + within
-    value = None
-    while time.monotonic() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {within}s (last value: {value!r})")
-
-
-def make_job(provider: str, **fields: Any) -> Job:
-    defaults: dict[str, Any] = {
-        "id": secrets.token_hex(8),
-        "user_id": 1,
-        "channel_id": 10,
-        "provider": provider,
-        "prompt": "a lighthouse at dusk",
-        "prompt_final": "a lighthouse at dusk",
-    }
-    return Job(**(defaults | fields))
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[JobEvent] = []
-
-    def __call__(self, event: JobEvent) -> None:
-        self.events.append(event)
-
-    def for_job(self, job_id: str) -> list[JobEvent]:
-        return [e for e in self.events if e.job.id == job_id]
 
 
 class Harness:
@@ -144,19 +110,6 @@ class Harness:
             await server.stop()
         for sim in self.sims:
             await sim.stop()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "jobs.db")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import asyncio
-import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,48 +8,13 @@ import httpx
 import pytest
 
 from bot.engine import EngineConfig, JobEngine
-from bot.models import Job, JobEvent
 from bot.providers.base import Account
 from bot.providers.local import LocalProvider
 from bot.scheduling import AccountPool
 from bot.store import Store
+from tests.helpers import Recorder, make_job, wait_until
 
-
-async def wait_until(predicate: Callable[[], Awaitable[Any]], within: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll an async predicate until it is truthy; fail with the last value after the deadline."""
-    deadline = time.monotonic() + within
-    value = None
-    while time.monotonic() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {within}s (last value: {value!r})")
-
-
-def make_job(**fields: Any) -> Job:
-    defaults: dict[str, Any] = {
-        "id": secrets.token_hex(8),
-        "user_id": 1,
-        "channel_id": 10,
-        "provider": "local",
-        "prompt": "a red fox",
-        "prompt_final": "a red fox",
-    }
-    return Job(**(defaults | fields))
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "jobs.db")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+__all__ = ["Recorder", "local_provider", "make_job", "wait_until"]
 
 
 def local_provider(
@@ -66,17 +28,6 @@ def local_provider(
         options={"data_dir": str(tmp_path), "step_seconds": step, "steps": steps},
     )
     return LocalProvider(account, http)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[JobEvent] = []
-
-    def __call__(self, event: JobEvent) -> None:
-        self.events.append(event)
-
-    def kinds(self, job_id: str) -> list[str]:
-        return [e.kind.value for e in self.events if e.job.id == job_id]
 
 
 @pytest.fixture

@@ -1,0 +1,25 @@
+"""Fixtures every suite may use: a fresh SQLite store on a temporary file and an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.store import Store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(tmp_path / "jobs.db")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    # Short timeouts: every server a test talks to is on loopback.
+    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as client:
+        yield client
