@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.errors import InputError, StoreError
 from bot.models import Action, ErrorReason, Job, JobStatus
 from bot.moderation import ButtonPolicy, Refusal
+from bot.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
 from bot.ui import gate
 from bot.ui.render import action_title, job_link
@@ -29,8 +30,8 @@ _log = logging.getLogger(__name__)
 # Discord's own cap on a string option; our parser gives the friendlier limit message below it.
 MAX_OPTION_LENGTH = 6000
 IMAGE_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-# A reference image larger than this is refused before any provider sees it.
-MAX_REFERENCE_BYTES = 10 * 1024 * 1024
+# A reference image larger than this is refused before any provider sees it (the image guard's own cap).
+MAX_REFERENCE_BYTES = MAX_IMAGE_BYTES
 
 
 def new_job_id() -> str:
@@ -48,6 +49,8 @@ def check_reference(image: discord.Attachment) -> None:
 class Imagine(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
+        # Uploads served by the configured Discord are trusted; links typed into a prompt never are.
+        self.images = ImageGuard.for_discord(bot.settings.discord_api_base)
 
     @property
     def engine(self) -> JobEngine:
@@ -84,6 +87,8 @@ class Imagine(commands.Cog):
             parsed = parse_prompt(prompt, aspect=aspect.value if aspect else None)
             parsed = gate.with_member_defaults(parsed, settings)
             image_urls = list(parsed.image_urls)
+            for link in image_urls:
+                self.images.precheck(link)
             if image is not None:
                 check_reference(image)
                 image_urls.insert(0, image.url)
@@ -91,6 +96,16 @@ class Imagine(commands.Cog):
             await refuse(interaction, str(exc))
             return
         response = await interaction.response.defer(thinking=True)
+        try:
+            # Name lookups take a moment, so they run after the defer; a refusal still reaches only the member.
+            for link in parsed.image_urls:
+                await self.images.check_link(link)
+            if image is not None:
+                await self.images.check_upload(image.url)
+        except InputError as exc:
+            _log.info("refused an image link of member %s: %s", interaction.user.id, getattr(exc, "why", exc))
+            await refuse(interaction, str(exc))
+            return
         message_id = await _response_message_id(interaction, response)
         job = Job(
             id=new_job_id(),

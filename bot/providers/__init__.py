@@ -60,6 +60,8 @@ def build_accounts(settings: Settings) -> list[Account]:
                         "data_dir": str(settings.data_dir),
                         "step_seconds": settings.local_step_seconds,
                         "steps": settings.local_steps,
+                        # The member's uploads live on the configured Discord; the local provider trusts them.
+                        "trusted_image_origins": [settings.discord_api_base],
                     },
                 )
             )

@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bot.errors import ProviderError
 from bot.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.netguard import ImageGuard, ImageRefused, open_image
 from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
 
 __all__ = ["LocalProvider", "render_grid"]
@@ -38,8 +39,6 @@ __all__ = ["LocalProvider", "render_grid"]
 TILE_LONG_SIDE = 384
 # Upscales double the tile, which is what a member expects from "U".
 UPSCALE_FACTOR = 2
-# A reference image larger than this is not read (img2img); it only tints the result anyway.
-MAX_REFERENCE_BYTES = 8 * 1024 * 1024
 _TASK_ID = re.compile(r"^[0-9a-f]{16}$")
 _POST_UPSCALE = frozenset(
     {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
@@ -153,6 +152,8 @@ class LocalProvider(Provider):
             max_poll_interval=max(0.1, self.step_seconds),
         )
         self.root.mkdir(parents=True, exist_ok=True)
+        # Uploads on these origins (the configured Discord's) are trusted; any other link is checked.
+        self.image_guard = ImageGuard(account.options.get("trusted_image_origins", ()))
 
     # -- the provider protocol -------------------------------------------------------------------
 
@@ -357,16 +358,19 @@ class LocalProvider(Provider):
         temporary.replace(path)
 
     async def _reference_tint(self, urls: tuple[str, ...]) -> list[int] | None:
-        """img2img, locally: the reference image's average colour tints the result."""
+        """img2img, locally: the reference image's average colour tints the result.
+
+        The link is a member's: it is fetched through the image guard (public hosts only, every redirect
+        checked, size and type capped) and decoded under the guard's pixel limit.
+        """
         try:
-            response = await self.http.get(urls[0])
-        except httpx.HTTPError as exc:
-            raise ProviderError(ErrorReason.INVALID_LINK, f"reference image unreachable: {type(exc).__name__}") from exc
-        if response.status_code != 200 or len(response.content) > MAX_REFERENCE_BYTES:
-            raise ProviderError(ErrorReason.INVALID_LINK, f"reference image answered {response.status_code}")
-        try:
-            with Image.open(io.BytesIO(response.content)) as image:
-                colour = image.convert("RGB").resize((1, 1)).getpixel((0, 0))
-        except (OSError, Image.DecompressionBombError) as exc:
-            raise ProviderError(ErrorReason.INVALID_LINK, "the reference is not an image") from exc
+            data = await self.image_guard.fetch(self.http, urls[0])
+            colour = await asyncio.to_thread(_average_colour, data)
+        except ImageRefused as exc:
+            raise ProviderError(ErrorReason.INVALID_IMAGE, f"reference image refused: {exc.why}") from None
         return list(colour)
+
+
+def _average_colour(data: bytes) -> tuple[int, ...]:
+    with open_image(data) as image:
+        return tuple(image.convert("RGB").resize((1, 1)).getpixel((0, 0)))
