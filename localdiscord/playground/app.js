@@ -155,6 +155,20 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  // Remembering the visitor's identity and channel is a nicety; a browser that refuses storage still works.
+  function remember(key, value) {
+    try {
+      localStorage.setItem("playground." + key, value);
+    } catch (_) { /* storage disabled */ }
+  }
+  function recall(key) {
+    try {
+      return localStorage.getItem("playground." + key) || "";
+    } catch (_) {
+      return "";
+    }
+  }
+
   // -- permissions and commands ---------------------------------------------------------------------
 
   function permissionsOf(userId) {
@@ -943,7 +957,7 @@
     if (!target) return;
     store.channelId = target.id;
     store.unread.delete(target.id);
-    localStorage.setItem("playground.channel", target.name);
+    remember("channel", target.name);
     els.channelName.textContent = target.name;
     els.input.placeholder = "Message #" + target.name + " — type / for commands";
     document.title = "#" + target.name + " · imagine-bot playground";
@@ -964,7 +978,7 @@
       els.identity.appendChild(option);
     }
     if (!people.some((m) => m.id === store.userId)) {
-      const saved = people.find((m) => m.username === localStorage.getItem("playground.user"));
+      const saved = people.find((m) => m.username === recall("user"));
       store.userId = (saved || people[0] || {}).id || null;
     }
     els.identity.value = store.userId || current;
@@ -976,7 +990,7 @@
     if (store.userId === userId) return;
     store.userId = userId;
     const m = me();
-    if (m) localStorage.setItem("playground.user", m.username);
+    if (m) remember("user", m.username);
     renderIdentity();
     renderMembers();
     renderChannelMessages();
@@ -1040,7 +1054,7 @@
       els.guildIcon.textContent = g.name.split(/\s+/).map((w) => w[0]).join("").slice(0, 3);
       els.guildIcon.title = g.name;
       if (!channel(store.channelId)) {
-        const saved = channelByName(localStorage.getItem("playground.channel") || "");
+        const saved = channelByName(recall("channel"));
         const first = g.channels.find((c) => c.type === 0);
         store.channelId = (saved || channelByName("imagine") || first || {}).id || null;
       }
