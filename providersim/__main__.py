@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--previews", choices=("on", "off"), help="in-progress preview images (default: what the provider documents)"
     )
+    parser.add_argument(
+        "--stock-images", action="store_true", help="draw one image per kind and aspect and serve it for every job"
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--latency", type=float, default=0.0, help="seconds added to every API answer")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of API requests answered 5xx")
@@ -67,6 +70,7 @@ async def _serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         faults=faults,
         previews=None if args.previews is None else args.previews == "on",
+        stock_images=args.stock_images,
         **extra,
     )
     await sim.start(args.host, args.port)

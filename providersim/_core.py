@@ -162,13 +162,18 @@ class SimServer:
 
     def __init__(
         self, *, api_key: str = "sim-key", step_seconds: float = 0.0, steps: int = 4, seed: int = 0,
-        faults: Faults | None = None, previews: bool | None = None,
+        faults: Faults | None = None, previews: bool | None = None, stock_images: bool = False,
     ) -> None:  # fmt: skip
         self.api_keys = {api_key}
         self.step_seconds = step_seconds
         self.steps = max(2, steps)
         self.faults = faults or Faults()
         self.previews = self.documented_previews if previews is None else previews
+        # One drawing per kind of image and aspect, served for every job: a CDN's cost, not a renderer's, so a
+        # benchmark on a small machine measures the bot rather than the simulator's Pillow work.
+        self.stock_images = stock_images
+        # API requests ever logged; the log itself is trimmed, a long benchmark still needs the count.
+        self.requests_total = 0
         self.random = random.Random(seed)
         self.jobs: dict[str, SimJob] = {}
         self.requests: list[dict[str, Any]] = []
@@ -356,6 +361,9 @@ class SimServer:
 
     async def image_bytes(self, job: SimJob, name: str) -> bytes | None:
         key = (job.id, name)
+        if self.stock_images:
+            kind = "preview" if name.startswith("preview_") else name
+            key = ("stock", f"{kind}/{job.kind}/{job.aspect}")
         if key not in self._images:
             image = await asyncio.to_thread(self._draw, job, name)
             if image is None:
@@ -398,6 +406,7 @@ class SimServer:
         if len(self.requests) >= MAX_LOG:
             del self.requests[: MAX_LOG // 10]
         self.requests.append(entry)
+        self.requests_total += 1
         request[JSON_BODY] = body
         token = self.authenticate(request)
         if token is None and not path.endswith("/getImage"):
@@ -434,7 +443,7 @@ class SimServer:
     # -- control endpoints -----------------------------------------------------------------------
 
     async def _ctl_requests(self, request: web.Request) -> web.Response:
-        return json_response(200, {"requests": self.requests})
+        return json_response(200, {"requests": self.requests, "total": self.requests_total})
 
     async def _ctl_clear(self, request: web.Request) -> web.Response:
         self.requests.clear()
@@ -505,6 +514,7 @@ class SimServer:
         return {
             "id": job.id, "ref": job.ref, "kind": job.kind, "action": job.action, "state": job.state,
             "progress": job.progress, "parent": job.parent, "failure": job.failure, "frozen": job.frozen,
+            "finished_at": job.updated if job.terminal else None,
         }  # fmt: skip
 
     # -- running ---------------------------------------------------------------------------------
