@@ -49,6 +49,11 @@ QUEUE_TICK_S = 2.0
 # A job unfinished at start whose submit may or may not have reached the provider is ended after this
 # long without a callback claiming it.
 LIMBO_GRACE_S = 30.0
+# Delivered flags are written together this often: one commit for a burst of results. A crash forgets at
+# most this window, and those results are shown again at the next start (the same edit, harmless).
+DELIVERED_FLUSH_S = 0.5
+# Ids per UPDATE of delivered flags, well under SQLite's limit on bound parameters.
+DELIVERED_BATCH = 500
 
 
 class EngineConfig:
@@ -99,6 +104,10 @@ class JobEngine:
         self._loops: list[asyncio.Task[None]] = []
         self._last_request: dict[tuple[str, str], float] = {}
         self._positions: dict[str, int] = {}
+        # Jobs whose submit is in flight; set once the submit's outcome is recorded and followed.
+        self._submitting: dict[str, asyncio.Event] = {}
+        self._delivered: set[str] = set()
+        self._delivered_flush: asyncio.Task[None] | None = None
         self._running = False
         # Submits sent to providers since start (imagines and button actions); /mod stats shows it, and
         # tests use it to prove a refused prompt never reached a provider.
@@ -149,6 +158,10 @@ class JobEngine:
         self._loops.clear()
         self._tasks.clear()
         self._active.clear()
+        if self._delivered_flush is not None:
+            self._delivered_flush.cancel()
+            await asyncio.gather(self._delivered_flush, return_exceptions=True)
+        await self.flush_delivered()
 
     # -- what the cogs call ----------------------------------------------------------------------
 
@@ -210,7 +223,24 @@ class JobEngine:
         return len(self._active)
 
     async def mark_delivered(self, job_id: str) -> None:
-        await self.store.update_job(job_id, delivered=True)
+        """Note that the job's message shows its end; written with others within DELIVERED_FLUSH_S."""
+        self._delivered.add(job_id)
+        if self._delivered_flush is None or self._delivered_flush.done():
+            self._delivered_flush = asyncio.create_task(self._flush_delivered_soon(), name="engine-delivered")
+
+    async def _flush_delivered_soon(self) -> None:
+        await asyncio.sleep(DELIVERED_FLUSH_S)
+        await self.flush_delivered()
+
+    async def flush_delivered(self) -> None:
+        """Write the delivered flags noted so far."""
+        while self._delivered:
+            batch = [self._delivered.pop() for _ in range(min(DELIVERED_BATCH, len(self._delivered)))]
+            try:
+                await self.store.mark_delivered(batch)
+            except StoreError:
+                # Left undelivered: the next start shows these results again.
+                _log.warning("could not record %d delivered results", len(batch))
 
     async def attach_message(self, job: Job, message_id: int) -> None:
         job.message_id = message_id
@@ -250,6 +280,12 @@ class JobEngine:
         if job is None:
             _log.info("ignoring a %s callback for a job we do not know", provider_name)
             return None
+        submitting = self._submitting.get(job.id)
+        if submitting is not None:
+            # The callback overtook the submit's answer (an instant provider). Applied now, it would land on
+            # a stale stored copy that the submit then overwrites; once the submit is recorded it is followed.
+            await submitting.wait()
+            job = await self.get(job.id) or job
         tracker = self._active.get(job.id)
         if tracker is not None:
             job = tracker.job
@@ -388,6 +424,8 @@ class JobEngine:
             await self._wakeup.wait()
             self._wakeup.clear()
             while True:
+                if not self.pool.has_free():
+                    break  # nothing queued can go anywhere: skip the scan of the whole queue
                 routes: dict[str, tuple[str, str | None]] = {}
 
                 def eligible(job: Job, routes: dict[str, tuple[str, str | None]] = routes) -> bool:
@@ -427,6 +465,14 @@ class JobEngine:
             await asyncio.sleep(wait)
 
     async def _submit(self, job: Job, adapter: Provider) -> None:
+        self._submitting[job.id] = recorded = asyncio.Event()
+        try:
+            await self._submit_and_follow(job, adapter)
+        finally:
+            del self._submitting[job.id]
+            recorded.set()
+
+    async def _submit_and_follow(self, job: Job, adapter: Provider) -> None:
         key = adapter.account.key
         job.provider, job.account = key
         job.attempts += 1
@@ -693,7 +739,9 @@ class JobEngine:
     ) -> None:
         if kind is JobEventKind.QUEUED and queue_position is None:
             queue_position = self._positions.get(job.id)
-        event = JobEvent(kind=kind, job=job.model_copy(deep=True), queue_position=queue_position, detail=detail)
+        # A shallow copy freezes the job's fields as they are now. Its lists and dicts are shared: the engine
+        # always replaces them rather than changing them in place, and listeners only read them.
+        event = JobEvent(kind=kind, job=job.model_copy(), queue_position=queue_position, detail=detail)
         for listener in self._listeners:
             try:
                 listener(event)

@@ -52,14 +52,15 @@ class FairQueue:
 
     def pop_next(self, eligible: Callable[[Job], bool]) -> Job | None:
         """Take the next job, in round-robin order, that ``eligible`` accepts; its member goes to the back."""
-        for user_id, jobs in list(self._by_user.items()):
-            for job in jobs:
-                if eligible(job):
-                    self.remove(job.id)
-                    if user_id in self._by_user:
-                        self._by_user.move_to_end(user_id)
-                    return job
-        return None
+        # Found first and taken after, so the scan walks the queue in place instead of copying it per pop.
+        found = next(((u, job) for u, jobs in self._by_user.items() for job in jobs if eligible(job)), None)
+        if found is None:
+            return None
+        user_id, job = found
+        self.remove(job.id)
+        if user_id in self._by_user:
+            self._by_user.move_to_end(user_id)
+        return job
 
     def order(self) -> Iterator[Job]:
         """The jobs in the order they will be served, if every one were eligible."""
@@ -119,6 +120,10 @@ class AccountPool:
 
     def can_take(self, provider: str, account: str | None = None) -> bool:
         return self._pick(provider, account) is not None
+
+    def has_free(self) -> bool:
+        """Whether any account could take a job now."""
+        return any(s.free > 0 for s in self._slots.values())
 
     def has_active_account(self, provider: str) -> bool:
         return any(s.account.provider == provider and not s.paused for s in self._slots.values())

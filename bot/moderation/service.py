@@ -638,15 +638,15 @@ class Moderation:
             "message_id": job.message_id,
         }
         try:
-            async with self.store.transaction():
-                entry = await self._audit(
-                    job.guild_id,
-                    job.user_id,
-                    AuditAction.JOB_FINISHED,
-                    target_user_id=job.user_id,
-                    job_id=job.id,
-                    detail=detail,
-                )
+            # One INSERT needs no transaction around it: a duplicate fails whole on the unique index.
+            entry = await self._audit(
+                job.guild_id,
+                job.user_id,
+                AuditAction.JOB_FINISHED,
+                target_user_id=job.user_id,
+                job_id=job.id,
+                detail=detail,
+            )
         except sqlite3.IntegrityError:
             return None
         self._emit(entry)
@@ -678,7 +678,7 @@ class Moderation:
     ) -> AuditEntry:
         now = self.clock()
         detail = detail or {}
-        await self.store.execute(
+        entry_id = await self.store.insert(
             "INSERT INTO mod_audit (guild_id, at, actor_id, action, target_user_id, job_id, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -691,8 +691,7 @@ class Moderation:
                 json.dumps(detail, ensure_ascii=False, separators=(",", ":")),
             ),
         )
-        row = await self.store.fetchone("SELECT last_insert_rowid()")
-        return AuditEntry(int(row[0]) if row else 0, guild_id, now, actor_id, action, target_user_id, job_id, detail)
+        return AuditEntry(entry_id, guild_id, now, actor_id, action, target_user_id, job_id, detail)
 
     def _emit(self, entry: AuditEntry) -> None:
         for listener in self._listeners:

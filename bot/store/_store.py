@@ -181,10 +181,22 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"the database could not save the change: {exc}") from exc
 
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one INSERT; returns the new row's rowid, read in the same step so no other insert can intervene."""
+        try:
+            async with self._exclusive():
+                row = await self._conn.execute_insert(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"the database could not save the change: {exc}") from exc
+        return int(row[0]) if row else 0
+
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
-            async with self._exclusive(), self._conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+            # One trip to the database thread instead of three (execute, fetch, close).
+            async with self._exclusive():
+                return list(await self._conn.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise StoreError(f"the database could not be read: {exc}") from exc
 
@@ -223,6 +235,15 @@ class Store:
         assignments = ", ".join(f"{name} = ?" for name in fields)
         values = [_to_db(name, _plain(value)) for name, value in fields.items()]
         await self.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*values, job_id])
+
+    async def mark_delivered(self, job_ids: Sequence[str]) -> None:
+        """Flag finished jobs whose message shows the result, in one statement."""
+        if not job_ids:
+            return
+        marks = ", ".join("?" for _ in job_ids)
+        await self.execute(
+            f"UPDATE jobs SET delivered = 1, updated_at = ? WHERE id IN ({marks})", [iso(utcnow()), *job_ids]
+        )
 
     async def get_job(self, job_id: str) -> Job | None:
         row = await self.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))

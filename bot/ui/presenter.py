@@ -50,7 +50,7 @@ class _Editor:
     """The edit state of one job message. It lives until the job's final state is shown, so the spacing
     between edits holds across quiet spells when its task has nothing to do."""
 
-    __slots__ = ("created", "dead_token", "last_edit", "latest", "shown", "task")
+    __slots__ = ("created", "dead_token", "last_edit", "latest", "shown", "task", "waker")
 
     def __init__(self) -> None:
         self.latest: JobEvent | None = None
@@ -59,6 +59,8 @@ class _Editor:
         self.last_edit: float | None = None
         self.shown: tuple[Any, ...] | None = None
         self.dead_token = False
+        # Set while the task waits out the spacing; a final state resolves it so the result is not held back.
+        self.waker: asyncio.Future[None] | None = None
 
 
 class Presenter:
@@ -77,6 +79,8 @@ class Presenter:
         if editor is None:
             editor = self._editors[event.job.id] = _Editor()
         editor.latest = event
+        if event.job.terminal and editor.waker is not None and not editor.waker.done():
+            editor.waker.set_result(None)
         if editor.task is None or editor.task.done():
             editor.task = asyncio.create_task(self._run(event.job.id, editor), name=f"editor-{event.job.id}")
 
@@ -101,7 +105,7 @@ class Presenter:
                 if not final:
                     ready_at = max(ready_at, editor.created + self.edit_interval)
                 if ready_at > now:
-                    await asyncio.sleep(ready_at - now)
+                    await _wait(editor, ready_at - now)
                     continue  # a newer event may have come in while we waited
                 event, editor.latest = editor.latest, None
                 job = event.job
@@ -135,7 +139,7 @@ class Presenter:
         if job.preview_url and job.status is JobStatus.RUNNING:
             preview = await self._image(job, job.preview_url)
             if preview is not None:
-                data, name = encode_for_upload(preview, job.upload_limit, "preview.png")
+                data, name = await _fit_for_upload(preview, job.upload_limit, "preview.png")
                 kwargs["attachments"] = [discord.File(_buffer(data), filename=name, description="Preview")]
         await self._edit(job, editor, **kwargs)
 
@@ -169,7 +173,7 @@ class Presenter:
         data = await self._image(job, job.result_url, required=True)
         assert data is not None
         filename = "grid.png" if job.grid_url else "image.png"
-        data, filename = await asyncio.to_thread(encode_for_upload, data, job.upload_limit, filename)
+        data, filename = await _fit_for_upload(data, job.upload_limit, filename)
         file = discord.File(_buffer(data), filename=filename, description=alt_text(job))
         return {"content": content, "view": result_view(job), "attachments": [file]}
 
@@ -226,6 +230,31 @@ class Presenter:
         if editor.dead_token or not job.interaction_token or job.token_expires_at is None:
             return False
         return utcnow() < job.token_expires_at - TOKEN_MARGIN
+
+
+async def _fit_for_upload(data: bytes, limit: int | None, filename: str) -> tuple[bytes, str]:
+    """The image as it may be uploaded. Re-encoding runs off the event loop; an image that already fits
+    (nearly all of them) skips the trip to a worker thread."""
+    if limit is None or len(data) <= limit:
+        return data, filename
+    return await asyncio.to_thread(encode_for_upload, data, limit, filename)
+
+
+async def _wait(editor: _Editor, delay: float) -> None:
+    """Sleep ``delay`` seconds, or less if the job's final state arrives meanwhile."""
+    loop = asyncio.get_running_loop()
+    editor.waker = waker = loop.create_future()
+    timer = loop.call_later(delay, _resolve, waker)
+    try:
+        await waker
+    finally:
+        timer.cancel()
+        editor.waker = None
+
+
+def _resolve(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)
 
 
 def _buffer(data: bytes) -> io.BytesIO:
