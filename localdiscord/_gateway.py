@@ -43,6 +43,11 @@ HEARTBEAT_INTERVAL_MS = 41250
 BUFFER_SIZE = 2000
 CLOSE_AUTH_FAILED = 4004
 CLOSE_UNKNOWN_ERROR = 4000
+# Message events reach only sessions that asked for them, as on Discord: guild messages need
+# GUILD_MESSAGES, direct messages DIRECT_MESSAGES. A bot that identified without them never sees one.
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
+_MESSAGE_EVENTS = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK"})
 
 
 @dataclass
@@ -63,6 +68,13 @@ class Session:
     @property
     def connected(self) -> bool:
         return self.ws is not None and not self.ws.closed
+
+    def wants(self, event: str, data: dict[str, Any]) -> bool:
+        """Whether the session's intents cover ``event``."""
+        if event not in _MESSAGE_EVENTS:
+            return True
+        needed = INTENT_GUILD_MESSAGES if data.get("guild_id") else INTENT_DIRECT_MESSAGES
+        return bool(self.intents & needed)
 
 
 class Gateway:
@@ -91,7 +103,7 @@ class Gateway:
 
     async def dispatch(self, event: str, data: dict[str, Any], *, session: Session | None = None) -> bool:
         """Send an event to one session, or all; returns whether some connected socket got it now."""
-        targets = [session] if session is not None else list(self.sessions.values())
+        targets = [session] if session is not None else [s for s in self.sessions.values() if s.wants(event, data)]
         sent = False
         for target in targets:
             sent = await self._dispatch_to(target, event, data) or sent

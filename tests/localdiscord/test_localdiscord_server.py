@@ -411,6 +411,32 @@ async def test_gateway_handshake_over_raw_websocket(ld: LocalDiscord) -> None:
             assert int(everyone["permissions"]) & (1 << 11) and int(everyone["permissions"]) & (1 << 31)
 
 
+async def test_message_events_follow_the_sessions_intents(ld: LocalDiscord) -> None:
+    """A bot that identified without GUILD_MESSAGES gets no MESSAGE_* dispatches, as on Discord."""
+
+    async def identify(ws: aiohttp.ClientWebSocketResponse, intents: int) -> None:
+        assert (await ws.receive_json())["op"] == 10
+        await ws.send_json({"op": 2, "d": {"token": ld.token, "intents": intents, "properties": {}}})
+        assert (await ws.receive_json())["t"] == "READY"
+        assert (await ws.receive_json())["t"] == "GUILD_CREATE"
+
+    general = seed_id(3)
+    headers = {"Authorization": f"Bot {ld.token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(ld.gateway_url) as guilds_only,
+        session.ws_connect(ld.gateway_url) as messages,
+        httpx.AsyncClient(base_url=ld.api_base, headers=headers) as http,
+    ):
+        await identify(guilds_only, 1)
+        await identify(messages, 513)
+        assert (await http.post(f"/channels/{general}/messages", json={"content": "hi"})).status_code == 200
+        created = await asyncio.wait_for(messages.receive_json(), 5)
+        assert created["t"] == "MESSAGE_CREATE" and created["d"]["content"] == "hi"
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(guilds_only.receive_json(), 0.3)
+
+
 def test_seeded_ids_are_deterministic_and_new_ids_are_current() -> None:
     world = LocalDiscord().world
     assert world.guild.id == seed_id(2) and world.application_id == world.bot.id == seed_id(1)
