@@ -11,6 +11,7 @@ import logging
 import httpx
 
 from bot.engine import EngineConfig, JobEngine
+from bot.http_transport import AiohttpTransport
 from bot.moderation import Moderation
 from bot.providers import Provider, build_accounts, provider_class
 from bot.scheduling import AccountPool
@@ -41,7 +42,7 @@ class Runtime:
         # Accounts first: a missing provider key stops the start before anything is opened.
         accounts = build_accounts(settings)
         self.store = await Store.open(settings.db_path)
-        self.http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, follow_redirects=False)
+        self.http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, follow_redirects=False, transport=AiohttpTransport())
         self.providers = [provider_class(a.provider)(a, self.http) for a in accounts]
         config = EngineConfig(
             stall_timeout_s=settings.stall_timeout_s,
