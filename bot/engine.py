@@ -31,7 +31,7 @@ from bot.models import (
     utcnow,
 )
 from bot.providers.base import ActionRequest, ImagineRequest, Provider
-from bot.scheduling import AccountPool, FairQueue
+from bot.scheduling import AccountPool, FairQueue, WorkGate
 from bot.store import Store
 
 __all__ = ["Admission", "EngineConfig", "JobEngine", "Listener"]
@@ -54,6 +54,9 @@ LIMBO_GRACE_S = 30.0
 DELIVERED_FLUSH_S = 0.5
 # Ids per UPDATE of delivered flags, well under SQLite's limit on bound parameters.
 DELIVERED_BATCH = 500
+# Submits and result edits in progress at once (see WorkGate): enough to keep a provider's and Discord's
+# round trips overlapped, few enough that an interaction is never queued behind a whole burst.
+WORK_SECTIONS = 8
 
 
 class EngineConfig:
@@ -109,6 +112,8 @@ class JobEngine:
         self._delivered: set[str] = set()
         self._delivered_flush: asyncio.Task[None] | None = None
         self._running = False
+        # Shared with the presenter, which shows results through it.
+        self.work = WorkGate(WORK_SECTIONS)
         # Submits sent to providers since start (imagines and button actions); /mod stats shows it, and
         # tests use it to prove a refused prompt never reached a provider.
         self.provider_submits = 0
@@ -270,6 +275,10 @@ class JobEngine:
             update = adapter.parse_webhook(headers, body)
         except ProviderError as exc:
             raise WebhookRejected(400, f"unreadable {provider_name} callback: {exc.reason.value}") from exc
+        if update.ref and (submitting := self._submitting.get(update.ref)) is not None:
+            # The callback overtook the submit's answer (an instant provider). Applied now, it would land on
+            # a stale stored copy that the submit then overwrites; once the submit is recorded it is followed.
+            await submitting.wait()
         job = None
         if update.ref:
             job = await self.get(update.ref)
@@ -281,9 +290,7 @@ class JobEngine:
             _log.info("ignoring a %s callback for a job we do not know", provider_name)
             return None
         submitting = self._submitting.get(job.id)
-        if submitting is not None:
-            # The callback overtook the submit's answer (an instant provider). Applied now, it would land on
-            # a stale stored copy that the submit then overwrites; once the submit is recorded it is followed.
+        if submitting is not None:  # found by the provider's id rather than our ref: the same race
             await submitting.wait()
             job = await self.get(job.id) or job
         tracker = self._active.get(job.id)
@@ -478,15 +485,21 @@ class JobEngine:
         job.attempts += 1
         job.submit_started_at = utcnow()
         try:
-            await self.store.update_job(
-                job.id,
-                provider=job.provider,
-                account=job.account,
-                attempts=job.attempts,
-                submit_started_at=job.submit_started_at,
-            )
+            async with self.work.slot(WorkGate.SUBMIT):
+                await self.store.update_job(
+                    job.id,
+                    provider=job.provider,
+                    account=job.account,
+                    attempts=job.attempts,
+                    submit_started_at=job.submit_started_at,
+                )
             await self._throttle(adapter)
-            submission = await self._send(job, adapter)
+            async with self.work.slot(WorkGate.SUBMIT):
+                if job.terminal:
+                    # Cancelled while it waited: never sent.
+                    self.pool.release(key)
+                    return
+                submission = await self._send(job, adapter)
         except ProviderError as exc:
             self.pool.release(key)
             await self._submit_failed(job, adapter, exc)

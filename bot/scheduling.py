@@ -1,15 +1,17 @@
-"""The fair queue and the account pool the engine schedules with. Pure data structures: no I/O."""
+"""The fair queue, the account pool and the work gate the engine schedules with. No I/O."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 from bot.models import ErrorReason, Job
 from bot.providers.base import Account, Provider
 
-__all__ = ["AccountPool", "FairQueue"]
+__all__ = ["AccountPool", "FairQueue", "WorkGate"]
 
 
 class FairQueue:
@@ -166,3 +168,58 @@ class AccountPool:
             return slot if slot is not None and slot.free > 0 else None
         candidates = [s for s in self._slots.values() if s.account.provider == provider and s.free > 0]
         return max(candidates, key=lambda s: s.free, default=None)
+
+
+class WorkGate:
+    """At most ``size`` sections of the bot's own background work at once; waiting results go first.
+
+    Submitting a job and showing a result are a few milliseconds of work each, but two hundred started
+    together fill the event loop, and every interaction then waits behind all of them for Discord's 3 s
+    acknowledgement. Through the gate a burst runs a few at a time, interactions slip in between, and the
+    backlog waits here, where a job simply shows "Waiting to start". Only work is gated, never the wait
+    for a provider, so it does not limit how many jobs run at the providers.
+    """
+
+    RESULT = 0  # a finished job's message
+    SUBMIT = 1  # sending a job to its provider, and progress edits
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._busy = 0
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(queue) for queue in self._waiting)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if self._busy < self.size and not self.waiting:
+            self._busy += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting[priority].append(waiter)
+        try:
+            await waiter  # the releaser hands its slot over: _busy already counts us
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed a slot we will not use
+            else:
+                self._waiting[priority].remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._busy -= 1

@@ -8,6 +8,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ _log = logging.getLogger(__name__)
 
 # Another process holding the database (a backup, a second bot by mistake) gets this long before we fail.
 BUSY_TIMEOUT_MS = 5000
+# Most writes one commit carries (see Store.execute); bounds how long one batch holds the database.
+MAX_BATCH = 256
 
 _JSON_FIELDS = frozenset({"provider_data", "params", "image_urls_in", "image_urls", "actions"})
 _TIME_FIELDS = frozenset(
@@ -72,6 +75,14 @@ class Store:
         self._conn = conn
         self._lock = asyncio.Lock()
         self.path = path
+        # A second, read-only connection for reads outside transactions: WAL lets it read committed data
+        # while the writer works, so a burst of reads neither waits behind the writes nor delays them.
+        self._reader: aiosqlite.Connection | None = None
+        # Writes outside transactions are committed in batches by a plain connection on its own thread.
+        self._batcher: sqlite3.Connection | None = None
+        self._batch_thread: ThreadPoolExecutor | None = None
+        self._batch: list[tuple[str, Sequence[Any], bool, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[None]:
@@ -101,12 +112,28 @@ class Store:
             # WAL with NORMAL sync loses at most the last transactions on power loss, never integrity.
             await conn.execute("PRAGMA synchronous=NORMAL")
             await store._migrate()
+            if path != ":memory:":
+                store._reader = await _open_reader(path)
+                store._batch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+                loop = asyncio.get_running_loop()
+                store._batcher = await loop.run_in_executor(store._batch_thread, _open_batcher, path)
         except BaseException:
-            await conn.close()
+            await store.close()
             raise
         return store
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._batcher is not None and self._batch_thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._batch_thread, self._batcher.close)
+            self._batcher = None
+        if self._batch_thread is not None:
+            self._batch_thread.shutdown(wait=False)
+            self._batch_thread = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         await self._conn.close()
 
     async def _migrate(self) -> None:
@@ -172,10 +199,30 @@ class Store:
                 _IN_TRANSACTION.reset(token)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one write statement in its own transaction; returns the number of rows changed."""
+        """Run one write statement atomically; returns the number of rows changed.
+
+        Outside a transaction the statement joins the writes waiting to be committed: one commit and one
+        trip to the writer thread for all of them, each in a savepoint of its own so one failing leaves
+        the others alone. It returns once its batch is committed. Under a burst that is the difference
+        between the database keeping up and every write waiting its turn behind a turn of the event loop.
+        """
+        if self._batcher is not None and sql.lstrip()[:6].upper() == "PRAGMA":
+            # A connection setting: every connection gets it, as if there were one.
+            assert self._batch_thread is not None
+            async with self._exclusive():
+                await asyncio.get_running_loop().run_in_executor(self._batch_thread, self._batcher.execute, sql, params)
+            if self._reader is not None:
+                await self._reader.execute_fetchall(sql, params)
+        elif self._batcher is not None and not _IN_TRANSACTION.get():
+            return await self._queue_write(sql, params, rowid=False)
         try:
-            async with self._exclusive(), self._conn.execute(sql, params) as cur:
-                return cur.rowcount
+            async with self._exclusive():
+                # One trip to the database thread instead of two (execute, close): under load each trip
+                # waits for a turn of the event loop. Statements run one at a time, so the change in the
+                # connection's running count of changed rows is this statement's count (no triggers here).
+                before = self._conn.total_changes
+                await self._conn.execute_fetchall(sql, params)
+                return self._conn.total_changes - before
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
@@ -183,6 +230,8 @@ class Store:
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one INSERT; returns the new row's rowid, read in the same step so no other insert can intervene."""
+        if self._batcher is not None and not _IN_TRANSACTION.get():
+            return await self._queue_write(sql, params, rowid=True)
         try:
             async with self._exclusive():
                 row = await self._conn.execute_insert(sql, params)
@@ -192,8 +241,44 @@ class Store:
             raise StoreError(f"the database could not save the change: {exc}") from exc
         return int(row[0]) if row else 0
 
+    async def _queue_write(self, sql: str, params: Sequence[Any], *, rowid: bool) -> int:
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._batch.append((sql, tuple(params), rowid, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="store-writer")
+        return await done
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._batch:
+            batch, self._batch = self._batch[:MAX_BATCH], self._batch[MAX_BATCH:]
+            items = [(sql, params, rowid) for sql, params, rowid, _ in batch]
+            try:
+                # The lock keeps a batch out of an open transaction on the other connection.
+                async with self._lock:
+                    results = await loop.run_in_executor(self._batch_thread, _write_batch, self._batcher, items)
+            except BaseException as exc:
+                failure = StoreError(f"the database could not save the change: {exc}")
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(failure)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (*_, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, sqlite3.IntegrityError):
+                    done.set_exception(result)
+                elif isinstance(result, sqlite3.Error):
+                    done.set_exception(StoreError(f"the database could not save the change: {result}"))
+                else:
+                    done.set_result(result)
+
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
+            if self._reader is not None and not _IN_TRANSACTION.get():
+                return list(await self._reader.execute_fetchall(sql, params))
             # One trip to the database thread instead of three (execute, fetch, close).
             async with self._exclusive():
                 return list(await self._conn.execute_fetchall(sql, params))
@@ -330,6 +415,55 @@ class Store:
             (provider, name),
         )
         return changed > 0
+
+
+def _open_batcher(path: str) -> sqlite3.Connection:
+    """The batch writer's connection, opened on its thread with the settings of the main one."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _write_batch(conn: sqlite3.Connection, items: list[tuple[str, Sequence[Any], bool]]) -> list[int | sqlite3.Error]:
+    """Run writes in one transaction, each in its own savepoint; per write its result or its error.
+
+    Runs on the writer thread. If the transaction itself cannot begin or commit, nothing of it stays and
+    the exception goes to every write of the batch.
+    """
+    results: list[int | sqlite3.Error] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params, rowid in items:
+            conn.execute("SAVEPOINT item")
+            before = conn.total_changes
+            try:
+                cursor = conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK TO item")
+                results.append(exc)
+            else:
+                results.append(int(cursor.lastrowid or 0) if rowid else conn.total_changes - before)
+            conn.execute("RELEASE item")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+async def _open_reader(path: str) -> aiosqlite.Connection:
+    reader = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    reader.row_factory = sqlite3.Row
+    try:
+        await reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await reader.execute("PRAGMA query_only=ON")
+    except BaseException:
+        await reader.close()
+        raise
+    return reader
 
 
 def _plain(value: Any) -> Any:

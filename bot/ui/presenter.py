@@ -22,6 +22,7 @@ import discord
 
 from bot.errors import ProviderError
 from bot.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
+from bot.scheduling import WorkGate
 from bot.ui.buttons import result_view
 from bot.ui.controls import progress_view
 from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content
@@ -117,7 +118,8 @@ class Presenter:
                     self._editors.pop(job_id, None)
                     return
                 try:
-                    await self._show_progress(job, event.queue_position, editor)
+                    async with self.bot.runtime.engine.work.slot(WorkGate.SUBMIT):
+                        await self._show_progress(job, event.queue_position, editor)
                 except _MessageGone:
                     await self._message_gone(job)
                     return
@@ -148,7 +150,9 @@ class Presenter:
             if delay:
                 await asyncio.sleep(delay)
             try:
-                await self._edit(job, editor, **await self._final_message(job))
+                # Results go through the engine's work gate ahead of new submits.
+                async with self.bot.runtime.engine.work.slot(WorkGate.RESULT):
+                    await self._edit(job, editor, **await self._final_message(job))
             except _MessageGone:
                 # Nothing left to show it on; counting it delivered stops the retries at every start.
                 _log.info("job %s ended but its message is gone", job.id)
