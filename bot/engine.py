@@ -49,6 +49,8 @@ QUEUE_TICK_S = 2.0
 # A job unfinished at start whose submit may or may not have reached the provider is ended after this
 # long without a callback claiming it.
 LIMBO_GRACE_S = 30.0
+# Our job ids are 16 hex digits; a callback ref longer than this (or not printable ASCII) is not ours.
+MAX_REF_LENGTH = 64
 # Delivered flags are written together this often: one commit for a burst of results. A crash forgets at
 # most this window, and those results are shown again at the next start (the same edit, harmless).
 DELIVERED_FLUSH_S = 0.5
@@ -280,7 +282,7 @@ class JobEngine:
             # a stale stored copy that the submit then overwrites; once the submit is recorded it is followed.
             await submitting.wait()
         job = None
-        if update.ref:
+        if update.ref and _plausible_ref(update.ref):
             job = await self.get(update.ref)
             if job is not None and job.provider != provider_name:
                 job = None
@@ -760,6 +762,11 @@ class JobEngine:
                 listener(event)
             except Exception:
                 _log.exception("job listener %r failed", listener)
+
+
+def _plausible_ref(ref: str) -> bool:
+    """Whether a callback's ref could be one of our job ids; anything else is not looked up at all."""
+    return len(ref) <= MAX_REF_LENGTH and ref.isascii() and ref.isprintable()
 
 
 def _default_reason(status: JobStatus) -> ErrorReason:

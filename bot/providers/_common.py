@@ -21,7 +21,7 @@ import httpx
 
 from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
 from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason
-from bot.providers.base import Account, ImagineRequest, Provider, retry_after_seconds
+from bot.providers.base import Account, ImagineRequest, Provider, loads_json, retry_after_seconds
 
 __all__ = [
     "GRID_SET",
@@ -161,8 +161,10 @@ def webhook_header_secret(webhook_url: str) -> str:
 
 def load_webhook_json(body: bytes, provider: str) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = loads_json(body)
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON and bad encodings, and numbers past Python's int-parsing limit;
+        # RecursionError is nesting deeper than the decoder goes. All of it is a body we cannot read.
         raise WebhookRejected(400, f"{provider} callback is not JSON") from None
     if not isinstance(data, dict):
         raise WebhookRejected(400, f"{provider} callback is not a JSON object")

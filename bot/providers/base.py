@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "Submission",
 ]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # A result image larger than this is not something any provider sends; refuse rather than buffer it.
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
 
@@ -178,13 +180,35 @@ class Provider(abc.ABC):
         body: Any = None
         if response.content:
             try:
-                body = response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                body = loads_json(response.content)
+            except (ValueError, RecursionError) as exc:
                 if response.status_code < 400:
                     raise ProviderProtocolError(
                         f"{self.name} answered {response.status_code} with a non-JSON body"
                     ) from exc
         return response.status_code, body, response.headers
+
+
+def loads_json(raw: bytes | str) -> Any:
+    """JSON from outside, as strictly as the rest of the bot needs it.
+
+    Raises ValueError (or RecursionError) for anything that is not JSON: bad syntax or encoding, a number
+    past Python's int-parsing limit, nesting past the decoder's depth, and strings holding lone UTF-16
+    surrogates (valid JSON escapes, but not text: SQLite and every encoder refuse them later).
+    """
+    data = json.loads(raw)
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                raise ValueError("a string holds a lone surrogate")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return data
 
 
 def retry_after_seconds(headers: Mapping[str, str], default: float | None = None) -> float | None:

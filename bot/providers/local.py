@@ -39,7 +39,10 @@ __all__ = ["LocalProvider", "render_grid"]
 TILE_LONG_SIDE = 384
 # Upscales double the tile, which is what a member expects from "U".
 UPSCALE_FACTOR = 2
-_TASK_ID = re.compile(r"^[0-9a-f]{16}$")
+_TASK_ID = re.compile(r"[0-9a-f]{16}")
+_ASPECT = re.compile(r"([1-9]\d{0,2}):([1-9]\d{0,2})")
+# Buttons pressed on results of buttons: no member goes this deep; a longer chain is a loop in the files.
+MAX_LINEAGE = 64
 _POST_UPSCALE = frozenset(
     {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
      Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
@@ -124,6 +127,31 @@ def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False, compress_level=3)
     return buffer.getvalue()
+
+
+def _valid_task(task: object, task_id: str) -> bool:
+    """Whether a task file holds the shape :meth:`LocalProvider._create` writes."""
+    if not isinstance(task, dict) or task.get("kind") not in ("imagine", "grid", "upscale"):
+        return False
+    for name in ("created", "duration"):
+        value = task.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            return False
+    seed, tint, aspect = task.get("seed"), task.get("tint"), task.get("aspect")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not isinstance(task.get("prompt"), str):
+        return False
+    if not isinstance(aspect, str) or not _ASPECT.fullmatch(aspect):
+        return False
+    if tint is not None and not (
+        isinstance(tint, list) and len(tint) == 3 and all(type(c) is int and 0 <= c <= 255 for c in tint)
+    ):
+        return False
+    if "action" in task and task["action"] not in Action._value2member_map_:
+        return False
+    if task["kind"] != "imagine":
+        parent = task.get("parent")
+        return isinstance(parent, str) and bool(_TASK_ID.fullmatch(parent)) and parent != task_id
+    return True
 
 
 class LocalProvider(Provider):
@@ -234,12 +262,14 @@ class LocalProvider(Provider):
         temporary.replace(directory / "task.json")
 
     def _load(self, task_id: str) -> dict[str, Any] | None:
-        if not _TASK_ID.match(task_id):
+        if not _TASK_ID.fullmatch(task_id):
             return None
         try:
-            return json.loads((self.root / task_id / "task.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            task = json.loads((self.root / task_id / "task.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
             return None
+        # A task file that is not what _create wrote (a disk error, a hand edit) is as good as lost.
+        return task if _valid_task(task, task_id) else None
 
     async def _state(self, task_id: str, task: dict[str, Any]) -> ProviderUpdate:
         elapsed = time.time() - task["created"]
@@ -276,7 +306,9 @@ class LocalProvider(Provider):
 
     # -- drawing (runs in a worker thread) ---------------------------------------------------------
 
-    def _result_image(self, task_id: str, task: dict[str, Any]) -> Image.Image:
+    def _result_image(self, task_id: str, task: dict[str, Any], depth: int = 0) -> Image.Image:
+        if depth > MAX_LINEAGE:
+            raise ProviderError(ErrorReason.LOST, "the local task's lineage is too long or loops")
         directory = self.root / task_id
         cached = directory / ("upscale.png" if task["kind"] == "upscale" else "grid.png")
         if cached.exists():
@@ -286,8 +318,10 @@ class LocalProvider(Provider):
         if task["kind"] == "imagine" or action is Action.REROLL:
             image = render_grid(task["prompt"], task["seed"], task["aspect"], tint)
         else:
-            parent = self._load(task["parent"]) or {}
-            source = self._result_image(task["parent"], parent)
+            parent = self._load(task["parent"])
+            if parent is None:
+                raise ProviderError(ErrorReason.LOST, "the parent task is gone from the local provider")
+            source = self._result_image(task["parent"], parent, depth + 1)
             if action.index is not None:
                 source = split_grid(source)[action.index - 1]
             image = self._derive(action, source, task["seed"])

@@ -126,7 +126,8 @@ class UseApiProvider(HttpAdapter):
         if jobid is None:
             raise self.protocol_error("submit answer has no jobid", data)
         update = None
-        if data.get("status") in _TERMINAL_FAILURES or data.get("status") == "completed":
+        status = data.get("status")
+        if isinstance(status, str) and (status in _TERMINAL_FAILURES or status == "completed"):
             update = self._update(data, jobid, kind)
         return Submission(provider_job_id=jobid, provider_data={"kind": kind}, update=update)
 
@@ -147,10 +148,12 @@ class UseApiProvider(HttpAdapter):
         return self._update(data, jobid, kind)
 
     def _update(self, data: dict[str, Any], jobid: str | None, kind: str) -> ProviderUpdate:
-        status = data.get("status")
+        # Anything but a string is an unknown status (a list would not even be hashable).
+        status = data.get("status") if isinstance(data.get("status"), str) else None
         ref = first_str(data, "replyRef")
         content = data.get("content") if isinstance(data.get("content"), str) else ""
-        attachments = [a for a in data.get("attachments") or () if isinstance(a, dict)]
+        raw_attachments = data.get("attachments")
+        attachments = [a for a in raw_attachments if isinstance(a, dict)] if isinstance(raw_attachments, list) else []
         urls = [u for u in (first_str(a, "url", "proxy_url") for a in attachments) if u]
         if status in _WAITING:
             return ProviderUpdate(provider_job_id=jobid, ref=ref, status=JobStatus.SUBMITTED, progress=0)

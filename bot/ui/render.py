@@ -58,17 +58,26 @@ _ACTION_WORDS = {
 # Characters that steer text direction or hide themselves; shown escaped so a prompt cannot reorder
 # the rest of the message.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_SHORT_MENTION = re.compile(r"<[@#](?=[!&]?\d)")
 
 
 def quote_prompt(text: str, limit: int = PROMPT_BUDGET) -> str:
     """Member text made safe to show: no markdown, no mentions, no invisible steering, bounded."""
     text = _INVISIBLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text).replace("\n", " ")
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
     text = discord.utils.escape_markdown(text)
     # A zero-width space after @ keeps "@everyone" readable and inert even if mentions were allowed.
-    return discord.utils.escape_mentions(text)
+    text = discord.utils.escape_mentions(text)
+    # escape_mentions knows only snowflake-sized ids; Discord draws <@&1> or <#5> as a mention too.
+    text = _SHORT_MENTION.sub(lambda m: f"{m[0]}\u200b", text)
+    # Cut after escaping: escapes can double a markdown-heavy prompt, which would push the job's status
+    # past Discord's 2000 characters. An odd run of backslashes left at the cut would escape what follows.
+    if len(text) > limit:
+        text = text[: limit - 1]
+        if (len(text) - len(text.rstrip("\\"))) % 2:
+            text = text[:-1]
+        text += "…"
+    return text
 
 
 def progress_bar(percent: int) -> str:

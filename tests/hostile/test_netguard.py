@@ -263,8 +263,10 @@ async def test_size_is_capped_declared_or_not() -> None:
         for _ in range(64):
             yield b"\0" * 1024
 
-    undeclared = Web({"img.example/a.png": lambda r: httpx.Response(200, content=stream(),
-                                                                     headers={"content-type": "image/png"})})  # fmt: skip
+    def streamed(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=stream(), headers={"content-type": "image/png"})
+
+    undeclared = Web({"img.example/a.png": streamed})
     async with undeclared.client() as http:
         with pytest.raises(ImageRefused, match="too large"):
             await guard().fetch(http, "http://img.example/a.png", max_bytes=4096)
