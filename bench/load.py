@@ -15,9 +15,9 @@ What runs, all on loopback and all stopped when the benchmark ends, however it e
   --stock-images``): instant mode, so every job is finished by the time the provider answers its submit,
   and one stock image per kind and aspect, so the simulator's drawing does not compete with the bot for
   the CPU (a real provider serves results from a CDN). TheNextLeg's one-request-per-3-s limit is switched
-  off on both sides, or the run would take hours. The bot gets ``--slots`` provider job slots (default:
-  the concurrency) as a pool of accounts of 50, so a burst is not held in the bot's own queue by a
-  provider plan's limit; ``--slots 50`` shows the queue at work instead. The local provider runs in the bot
+  off on both sides, or the run would take hours. The bot gets ``--slots`` provider job slots: by default
+  one account at the settings' maximum of 50 concurrent jobs, so a burst of C members also exercises the
+  bot's own fair queue; more than 50 become a pool of accounts of 50. The local provider runs in the bot
   with LOCAL_STEP_SECONDS=0 and at most 64 jobs at once;
 * the bot, ``python -m bot run``, configured through its environment as an operator would, with the
   default EDIT_INTERVAL_S (2 s). ``--mode webhook`` turns its webhook receiver on (the simulator calls it
@@ -117,7 +117,7 @@ DEFAULT_TIMEOUT_S = 900.0
 # A cold bot imports discord.py, opens SQLite, syncs commands and connects the gateway.
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-# The settings' cap per account; the benchmark measures the bot, not a provider plan's concurrency.
+# The settings' cap of concurrent jobs per account, and the benchmark's default number of slots.
 ACCOUNT_MAX_JOBS = 50
 LOCAL_MAX_JOBS = 64
 # Poll mode's pace: quick enough that a run ends in minutes, slow enough to be a plausible setting.
@@ -135,7 +135,7 @@ _MESSAGE_FLAG_LOADING = 128
 class BenchOptions:
     jobs: int = 1000
     concurrency: int = 200
-    slots: int = 200
+    slots: int = ACCOUNT_MAX_JOBS
     provider: str = "apiframe"
     mode: str = "webhook"
     timeout: float = DEFAULT_TIMEOUT_S
@@ -774,7 +774,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("webhook", "poll"), default="webhook", help="default webhook")
     parser.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
     parser.add_argument(
-        "--slots", type=int, help="provider jobs at once, in accounts of 50 (default: the concurrency; local: 64 max)"
+        "--slots", type=int, default=ACCOUNT_MAX_JOBS, help="provider jobs at once, in accounts of 50 (default 50)"
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds for the whole load")
     parser.add_argument("--profile", type=Path, help="record the bot with py-spy (raw format) into this file")
@@ -789,14 +789,14 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error(f"--jobs must be 1 to {MAX_JOBS}")
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         _parser().error(f"--concurrency must be 1 to {MAX_CONCURRENCY}")
-    if args.slots is not None and not 1 <= args.slots <= MAX_CONCURRENCY:
+    if not 1 <= args.slots <= MAX_CONCURRENCY:
         _parser().error(f"--slots must be 1 to {MAX_CONCURRENCY}")
     if not 0 < args.timeout <= 3600:
         _parser().error("--timeout must be more than 0 and at most 3600 seconds")
     options = BenchOptions(
         jobs=args.jobs,
         concurrency=min(args.concurrency, args.jobs),
-        slots=args.slots or min(args.concurrency, args.jobs),
+        slots=args.slots,
         provider=args.provider,
         mode=args.mode,
         timeout=args.timeout,

@@ -12,6 +12,7 @@ No Discord here: callers pass member, role and channel ids.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -126,6 +127,9 @@ class Moderation:
         self.clock = clock
         self._guilds: dict[int, GuildState] = {}
         self._members: dict[int, MemberSettings] = {}
+        # Who has any settings stored, read once: everyone else has the defaults, known without a query on
+        # the way to acknowledging their /imagine. The bot is the database's only writer.
+        self._with_settings: asyncio.Future[set[int]] | None = None
         self._listeners: list[AuditListener] = []
         self._default_terms = tuple(Term(p, default=True) for p in DEFAULT_PHRASES)
 
@@ -580,7 +584,16 @@ class Moderation:
     async def member_settings(self, user_id: int) -> MemberSettings:
         settings = self._members.get(user_id)
         if settings is None:
-            row = await self.store.fetchone("SELECT * FROM member_settings WHERE user_id = ?", (user_id,))
+            if self._with_settings is None:
+                self._with_settings = asyncio.ensure_future(self._members_with_settings())
+            try:
+                stored = user_id in await asyncio.shield(self._with_settings)
+            except Exception:
+                self._with_settings = None  # try again next time; read this member directly meanwhile
+                stored = True
+            row = None
+            if stored:
+                row = await self.store.fetchone("SELECT * FROM member_settings WHERE user_id = ?", (user_id,))
             settings = (
                 MemberSettings(user_id, row["aspect"], row["suffix"], bool(row["dm_on_finish"]))
                 if row
@@ -588,6 +601,9 @@ class Moderation:
             )
             self._members[user_id] = settings
         return settings
+
+    async def _members_with_settings(self) -> set[int]:
+        return {row[0] for row in await self.store.fetchall("SELECT user_id FROM member_settings")}
 
     async def update_member_settings(self, user_id: int, **changes: Any) -> MemberSettings:
         """Change any of aspect (None clears it), suffix ("" clears it) and dm_on_finish."""
