@@ -70,6 +70,7 @@ class EngineConfig:
         stall_timeout_s: float = 600.0,
         queue_timeout_s: float = 1800.0,
         max_submit_attempts: int = 5,
+        limbo_grace_s: float | None = None,
         webhook_url_for: Callable[[str], str | None] | None = None,
         webhook_fallback_poll_s: float = 30.0,
         failover: tuple[str, ...] = (),
@@ -77,6 +78,7 @@ class EngineConfig:
         self.stall_timeout_s = stall_timeout_s
         self.queue_timeout_s = queue_timeout_s
         self.max_submit_attempts = max_submit_attempts
+        self.limbo_grace_s = LIMBO_GRACE_S if limbo_grace_s is None else limbo_grace_s
         self.webhook_url_for = webhook_url_for or (lambda provider: None)
         self.webhook_fallback_poll_s = webhook_fallback_poll_s
         self.failover = failover
@@ -298,14 +300,17 @@ class JobEngine:
         tracker = self._active.get(job.id)
         if tracker is not None:
             job = tracker.job
-            tracker.poke.set()
         if job.provider_job_id is None and update.provider_job_id:
             # A job from before a crash is claimed by the callback that carries our ref.
             job.provider_job_id = update.provider_job_id
             await self.store.update_job(job.id, provider_job_id=job.provider_job_id)
-        if job.provider_job_id is not None and update.provider_job_id not in (None, job.provider_job_id):
+        if job.provider_job_id is not None and update.provider_job_id != job.provider_job_id:
+            # A callback that names no provider job, or another one, is not about this job (or is forged).
             _log.info("ignoring a %s callback for another provider job of %s", provider_name, job.id)
             return job
+        if tracker is not None:
+            # Only a callback about this very job is news: it wakes a job in limbo and spares a poll.
+            tracker.poke.set()
         return await self.apply_update(job, update)
 
     # -- applying what providers say -------------------------------------------------------------
@@ -644,7 +649,7 @@ class JobEngine:
     async def _await_claim(self, tracker: _Tracker) -> None:
         job = tracker.job
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tracker.poke.wait(), LIMBO_GRACE_S)
+            await asyncio.wait_for(tracker.poke.wait(), self.config.limbo_grace_s)
         if job.terminal:
             return
         if job.provider_job_id is None:

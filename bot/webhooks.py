@@ -7,13 +7,23 @@ token gets the same 404 as an unknown path. Bodies are capped. Applying a callba
 engine never moves a job backwards), so a provider's retries, duplicates and stale progress posts
 are harmless. Polling goes on at a slow pace beside the callbacks, so a lost callback only delays a job.
 
+Replays are detected and dropped: a body already applied (the same provider, ref and bytes) within
+:data:`REPLAY_WINDOW_S` is acknowledged with ``{"ok": true, "duplicate": true}`` and never reaches the
+engine, whether it is a provider retrying a delivery or someone re-sending a captured one. Only bodies
+that were applied are remembered, so a provider retrying after our 500 is still heard. A replay older
+than the window (or after a restart) reaches the engine, where it is a no-op on the job for the reason
+above; the tests prove both.
+
 Nothing here logs a URL: the path holds the token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from aiohttp import web
@@ -28,6 +38,10 @@ _log = logging.getLogger(__name__)
 
 # A callback is a job object with a handful of URLs; nothing legitimate comes near this.
 MAX_WEBHOOK_BODY = 256 * 1024
+# How long an applied callback is remembered as a replay to drop; providers retry within minutes.
+REPLAY_WINDOW_S = 600.0
+# Most callbacks remembered at once; a flood of distinct bodies pushes out the oldest, never grows memory.
+REPLAY_MEMORY = 20_000
 # Providers that authenticate their callbacks with a header we can check, and its name.
 HEADER_SECRETS = {"apiframe": "x-webhook-secret"}
 
@@ -55,6 +69,8 @@ class WebhookServer:
         self.max_body = max_body
         self.received = 0
         self.rejected = 0
+        self.duplicates = 0
+        self._applied: OrderedDict[bytes, float] = OrderedDict()
         self.app = web.Application(client_max_size=max_body)
         self.app.router.add_post("/webhooks/{provider}/{token}", self._handle)
         self.app.router.add_get("/webhooks/health", self._health)
@@ -94,17 +110,38 @@ class WebhookServer:
             headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != REF_HEADER}
             if "ref" in request.query:
                 headers[REF_HEADER] = request.query["ref"]
+            digest = self._digest(provider, headers.get(REF_HEADER, ""), body)
+            if self._seen(digest):
+                self.duplicates += 1
+                _log.info("dropped a replayed %r callback", provider)
+                return web.json_response({"ok": True, "duplicate": True})
             await self.engine.handle_webhook(provider, headers, body)
+            self._remember(digest)
         except WebhookRejected as exc:
             self.rejected += 1
-            _log.info("rejected a %s callback: %s (%d)", provider, exc, exc.status)
+            # %r: the provider name comes from the path and must not be able to forge log lines.
+            _log.info("rejected a %r callback: %s (%d)", provider, exc, exc.status)
             return web.json_response({"ok": False, "error": str(exc)}, status=exc.status)
         except Exception:
             # The provider may retry; a 500 says so. The job's polling will catch up either way.
-            _log.exception("applying a %s callback failed", provider)
+            _log.exception("applying a %r callback failed", provider)
             return web.json_response({"ok": False}, status=500)
         self.received += 1
         return web.json_response({"ok": True})
+
+    @staticmethod
+    def _digest(provider: str, ref: str, body: bytes) -> bytes:
+        return hashlib.sha256(b"\0".join((provider.encode(), ref.encode("utf-8", "replace"), body))).digest()
+
+    def _seen(self, digest: bytes) -> bool:
+        at = self._applied.get(digest)
+        return at is not None and time.monotonic() - at < REPLAY_WINDOW_S
+
+    def _remember(self, digest: bytes) -> None:
+        self._applied[digest] = time.monotonic()
+        self._applied.move_to_end(digest)
+        while len(self._applied) > REPLAY_MEMORY:
+            self._applied.popitem(last=False)
 
     def _authenticate(self, request: web.Request, provider: str) -> None:
         if not hmac.compare_digest(request.match_info["token"].encode(), self._secret):
