@@ -490,9 +490,17 @@ class JobEngine:
         key = adapter.account.key
         job.provider, job.account = key
         job.attempts += 1
-        job.submit_started_at = utcnow()
         try:
+            await self._throttle(adapter)
             async with self.work.slot(WorkGate.SUBMIT):
+                if job.terminal:
+                    # Cancelled while it waited: never sent.
+                    self.pool.release(key)
+                    return
+                # Marked right before the send, not before the waits for the throttle and a slot: a crash
+                # before this write leaves the job queued and it is submitted after the restart; after it,
+                # the job may have reached the provider and is never sent again (limbo, see start()).
+                job.submit_started_at = utcnow()
                 await self.store.update_job(
                     job.id,
                     provider=job.provider,
@@ -500,12 +508,6 @@ class JobEngine:
                     attempts=job.attempts,
                     submit_started_at=job.submit_started_at,
                 )
-            await self._throttle(adapter)
-            async with self.work.slot(WorkGate.SUBMIT):
-                if job.terminal:
-                    # Cancelled while it waited: never sent.
-                    self.pool.release(key)
-                    return
                 submission = await self._send(job, adapter)
         except ProviderError as exc:
             self.pool.release(key)

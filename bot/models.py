@@ -270,7 +270,8 @@ _REASON_MESSAGES = {
     ErrorReason.STALLED: "The job stopped making progress and was ended.",
     ErrorReason.LOST: "The image service lost track of the job, so it was ended.",
     ErrorReason.QUEUE_TIMEOUT: "The job waited too long in the queue and was ended.",
-    ErrorReason.INTERRUPTED: "The bot restarted before the job reached the image service; it was not sent twice.",
+    ErrorReason.INTERRUPTED: "The bot restarted while sending the job and could not tell whether the image service"
+    " got it; it was not sent twice. Please try again.",
     ErrorReason.CANCELLED_BY_OWNER: "Cancelled by its owner.",
     ErrorReason.CANCELLED_BY_MODERATOR: "Cancelled by a moderator.",
     ErrorReason.MESSAGE_DELETED: "The job's message was deleted, so the job was ended.",
