@@ -383,6 +383,10 @@ class JobEngine:
                 return await self._finish(job, reason, detail, fields=fields, locked=True)
         if job.terminal:
             return job
+        adapter = self.pool.provider(job.provider, job.account)
+        if detail and adapter is not None:
+            # A provider's failure text may echo our key or callback URL back (caught at submit, not here).
+            detail = adapter.scrub(detail)
         now = utcnow()
         fields = dict(fields or {})
         fields |= {

@@ -14,6 +14,8 @@ __all__ = ["RedactingFormatter", "setup_logging"]
 _DISCORD_TOKEN = re.compile(r"[A-Za-z\d_-]{23,28}\.[A-Za-z\d_-]{6,7}\.[A-Za-z\d_-]{27,}")
 # Interaction tokens travel in webhook URLs; the path segment after the application id is the secret.
 _WEBHOOK_PATH = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9_.-]{20,}")
+# Interaction tokens begin with base64("interaction:"); they also travel in payloads, not only in URLs.
+_INTERACTION_TOKEN = re.compile(r"aW50ZXJhY3Rpb246[A-Za-z0-9_.=-]+")
 # Secrets shorter than this are not searched for: they would blank ordinary words.
 MIN_SECRET_LENGTH = 6
 
@@ -30,6 +32,7 @@ class RedactingFormatter(logging.Formatter):
         for secret in self.secrets:
             text = text.replace(secret, "[redacted]")
         text = _DISCORD_TOKEN.sub("[redacted]", text)
+        text = _INTERACTION_TOKEN.sub("[redacted]", text)
         return _WEBHOOK_PATH.sub(r"\1[redacted]", text)
 
 
@@ -42,3 +45,5 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     # discord.py's gateway chatter at INFO is a line per heartbeat-ish event; keep it to warnings.
     logging.getLogger("discord.gateway").setLevel(max(logging.getLevelName(level), logging.WARNING))
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: interaction tokens, prompts, all of it.
+    logging.getLogger("aiosqlite").setLevel(max(logging.getLevelName(level), logging.INFO))

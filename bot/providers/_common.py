@@ -283,13 +283,16 @@ class HttpAdapter(Provider):
             return ProviderError(ErrorReason.LOST, detail, status_code=status)
         return ProviderError(ErrorReason.INVALID_PARAMETER, detail, status_code=status)
 
+    def scrub(self, text: str) -> str:
+        key = self.account.api_key
+        text = text.replace(key, "***") if key else text
+        return _WEBHOOK_TOKEN.sub(r"\1***", text)
+
     def _scrubbed(self, exc: ProviderError) -> ProviderError:
         """The same error with the account's key cut out of its text, should a provider echo it."""
         if not exc.detail:
             return exc
-        key = self.account.api_key
-        detail = exc.detail.replace(key, "***") if key else exc.detail
-        detail = _WEBHOOK_TOKEN.sub(r"\1***", detail)
+        detail = self.scrub(exc.detail)
         if detail != exc.detail:
             exc.detail = detail
             exc.args = (f"{exc.reason.value}: {detail}",)

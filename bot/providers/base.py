@@ -161,6 +161,11 @@ class Provider(abc.ABC):
     async def aclose(self) -> None:
         """Release anything the adapter holds beyond the shared HTTP client."""
 
+    def scrub(self, text: str) -> str:
+        """Provider text with this account's credentials cut out; the engine passes every error detail
+        through it before storing it, since a provider may echo what it was sent in a job's failure."""
+        return text
+
     # -- helpers for the HTTP adapters -----------------------------------------------------------
 
     async def request_json(

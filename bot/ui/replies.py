@@ -17,7 +17,11 @@ _log = logging.getLogger(__name__)
 async def refuse(interaction: discord.Interaction, text: str) -> None:
     """Answer ephemerally; if a public "thinking…" message was already started, remove it first."""
     if not interaction.response.is_done():
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        try:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            # The interaction is already dead (the 3 s passed, or Discord expired it): nobody to tell.
+            _log.warning("could not send a refusal: %s %s", exc.status, exc.code)
         return
     # The deferred message is public; a refusal is nobody else's business.
     with contextlib.suppress(discord.HTTPException):

@@ -84,7 +84,8 @@ def message_shows(message: dict[str, Any] | None, row: dict[str, Any]) -> bool:
     if f"Job `{row['id']}`" not in content:
         return False
     if row["status"] == JobStatus.COMPLETED.value:
-        return bool(message.get("attachments")) and bool(button_ids(message)) and "%" not in content
+        # A result is the prompt line and the job line; progress has a bar line between them.
+        return bool(message.get("attachments")) and bool(button_ids(message)) and content.count("\n") == 1
     if row["status"] not in {s.value for s in JobStatus if s.terminal}:
         return False
     reason = ErrorReason(row["error"]).message if row["error"] else None
