@@ -338,3 +338,41 @@ async def test_local_provider_refuses_a_hostile_reference_politely(tmp_path: Pat
             assert caught.value.reason is ErrorReason.INVALID_IMAGE
     # Only the trusted upload was fetched; the metadata address never was.
     assert [r.url.path for r in web.seen] == ["/attachments/bomb.png"]
+
+
+async def test_pinning_through_the_bots_own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bot's providers share an aiohttp-backed httpx transport: a pinned request still names its host."""
+    from aiohttp import web
+
+    from bot.http_transport import AiohttpTransport
+
+    seen: list[str] = []
+
+    async def serve(request: web.Request) -> web.Response:
+        seen.append(request.headers["Host"])
+        if request.path == "/hop":
+            raise web.HTTPFound("http://localhost/inside.png")
+        return web.Response(body=png(), content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    # Loopback stands in for a public server here; everything else is the real path.
+    monkeypatch.setattr(netguard, "is_public_address", lambda address: True)
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    try:
+        async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
+            data = await ImageGuard(resolver=resolver).fetch(http, f"http://img.example:{port}/a.png")
+            with pytest.raises(ImageRefused):
+                await ImageGuard(resolver=resolver).fetch(http, f"http://img.example:{port}/hop")
+    finally:
+        await runner.cleanup()
+    assert data == png()
+    assert seen == [f"img.example:{port}", f"img.example:{port}"]
