@@ -147,5 +147,7 @@ async def test_faulty_provider_end_to_end(ld: LocalDiscord, start_bot: Any) -> N
     for row in rows.values():
         if row["status"] != JobStatus.COMPLETED.value:
             assert ErrorReason(row["error"]) in FAULT_REASONS, row
-    assert rows[doomed_id]["error"] == ErrorReason.PROVIDER_UNAVAILABLE.value
-    assert ErrorReason.PROVIDER_UNAVAILABLE.message in (ld.message(doomed_id) or {})["content"]
+    # Every attempt failed; the last one says which way (the outage, or one of the random faults).
+    doomed_reason = ErrorReason(rows[doomed_id]["error"])
+    assert doomed_reason in FAULT_REASONS - {ErrorReason.STALLED}, doomed_reason
+    assert doomed_reason.message in (ld.message(doomed_id) or {})["content"]
