@@ -236,6 +236,15 @@ class SimServer:
             spec.sticky(self)
         return spec
 
+    def forced_outcome(self) -> tuple[web.Response | None, str | None]:
+        """The next forced error, as (an answer to give the submit now, or a failure for the job to end in)."""
+        forced = self.take_forced()
+        if forced is None:
+            return None, None
+        if forced.at_submit:
+            return json_response(forced.status, forced.body, forced.headers), None
+        return None, forced.job_failure
+
     def new_id(self) -> str:
         return secrets.token_hex(10)
 

@@ -64,14 +64,6 @@ class ApiFrameSim(SimServer):
     def server_error(self) -> web.Response:
         return json_response(500, {})
 
-    def _forced(self) -> tuple[web.Response | None, str | None]:
-        forced = self.take_forced()
-        if forced is None:
-            return None, None
-        if forced.at_submit:
-            return json_response(forced.status, forced.body, forced.headers), None
-        return None, forced.job_failure
-
     async def _imagine(self, request: web.Request) -> web.Response:
         token, body = request[TOKEN], await self.read_object(request)
         prompt = body.get("prompt")
@@ -80,7 +72,7 @@ class ApiFrameSim(SimServer):
         aspect = body.get("aspect_ratio", "1:1")
         if not isinstance(aspect, str) or aspect.count(":") != 1:
             return json_response(400, {"errors": [{"msg": "aspect_ratio is invalid"}]})
-        response, failure = self._forced()
+        response, failure = self.forced_outcome()
         if response is not None:
             return response
         job = self.create_job(
@@ -105,7 +97,7 @@ class ApiFrameSim(SimServer):
             return json_response(400, {"errors": [{"msg": refusal}]})
         if kind == "upscale" and action in parent.children:
             return json_response(400, {"errors": [{"msg": "Upscale already requested for this image"}]})
-        response, failure = self._forced()
+        response, failure = self.forced_outcome()
         if response is not None:
             return response
         job = self.create_job(

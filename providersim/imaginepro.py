@@ -70,20 +70,12 @@ class ImagineProSim(SimServer):
     def server_error(self) -> web.Response:
         return json_response(500, {"success": False, "error": "Internal server error"})
 
-    def _forced(self) -> tuple[web.Response | None, str | None]:
-        forced = self.take_forced()
-        if forced is None:
-            return None, None
-        if forced.at_submit:
-            return json_response(forced.status, forced.body, forced.headers), None
-        return None, forced.job_failure
-
     async def _imagine(self, request: web.Request) -> web.Response:
         token, body = request[TOKEN], await self.read_object(request)
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return json_response(400, {"success": False, "error": "prompt is required"})
-        response, failure = self._forced()
+        response, failure = self.forced_outcome()
         if response is not None:
             return response
         job = self.create_job(
@@ -103,7 +95,7 @@ class ImagineProSim(SimServer):
         offered = UPSCALE_BUTTONS if parent.kind == "upscale" else GRID_BUTTONS
         if parent.state != "done" or label not in offered:
             return json_response(400, {"success": False, "error": "Button not found in the message's buttons"})
-        response, failure = self._forced()
+        response, failure = self.forced_outcome()
         if response is not None:
             return response
         if label in ("U1", "U2", "U3", "U4") and label in parent.children:

@@ -95,14 +95,6 @@ class UseApiSim(SimServer):
             )  # fmt: skip
         return None
 
-    def _forced(self) -> tuple[web.Response | None, str | None]:
-        forced = self.take_forced()
-        if forced is None:
-            return None, None
-        if forced.at_submit:
-            return json_response(forced.status, forced.body, forced.headers), None
-        return None, forced.job_failure
-
     async def _imagine(self, request: web.Request) -> web.Response:
         token, body = request[TOKEN], await self.read_object(request)
         prompt = body.get("prompt")
@@ -112,7 +104,7 @@ class UseApiSim(SimServer):
             return json_response(413, {"error": f"Prompt is longer than {MAX_PROMPT}", "code": 413})
         if (refused := await self.before_submit(request, token, body)) is not None:
             return refused
-        response, failure = self._forced()
+        response, failure = self.forced_outcome()
         if response is not None:
             return response
         job = self.create_job(
@@ -142,7 +134,7 @@ class UseApiSim(SimServer):
             )  # fmt: skip
         if (refused := await self.before_submit(request, token, body)) is not None:
             return refused
-        response, failure = self._forced()
+        response, failure = self.forced_outcome()
         if response is not None:
             return response
         upscale = label in ("U1", "U2", "U3", "U4")
