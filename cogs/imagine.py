@@ -19,11 +19,10 @@ from bot.ui import gate
 from bot.ui.render import action_title, job_link
 from bot.ui.replies import refuse
 from bot.ui.texts import refusal_text
+from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
-    from bot.engine import JobEngine
-    from bot.moderation import Moderation
 
 _log = logging.getLogger(__name__)
 
@@ -46,19 +45,11 @@ def check_reference(image: discord.Attachment) -> None:
         raise InputError(ErrorReason.INVALID_IMAGE, "The image is larger than 10 MB.")
 
 
-class Imagine(commands.Cog):
+class Imagine(RuntimeAccess, commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
         # Uploads served by the configured Discord are trusted; links typed into a prompt never are.
         self.images = ImageGuard.for_discord(bot.settings.discord_api_base)
-
-    @property
-    def engine(self) -> JobEngine:
-        return self.bot.runtime.engine
-
-    @property
-    def moderation(self) -> Moderation:
-        return self.bot.runtime.moderation
 
     @app_commands.command(name="imagine", description="Create four images from a prompt")
     @app_commands.describe(

@@ -26,11 +26,10 @@ from bot.ui.controls import CancelButton, PageButton, pager_view, progress_view
 from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content, job_link, quote_prompt
 from bot.ui.replies import refuse
 from bot.ui.texts import blocked_text, info_text, job_list_text, settings_text
+from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
-    from bot.engine import JobEngine
-    from bot.moderation import Moderation
 
 _log = logging.getLogger(__name__)
 
@@ -55,18 +54,10 @@ async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -
         await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
 
 
-class Member(commands.Cog):
+class Member(RuntimeAccess, commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
         self._tasks: set[asyncio.Task[Any]] = set()
-
-    @property
-    def engine(self) -> JobEngine:
-        return self.bot.runtime.engine
-
-    @property
-    def moderation(self) -> Moderation:
-        return self.bot.runtime.moderation
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(CancelButton, PageButton)

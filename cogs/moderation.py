@@ -38,12 +38,11 @@ from bot.ui.texts import (
     stats_text,
     words_text,
 )
+from cogs._runtime import RuntimeAccess
 from cogs.member import PAGE_SIZE, parse_job_id, reply
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
-    from bot.engine import JobEngine
-    from bot.moderation import Moderation
 
 _log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class NotModerator(app_commands.CheckFailure):
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class ModerationCog(
-    commands.GroupCog, name="ModerationCog", group_name="mod", group_description="Moderate the image bot"
+    RuntimeAccess, commands.GroupCog, name="ModerationCog", group_name="mod", group_description="Moderate the image bot"
 ):
     words = app_commands.Group(name="words", description="Banned words and regexes")
     limits = app_commands.Group(name="limits", description="Quotas, jobs at a time, cooldowns, escalation")
@@ -72,14 +71,6 @@ class ModerationCog(
         self._audit_queue: asyncio.Queue[AuditEntry] = asyncio.Queue(AUDIT_QUEUE_SIZE)
         self._worker: asyncio.Task[None] | None = None
         super().__init__()
-
-    @property
-    def engine(self) -> JobEngine:
-        return self.bot.runtime.engine
-
-    @property
-    def moderation(self) -> Moderation:
-        return self.bot.runtime.moderation
 
     async def cog_load(self) -> None:
         self.moderation.add_listener(self._queue_audit)
