@@ -633,10 +633,10 @@ class Moderation:
         detail: dict[str, Any] | None = None,
     ) -> AuditEntry:
         """Record an action taken elsewhere (a cancel, a deleted message, an account reset)."""
-        async with self.store.transaction():
-            entry = await self._audit(
-                guild_id, actor_id, action, target_user_id=target_user_id, job_id=job_id, detail=detail
-            )
+        # One INSERT is atomic on its own; a transaction around it would only serialise it needlessly.
+        entry = await self._audit(
+            guild_id, actor_id, action, target_user_id=target_user_id, job_id=job_id, detail=detail
+        )
         self._emit(entry)
         return entry
 
