@@ -1,4 +1,4 @@
-"""Fixtures every suite may use: a fresh SQLite store on a temporary file and an HTTP client."""
+"""Fixtures every suite may use: a fresh SQLite store, an HTTP client, and a bare local Discord."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from bot.store import Store
+from localdiscord import LocalDiscord
 
 
 @pytest.fixture
@@ -23,3 +24,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     # Short timeouts: every server a test talks to is on loopback.
     async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as client:
         yield client
+
+
+@pytest.fixture
+async def ld() -> AsyncIterator[LocalDiscord]:
+    """A local Discord on a free port; tests/e2e overrides it with one that also audits what the bot sent."""
+    server = LocalDiscord()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -29,16 +29,6 @@ def png() -> bytes:
 
 
 @pytest.fixture
-async def ld() -> AsyncIterator[LocalDiscord]:
-    server = LocalDiscord()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def control(ld: LocalDiscord) -> AsyncIterator[ControlClient]:
     client = ControlClient(ld.url)
     try:

@@ -29,16 +29,6 @@ COMMANDS = [
 
 
 @pytest.fixture
-async def ld() -> AsyncIterator[LocalDiscord]:
-    server = LocalDiscord()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def api(ld: LocalDiscord) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=ld.api_base, headers={"Authorization": f"Bot {ld.token}"}) as client:
         yield client
