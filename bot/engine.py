@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot import crashpoints
 from bot.errors import ProviderError, StoreError, WebhookRejected
 from bot.models import (
     Action,
@@ -512,7 +513,10 @@ class JobEngine:
                     attempts=job.attempts,
                     submit_started_at=job.submit_started_at,
                 )
-                submission = await self._send(job, adapter)
+                crashpoints.reached("before_submit")
+                with crashpoints.submitting():
+                    submission = await self._send(job, adapter)
+                crashpoints.reached("after_answer")
         except ProviderError as exc:
             self.pool.release(key)
             await self._submit_failed(job, adapter, exc)

@@ -22,6 +22,8 @@ import aiohttp
 import httpx
 import yarl
 
+from bot import crashpoints
+
 __all__ = ["AiohttpTransport"]
 
 # Connections open at once, as httpx's default pool allows.
@@ -80,6 +82,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except Exception as exc:
             raise _httpx_error(exc, request) from exc
+        crashpoints.response_arrived()
         return httpx.Response(
             status_code=response.status,
             headers=list(response.raw_headers),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import crashpoints
 from bot.errors import ProviderError
 from bot.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
 from bot.scheduling import WorkGate
@@ -146,6 +147,7 @@ class Presenter:
         await self._edit(job, editor, **kwargs)
 
     async def _deliver_final(self, job: Job, editor: _Editor) -> None:
+        crashpoints.reached("before_final_edit")
         for attempt, delay in enumerate((0.0, *FINAL_RETRY_DELAYS)):
             if delay:
                 await asyncio.sleep(delay)
