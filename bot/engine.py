@@ -29,9 +29,11 @@ from bot.models import (
     JobStatus,
     ProviderUpdate,
     ReasonKind,
+    SubmitOutcome,
     utcnow,
 )
-from bot.providers.base import ActionRequest, ImagineRequest, Provider
+from bot.providers.base import ActionRequest, ImagineRequest, Provider, Submission
+from bot.retry import Verdict, decide_after_refusal
 from bot.scheduling import AccountPool, FairQueue, WorkGate
 from bot.store import Store
 
@@ -43,8 +45,6 @@ Listener = Callable[[JobEvent], None]
 # A check run in the transaction that stores a new job; it refuses the job by raising.
 Admission = Callable[[Job], Awaitable[None]]
 
-# Longest pause between retries of a transient submit error, whatever Retry-After says.
-MAX_RETRY_DELAY_S = 60.0
 # Queue positions are re-announced at most this often; each announcement may become a message edit.
 QUEUE_TICK_S = 2.0
 # A job unfinished at start whose submit may or may not have reached the provider is ended after this
@@ -518,10 +518,20 @@ class JobEngine:
                     submission = await self._send(job, adapter)
                 crashpoints.reached("after_answer")
         except ProviderError as exc:
-            self.pool.release(key)
-            await self._submit_failed(job, adapter, exc)
-            return
+            outcome = adapter.judge(exc)
+            if outcome is SubmitOutcome.TAKEN and exc.provider_job_id:
+                # The provider says it has the job despite the error (useapi's 504 "Job queued"): follow it.
+                _log.info("submit of job %s to %s was taken despite %s", job.id, adapter.account.name, exc)
+                submission = Submission(provider_job_id=exc.provider_job_id, provider_data={"kind": _kind(job)})
+            elif outcome is SubmitOutcome.UNKNOWN:
+                await self._unconfirmed(job, adapter, exc)
+                return
+            else:
+                self.pool.release(key)
+                await self._submit_failed(job, adapter, exc)
+                return
         except Exception as exc:
+            # A bug of ours after the send may follow a job the provider took: never resend it.
             self.pool.release(key)
             _log.exception("submitting job %s failed unexpectedly", job.id)
             await self._safe_finish(job, ErrorReason.INTERNAL_ERROR, type(exc).__name__)
@@ -530,11 +540,24 @@ class JobEngine:
             # Cancelled while the submit was in flight; the provider's result will simply be ignored.
             self.pool.release(key)
             return
+        await self._record_submission(job, submission)
+        tracker = self._follow(job, track=False)
+        self._emit(JobEventKind.SUBMITTED, job)
+        if submission.update is not None:
+            await self.apply_update(job, submission.update)
+        if not job.terminal and tracker.task is None:
+            tracker.task = asyncio.create_task(self._track(tracker), name=f"track-{job.id}")
+
+    async def _record_submission(self, job: Job, submission: Submission) -> None:
+        """Note the provider's job as this job's: from here on it is followed, never submitted again."""
         now = utcnow()
         job.provider_job_id = submission.provider_job_id
         job.provider_data = {**job.provider_data, **submission.provider_data}
-        job.status = JobStatus.SUBMITTED
+        job.status = JobStatus.SUBMITTED if job.status.rank < JobStatus.SUBMITTED.rank else job.status
         job.submitted_at = job.last_progress_at = now
+        tracker = self._active.get(job.id)
+        if tracker is not None:
+            tracker.last_change = time.monotonic()
         try:
             await self.store.update_job(
                 job.id,
@@ -547,12 +570,6 @@ class JobEngine:
         except StoreError:
             # The provider has the job but we could not note it; keep following it in memory.
             _log.exception("could not record the submission of job %s", job.id)
-        tracker = self._follow(job, track=False)
-        self._emit(JobEventKind.SUBMITTED, job)
-        if submission.update is not None:
-            await self.apply_update(job, submission.update)
-        if not job.terminal and tracker.task is None:
-            tracker.task = asyncio.create_task(self._track(tracker), name=f"track-{job.id}")
 
     async def _send(self, job: Job, adapter: Provider) -> Any:
         webhook = self.config.webhook_url_for(adapter.name) if adapter.capabilities.webhooks else None
@@ -585,43 +602,50 @@ class JobEngine:
         )
 
     async def _submit_failed(self, job: Job, adapter: Provider, exc: ProviderError) -> None:
-        reason = exc.reason
-        _log.info("submit of job %s to %s failed: %s", job.id, adapter.account.name, exc)
-        if reason.kind is ReasonKind.ACCOUNT:
-            await self.pause_account(adapter.account.provider, adapter.account.name, reason, exc.detail)
-            if job.action is Action.IMAGINE and self._has_somewhere_to_go(job):
-                await self._requeue(job, 0.0)
-                return
-            await self._safe_finish(job, reason, exc.detail)
-            return
-        if reason.kind is ReasonKind.TRANSIENT:
-            if job.attempts < self.config.max_submit_attempts:
-                delay = exc.retry_after if exc.retry_after is not None else min(2.0**job.attempts, MAX_RETRY_DELAY_S)
-                await self._requeue(job, min(delay, MAX_RETRY_DELAY_S) * random.uniform(1.0, 1.2))
-                return
-            if job.action is Action.IMAGINE:
-                tried = [*job.provider_data.get("_tried", ()), job.provider]
-                next_provider = next(
-                    (
-                        p
-                        for p in self.config.failover
-                        if p not in tried and p != job.provider and self.pool.has_active_account(p)
-                    ),
-                    None,
-                )
-                if next_provider is not None:
-                    _log.info("job %s fails over from %s to %s", job.id, job.provider, next_provider)
-                    job.provider_data = {**job.provider_data, "_tried": tried}
-                    job.provider, job.account, job.attempts = next_provider, None, 0
-                    await self.store.update_job(
-                        job.id, provider=job.provider, account=None, attempts=0, provider_data=job.provider_data
-                    )
-                    await self._requeue(job, 0.0)
-                    return
-        await self._safe_finish(job, reason, exc.detail)
+        """A submit the provider certainly did not take: retry it, send it elsewhere, or end the job."""
+        _log.info(
+            "submit of job %s to %s failed (%s): %s", job.id, adapter.account.name, exc.status_code or "-", exc
+        )
+        if exc.reason.kind is ReasonKind.ACCOUNT:
+            await self.pause_account(adapter.account.provider, adapter.account.name, exc.reason, exc.detail)
+        tried = (*job.provider_data.get("_tried", ()), job.provider)
+        failover = tuple(p for p in self.config.failover if p not in tried and self.pool.has_active_account(p))
+        decision = decide_after_refusal(
+            exc.reason,
+            action=job.action,
+            attempts=job.attempts,
+            max_attempts=self.config.max_submit_attempts,
+            retry_after=exc.retry_after,
+            provider_usable=self.pool.has_active_account(job.provider),
+            failover=failover,
+        )
+        if decision.verdict is Verdict.RETRY:
+            await self._requeue(job, decision.delay * random.uniform(1.0, 1.2) if decision.delay else 0.0)
+        elif decision.verdict is Verdict.FAIL_OVER and decision.provider is not None:
+            _log.info("job %s fails over from %s to %s", job.id, job.provider, decision.provider)
+            job.provider_data = {**job.provider_data, "_tried": list(tried)}
+            job.provider, job.account, job.attempts = decision.provider, None, 0
+            await self.store.update_job(
+                job.id, provider=job.provider, account=None, attempts=0, provider_data=job.provider_data
+            )
+            await self._requeue(job, 0.0)
+        else:
+            await self._safe_finish(job, exc.reason, exc.detail)
 
-    def _has_somewhere_to_go(self, job: Job) -> bool:
-        return any(self.pool.has_active_account(p) for p in (job.provider, *self.config.failover))
+    async def _unconfirmed(self, job: Job, adapter: Provider, exc: ProviderError) -> None:
+        """The provider may or may not have the job: never send it again; find it, or end it honestly.
+
+        It goes the way a job caught mid-send by a crash goes (see start()): ``submit_started_at`` stays set,
+        so a restart treats it the same, and a callback or a look-up by our ref can still claim it.
+        """
+        _log.warning(
+            "submit of job %s to %s got an unclear answer (%s, %s); it will not be sent again",
+            job.id, adapter.account.name, exc.answer, exc,
+        )  # fmt: skip
+        job.provider_data = {**job.provider_data, "unconfirmed": str(exc.answer or "unknown")}
+        with contextlib.suppress(StoreError):
+            await self.store.update_job(job.id, provider_data=job.provider_data)
+        self._follow(job, limbo=True, holding=True)
 
     async def _requeue(self, job: Job, delay: float) -> None:
         job.submit_started_at = None
@@ -646,29 +670,68 @@ class JobEngine:
 
     # -- following a submitted job ---------------------------------------------------------------
 
-    def _follow(self, job: Job, *, limbo: bool = False, track: bool = True) -> _Tracker:
+    def _follow(self, job: Job, *, limbo: bool = False, track: bool = True, holding: bool = False) -> _Tracker:
         tracker = self._active.get(job.id)
         if tracker is None:
             tracker = self._active[job.id] = _Tracker(job)
         if limbo:
-            tracker.task = asyncio.create_task(self._await_claim(tracker), name=f"limbo-{job.id}")
+            tracker.task = asyncio.create_task(self._await_claim(tracker, holding=holding), name=f"limbo-{job.id}")
         elif track:
             tracker.task = asyncio.create_task(self._track(tracker), name=f"track-{job.id}")
         return tracker
 
-    async def _await_claim(self, tracker: _Tracker) -> None:
+    async def _await_claim(self, tracker: _Tracker, *, holding: bool = False) -> None:
+        """Follow a job whose submit may have reached the provider, once something proves it did.
+
+        A callback carrying our ref claims it (handle_webhook), or the provider finds it by our ref where its
+        API can list jobs. Callbacks are waited for only where they are on; unclaimed, the job ends with a
+        message that says the truth: the image may exist, it was not sent twice, 🔄 tries again.
+        ``holding`` says whether the job holds a slot of its account (it did not yet after a restart).
+        """
         job = tracker.job
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tracker.poke.wait(), self.config.limbo_grace_s)
+        adapter = self.pool.provider(job.provider, job.account)
+        await self._claim_by_ref(job, adapter)
+        callbacks = adapter is not None and adapter.capabilities.webhooks
+        callbacks = callbacks and self.config.webhook_url_for(adapter.name) is not None
+        if job.provider_job_id is None and callbacks and not job.terminal:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tracker.poke.wait(), self.config.limbo_grace_s)
+            # One more look: a job still queued at the first look may be listed by now.
+            await self._claim_by_ref(job, adapter)
         if job.terminal:
+            if holding and job.account and job.provider_job_id is None:
+                self.pool.release((job.provider, job.account))
             return
         if job.provider_job_id is None:
-            await self._safe_finish(job, ErrorReason.INTERRUPTED)
+            if holding and job.account:
+                self.pool.release((job.provider, job.account))
+            crashed = "unconfirmed" not in job.provider_data
+            await self._safe_finish(job, ErrorReason.INTERRUPTED if crashed else ErrorReason.UNCONFIRMED)
             return
-        if job.account:
+        if job.account and not holding:
             self.pool.hold((job.provider, job.account))
         tracker.poke.clear()
         tracker.task = asyncio.create_task(self._track(tracker), name=f"track-{job.id}")
+
+    async def _claim_by_ref(self, job: Job, adapter: Provider | None) -> None:
+        """Ask the provider for the job it took with our ref, where its API allows; follow it if found."""
+        if adapter is None or not adapter.finds_by_ref or job.provider_job_id is not None or job.terminal:
+            return
+        try:
+            await self._throttle(adapter)
+            found = await adapter.find_by_ref(job.id, _kind(job))
+        except ProviderError as exc:
+            _log.info("looking up job %s by its ref failed: %s", job.id, exc)
+            return
+        except Exception:
+            _log.exception("looking up job %s by its ref failed unexpectedly", job.id)
+            return
+        if found is None or job.provider_job_id is not None or job.terminal:
+            return
+        _log.info("job %s was found at %s by its ref as %s", job.id, adapter.account.name, found.provider_job_id)
+        await self._record_submission(job, found)
+        if found.update is not None:
+            await self.apply_update(job, found.update)
 
     async def _track(self, tracker: _Tracker) -> None:
         job = tracker.job
@@ -681,6 +744,13 @@ class JobEngine:
         # Callbacks that carry progress make polling a slow safety net; completion-only callbacks leave
         # polling at its usual pace, or the member would see no progress until the end.
         base = self.config.webhook_fallback_poll_s if webhook_mode and caps.progress_webhooks else caps.poll_interval
+        # The longest gap between polls, backoff after failed polls included. With callbacks on it bounds the
+        # delay a lost callback can cause (WEBHOOK_FALLBACK_POLL_S); without, the provider's own slowest pace.
+        ceiling = (
+            max(base, min(caps.max_poll_interval, self.config.webhook_fallback_poll_s))
+            if webhook_mode
+            else max(base, caps.max_poll_interval)
+        )
         interval = base
         failures = 0
         while not job.terminal:
@@ -699,7 +769,7 @@ class JobEngine:
             except ProviderError as exc:
                 if exc.reason.kind is ReasonKind.TRANSIENT:
                     failures += 1
-                    interval = min(exc.retry_after or interval * 2, MAX_RETRY_DELAY_S)
+                    interval = min(exc.retry_after or interval * 2, ceiling)
                     _log.info("poll of job %s failed (%d in a row): %s", job.id, failures, exc)
                     continue  # the watchdog ends it if this goes on past the stall timeout
                 if exc.reason.kind is ReasonKind.ACCOUNT:
@@ -714,12 +784,9 @@ class JobEngine:
             try:
                 await self.apply_update(job, update)
             except StoreError:
-                interval = min(interval * 2, MAX_RETRY_DELAY_S)
+                interval = min(interval * 2, ceiling)
                 continue
-            if (job.status, job.progress) != before:
-                interval = base
-            else:
-                interval = min(interval * 1.5, max(base, caps.max_poll_interval))
+            interval = base if (job.status, job.progress) != before else min(interval * 1.5, ceiling)
 
     # -- the watchdog ----------------------------------------------------------------------------
 
@@ -777,6 +844,11 @@ class JobEngine:
                 listener(event)
             except Exception:
                 _log.exception("job listener %r failed", listener)
+
+
+def _kind(job: Job) -> str:
+    """What a job makes, in the adapters' words: one upscaled image, or a grid."""
+    return "upscale" if job.action.is_upscale else "grid"
 
 
 def _plausible_ref(ref: str) -> bool:

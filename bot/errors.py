@@ -11,12 +11,13 @@ The hierarchy::
      └── WebhookRejected        a webhook callback was not authentic or not well formed
 
 A ProviderError's ``reason.kind`` decides what the engine does: retry (transient), end the job (job),
-or pause the account and try another (account).
+or pause the account and try another (account) — but only once the submit's ``outcome`` says the
+provider certainly does not have the job; a job it may have is never sent again.
 """
 
 from __future__ import annotations
 
-from bot.models import ErrorReason
+from bot.models import AnswerClass, ErrorReason, SubmitOutcome
 
 __all__ = [
     "ConfigError",
@@ -64,19 +65,27 @@ class ProviderError(ImagineBotError):
         *,
         retry_after: float | None = None,
         status_code: int | None = None,
+        answer: AnswerClass | None = None,
+        provider_job_id: str | None = None,
     ) -> None:
         self.reason = reason
         self.detail = detail
         self.retry_after = retry_after
         self.status_code = status_code
+        # What kind of answer this was (set where a request was made), and, for a submit, what the
+        # adapter's table says it means: whether the provider may have the job after all.
+        self.answer = answer
+        self.outcome: SubmitOutcome | None = None
+        # The provider's id of a job it took despite the error (useapi's 504 "Job queued").
+        self.provider_job_id = provider_job_id
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
 
 
 class ProviderProtocolError(ProviderError):
     """The provider's answer did not have a shape the adapter understands."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(ErrorReason.MALFORMED_RESPONSE, detail)
+    def __init__(self, detail: str, *, answer: AnswerClass | None = None) -> None:
+        super().__init__(ErrorReason.MALFORMED_RESPONSE, detail, answer=answer)
 
 
 class WebhookRejected(ImagineBotError):

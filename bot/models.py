@@ -17,6 +17,7 @@ __all__ = [
     "GRID_ACTIONS",
     "TERMINAL_STATUSES",
     "Action",
+    "AnswerClass",
     "ErrorReason",
     "Job",
     "JobEvent",
@@ -24,6 +25,7 @@ __all__ = [
     "JobStatus",
     "ProviderUpdate",
     "ReasonKind",
+    "SubmitOutcome",
     "utcnow",
 ]
 
@@ -147,6 +149,35 @@ class ReasonKind(StrEnum):
     ACCOUNT = "account"
 
 
+class AnswerClass(StrEnum):
+    """What a provider's answer to a submit was, before deciding what it means for the job.
+
+    Each HTTP adapter maps every class onto a :class:`SubmitOutcome` in one table; the engine acts on the
+    outcome, never on the class, so a provider's quirks live in its adapter alone.
+    """
+
+    ACCEPTED = "accepted"  # 2xx naming the provider's job
+    REFUSED = "refused"  # an explicit refusal in a readable body (TNL's success: false)
+    INVALID = "invalid"  # a 4xx about the request itself (400, 404, 409, 412, 413, 422)
+    RATE_LIMITED = "rate_limited"  # 429
+    AUTH = "auth"  # 401, 402, 403
+    ACCOUNT_HELD = "account_held"  # useapi's 596: the account is on hold
+    QUEUED_WITH_ID = "queued_with_id"  # useapi's 504 "Job queued" that names the job it queued
+    SERVER_ERROR = "server_error"  # a 5xx whose body is the provider's own JSON
+    GATEWAY_ERROR = "gateway_error"  # a 502/503/504 (or other 5xx) with no body the provider writes
+    UNREADABLE = "unreadable"  # a 2xx whose body is not JSON or lacks what names the job
+    NOT_SENT = "not_sent"  # the connection was never made: the request did not leave
+    NO_ANSWER = "no_answer"  # sent, then the connection dropped or the answer timed out
+
+
+class SubmitOutcome(StrEnum):
+    """Whether a provider has a job after its answer to the submit: the one thing a retry depends on."""
+
+    NOT_TAKEN = "not_taken"  # certainly not: safe to send again
+    TAKEN = "taken"  # certainly: follow it by the id the answer gave
+    UNKNOWN = "unknown"  # maybe: never resend; claim it by callback or by our ref, or end it honestly
+
+
 class ErrorReason(StrEnum):
     """Why a job did not complete. Each has a plain-language message a member can act on."""
 
@@ -191,6 +222,7 @@ class ErrorReason(StrEnum):
     LOST = "lost"
     QUEUE_TIMEOUT = "queue_timeout"
     INTERRUPTED = "interrupted"
+    UNCONFIRMED = "unconfirmed"
     CANCELLED_BY_OWNER = "cancelled_by_owner"
     CANCELLED_BY_MODERATOR = "cancelled_by_moderator"
     MESSAGE_DELETED = "message_deleted"
@@ -271,7 +303,9 @@ _REASON_MESSAGES = {
     ErrorReason.LOST: "The image service lost track of the job, so it was ended.",
     ErrorReason.QUEUE_TIMEOUT: "The job waited too long in the queue and was ended.",
     ErrorReason.INTERRUPTED: "The bot restarted while sending the job and could not tell whether the image service"
-    " got it; it was not sent twice. Please try again.",
+    " got it. It may have made the image, but it was not sent twice: press 🔄 to try again.",
+    ErrorReason.UNCONFIRMED: "The image service did not answer clearly whether it took the job. It may have made the"
+    " image, but it was not sent twice: press 🔄 to try again.",
     ErrorReason.CANCELLED_BY_OWNER: "Cancelled by its owner.",
     ErrorReason.CANCELLED_BY_MODERATOR: "Cancelled by a moderator.",
     ErrorReason.MESSAGE_DELETED: "The job's message was deleted, so the job was ended.",

@@ -49,6 +49,7 @@ class Runtime:
             queue_timeout_s=settings.queue_timeout_s,
             max_submit_attempts=settings.max_submit_attempts,
             limbo_grace_s=settings.limbo_grace_s,
+            webhook_fallback_poll_s=settings.webhook_fallback_poll_s,
             webhook_url_for=self.webhook_url_for,
             failover=tuple(p for p in settings.failover_providers if p != settings.provider),
         )

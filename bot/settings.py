@@ -97,9 +97,12 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(default=1800, gt=0)
     # Attempts at a transient provider error before the job fails with that reason.
     max_submit_attempts: int = Field(default=5, ge=1, le=50)
-    # A job whose submit was cut off by a crash waits this long at the next start for a callback carrying
-    # its ref (the provider took it) before it ends as interrupted. It is never submitted again.
+    # A job whose submit was cut off by a crash, or got an unclear answer, waits this long for a callback
+    # carrying its ref (the provider took it) before it ends as interrupted. It is never submitted again.
     limbo_grace_s: float = Field(default=30, gt=0, le=3600)
+    # With callbacks on, a job is still polled at least this often, so a lost callback delays its result
+    # by no more than this (failed polls back off no further).
+    webhook_fallback_poll_s: float = Field(default=30, ge=1, le=600)
 
     # -- Discord messages ------------------------------------------------------------------------
     # Progress edits per message are at least this far apart; the latest state wins.

@@ -14,14 +14,14 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason
-from bot.providers.base import Account, ImagineRequest, Provider, loads_json, retry_after_seconds
+from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, AnswerClass, ErrorReason
+from bot.providers.base import Account, ImagineRequest, Provider, Submission, loads_json, retry_after_seconds
 
 __all__ = [
     "GRID_SET",
@@ -29,9 +29,11 @@ __all__ = [
     "UPSCALED_SET",
     "HttpAdapter",
     "actions_from_labels",
+    "answer_class",
     "button_label",
     "compose_prompt",
     "load_webhook_json",
+    "member_detail",
     "parse_progress",
     "reason_from_text",
     "webhook_header_secret",
@@ -247,8 +249,27 @@ class HttpAdapter(Provider):
             raise self._scrubbed(exc) from None
         answer = Answer(status, body, headers)
         if not answer.ok:
-            raise self._scrubbed(self.http_error(answer))
+            error = self.http_error(answer)
+            if error.answer is None:
+                error.answer = answer_class(status, body)
+            raise self._scrubbed(error)
         return answer
+
+    async def submit(
+        self, path: str, body: Mapping[str, Any], read: Callable[[Answer], Submission]
+    ) -> Submission:  # fmt: skip
+        """POST a submit and read its answer; every failure leaves with the answer class it was.
+
+        A 2xx that ``read`` cannot make a Submission of is UNREADABLE unless ``read`` said otherwise (an
+        explicit refusal is REFUSED): a body we failed to read may still be a job the provider took.
+        """
+        answer = await self.call("POST", path, json_body=body)
+        try:
+            return read(answer)
+        except ProviderError as exc:
+            if exc.answer is None:
+                exc.answer = AnswerClass.UNREADABLE
+            raise
 
     def http_error(self, answer: Answer) -> ProviderError:
         status, body, headers = answer.status, answer.body, answer.headers
@@ -278,10 +299,13 @@ class HttpAdapter(Provider):
         reason = reason_from_text(text)
         if reason is not None:
             wait = retry_after_seconds(headers) if reason.kind.value == "transient" else None
-            return ProviderError(reason, detail, retry_after=wait, status_code=status)
+            return ProviderError(reason, member_detail(reason, text) or detail, retry_after=wait, status_code=status)
         if status == 404:
             return ProviderError(ErrorReason.LOST, detail, status_code=status)
-        return ProviderError(ErrorReason.INVALID_PARAMETER, detail, status_code=status)
+        # Not a verdict on the prompt's content: the request itself was refused, and its words (shown to the
+        # member, escaped) say which flag or field to fix.
+        reason = ErrorReason.INVALID_PARAMETER
+        return ProviderError(reason, member_detail(reason, text) or detail, status_code=status)
 
     def scrub(self, text: str) -> str:
         key = self.account.api_key
@@ -302,6 +326,26 @@ class HttpAdapter(Provider):
 
     def protocol_error(self, what: str, body: Any) -> ProviderProtocolError:
         return ProviderProtocolError(f"{self.name} {what}: {_short(body)}")
+
+
+def member_detail(reason: ErrorReason, text: str | None) -> str | None:
+    """The provider's own words as a job's detail, for the reasons whose message shows them to the member."""
+    if reason is ErrorReason.INVALID_PARAMETER and text and text.strip():
+        return _short(text.strip())
+    return None
+
+
+def answer_class(status: int, body: Any) -> AnswerClass:
+    """The class of a non-2xx answer from its status and whether the provider itself wrote the body."""
+    if status == 429:
+        return AnswerClass.RATE_LIMITED
+    if status in (401, 402, 403):
+        return AnswerClass.AUTH
+    if status >= 500 or status in (408, 425):
+        # A JSON object is the provider's own application talking; anything else is a proxy or gateway
+        # in front of it. Neither proves the job was not queued before the failure.
+        return AnswerClass.SERVER_ERROR if isinstance(body, dict) and body else AnswerClass.GATEWAY_ERROR
+    return AnswerClass.INVALID
 
 
 def first_str(data: Mapping[str, Any], *keys: str) -> str | None:

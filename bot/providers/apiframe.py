@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.errors import ConfigError, ProviderError
-from bot.models import GRID_ACTIONS, Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.models import GRID_ACTIONS, Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
 from bot.providers._common import (
     REF_HEADER,
     UPSCALED_SET,
@@ -61,6 +61,24 @@ class ApiFrameProvider(HttpAdapter):
         poll_interval=3.0,
         max_poll_interval=15.0,
     )
+
+    # Whether APIFrame has the task after each kind of answer to a submit endpoint (providers.md §4.2). It has
+    # no way to list tasks by anything of ours (/fetch and /fetch-many need its task_id), so an unclear
+    # answer is claimed only by a callback.
+    submit_outcomes = {
+        AnswerClass.ACCEPTED: SubmitOutcome.TAKEN,  # 200 {"task_id": …}
+        AnswerClass.REFUSED: SubmitOutcome.NOT_TAKEN,  # {"errors": [{"msg"}]} on a 200: refused
+        AnswerClass.INVALID: SubmitOutcome.NOT_TAKEN,  # 400 {"errors": [{"msg"}]}: the request was refused
+        AnswerClass.RATE_LIMITED: SubmitOutcome.NOT_TAKEN,  # 429 (the SDK's RateLimitError): refused
+        AnswerClass.AUTH: SubmitOutcome.NOT_TAKEN,  # 401 {} / 402 credits: refused before any task exists
+        AnswerClass.ACCOUNT_HELD: SubmitOutcome.NOT_TAKEN,  # not an APIFrame answer; a hold refuses new work
+        AnswerClass.QUEUED_WITH_ID: SubmitOutcome.TAKEN,  # not an APIFrame answer; an id means a task exists
+        AnswerClass.SERVER_ERROR: SubmitOutcome.UNKNOWN,  # the documented 500 {} may follow a created task
+        AnswerClass.GATEWAY_ERROR: SubmitOutcome.UNKNOWN,  # a proxy's 502/503/504 says nothing of the task
+        AnswerClass.UNREADABLE: SubmitOutcome.UNKNOWN,  # a garbled 200 may well be an accepted task
+        AnswerClass.NOT_SENT: SubmitOutcome.NOT_TAKEN,  # no connection was made
+        AnswerClass.NO_ANSWER: SubmitOutcome.UNKNOWN,  # sent, then silence: the task may be running
+    }
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         super().__init__(account, http)
@@ -103,7 +121,7 @@ class ApiFrameProvider(HttpAdapter):
         if "process_mode" in self.account.options:
             body["process_mode"] = str(self.account.options["process_mode"])
         body |= self._webhook_fields(request.job_id, request.webhook_url)
-        return self._submission(await self.call("POST", "/imagine", json_body=body), "grid")
+        return await self.submit("/imagine", body, lambda answer: self._submission(answer, "grid"))
 
     async def act(self, request: ActionRequest) -> Submission:
         action = request.action
@@ -131,7 +149,7 @@ class ApiFrameProvider(HttpAdapter):
         else:
             raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value}")
         body |= self._webhook_fields(request.job_id, request.webhook_url)
-        return self._submission(await self.call("POST", path, json_body=body), kind)
+        return await self.submit(path, body, lambda answer: self._submission(answer, kind))
 
     def _submission(self, answer: Any, kind: str) -> Submission:
         data = answer.obj()
@@ -139,7 +157,10 @@ class ApiFrameProvider(HttpAdapter):
         task_id = first_str(data, "task_id", "taskId")
         if task_id is None:
             if data.get("errors"):
-                raise self.http_error(answer)
+                # A 200 that carries the documented error shape: a refusal, not an accepted task.
+                error = self.http_error(answer)
+                error.answer = AnswerClass.REFUSED
+                raise error
             raise self.protocol_error("submit answer has no task_id", data)
         return Submission(provider_job_id=task_id, provider_data={"kind": kind})
 

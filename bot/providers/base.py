@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.models import Action, ErrorReason, ProviderUpdate
+from bot.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome
 
 __all__ = [
     "Account",
@@ -35,6 +35,8 @@ __all__ = [
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A result image larger than this is not something any provider sends; refuse rather than buffer it.
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
+# Failures that happen before a connection exists; every other transport failure may follow a sent request.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +108,11 @@ class Provider(abc.ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # For every class of answer to a submit, whether the provider has the job afterwards. An adapter that
+    # talks over a network declares all of them; a class it leaves out counts as UNKNOWN (never resent).
+    submit_outcomes: ClassVar[Mapping[AnswerClass, SubmitOutcome]] = {}
+    # Whether find_by_ref can find a job the provider took by the ref we sent with it.
+    finds_by_ref: ClassVar[bool] = False
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         self.account = account
@@ -122,6 +129,28 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
         """Ask the provider where a job stands."""
+
+    async def find_by_ref(self, ref: str, kind: str) -> Submission | None:
+        """The provider's job submitted with our ``ref``, if its API can list it; None when not found.
+
+        Used for a job whose submit may or may not have reached the provider (a crash or an unclear
+        answer), so that a job the provider took is followed instead of ended. ``kind`` is what the job
+        makes ("grid" or "upscale"), for reading the job the provider returns.
+        """
+        return None
+
+    def judge(self, exc: ProviderError) -> SubmitOutcome:
+        """What a failed submit means for the job, by this adapter's table (see ``submit_outcomes``).
+
+        An error with no answer class was raised before anything was sent (the adapter refused the request
+        itself), so the provider cannot have the job.
+        """
+        if exc.answer is None:
+            return SubmitOutcome.NOT_TAKEN
+        outcome = self.submit_outcomes.get(exc.answer, SubmitOutcome.UNKNOWN)
+        if outcome is SubmitOutcome.TAKEN and not exc.provider_job_id:
+            return SubmitOutcome.UNKNOWN  # taken, but with no id to follow it by
+        return outcome
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderUpdate:
         """Turn a callback into an update. Raises WebhookRejected for anything not authentic or readable."""
@@ -178,10 +207,20 @@ class Provider(abc.ABC):
         """
         try:
             response = await self.http.request(method, url, headers=headers, **kwargs)
+        except _NEVER_SENT as exc:
+            # No connection was made, so the provider cannot have seen the request.
+            raise ProviderError(
+                ErrorReason.PROVIDER_UNAVAILABLE, f"{self.name}: {type(exc).__name__}", answer=AnswerClass.NOT_SENT
+            ) from exc
         except httpx.TimeoutException as exc:
-            raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, f"{self.name} timed out") from exc
+            raise ProviderError(
+                ErrorReason.PROVIDER_UNAVAILABLE, f"{self.name} timed out", answer=AnswerClass.NO_ANSWER
+            ) from exc
         except httpx.HTTPError as exc:
-            raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, f"{self.name}: {type(exc).__name__}") from exc
+            # Written and then cut off, or a broken answer: the provider may have acted on what it read.
+            raise ProviderError(
+                ErrorReason.PROVIDER_UNAVAILABLE, f"{self.name}: {type(exc).__name__}", answer=AnswerClass.NO_ANSWER
+            ) from exc
         body: Any = None
         if response.content:
             try:
@@ -189,7 +228,8 @@ class Provider(abc.ABC):
             except (ValueError, RecursionError) as exc:
                 if response.status_code < 400:
                     raise ProviderProtocolError(
-                        f"{self.name} answered {response.status_code} with a non-JSON body"
+                        f"{self.name} answered {response.status_code} with a non-JSON body",
+                        answer=AnswerClass.UNREADABLE,
                     ) from exc
         return response.status_code, body, response.headers
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bot.errors import ConfigError, ProviderError
-from bot.models import ErrorReason, JobStatus, ProviderUpdate
+from bot.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
 from bot.providers._common import (
     GRID_SET,
     UPSCALED_SET,
@@ -57,6 +57,23 @@ class ImagineProProvider(HttpAdapter):
         max_poll_interval=15.0,
     )
 
+    # Whether ImaginePro has the job after each kind of answer to imagine or button (providers.md §3.2). Its
+    # message trace needs its own messageId, so nothing of ours finds a job whose answer was lost.
+    submit_outcomes = {
+        AnswerClass.ACCEPTED: SubmitOutcome.TAKEN,  # {"success": true, "messageId": …}
+        AnswerClass.REFUSED: SubmitOutcome.NOT_TAKEN,  # {"success": false, "error": …}: refused
+        AnswerClass.INVALID: SubmitOutcome.NOT_TAKEN,  # a 4xx with {"success": false, "error"}: refused
+        AnswerClass.RATE_LIMITED: SubmitOutcome.NOT_TAKEN,  # 429: refused
+        AnswerClass.AUTH: SubmitOutcome.NOT_TAKEN,  # 401/402/403: refused before any job exists
+        AnswerClass.ACCOUNT_HELD: SubmitOutcome.NOT_TAKEN,  # not an ImaginePro answer; a hold refuses new work
+        AnswerClass.QUEUED_WITH_ID: SubmitOutcome.TAKEN,  # not an ImaginePro answer; an id means a job exists
+        AnswerClass.SERVER_ERROR: SubmitOutcome.UNKNOWN,  # undocumented 5xx: it may have queued the job first
+        AnswerClass.GATEWAY_ERROR: SubmitOutcome.UNKNOWN,  # a proxy's 502/503/504 says nothing of the job
+        AnswerClass.UNREADABLE: SubmitOutcome.UNKNOWN,  # a garbled 200 may well be an accepted job
+        AnswerClass.NOT_SENT: SubmitOutcome.NOT_TAKEN,  # no connection was made
+        AnswerClass.NO_ANSWER: SubmitOutcome.UNKNOWN,  # sent, then silence: the job may be running
+    }
+
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         super().__init__(account, http)
         generation = str(account.options.get("paths", "nova")).lower()
@@ -77,7 +94,7 @@ class ImagineProProvider(HttpAdapter):
             body["webhookOverride"] = request.webhook_url
         if "timeout" in self.account.options:
             body["timeout"] = int(self.account.options["timeout"])
-        return self._submission(await self.call("POST", f"{self.prefix}/imagine", json_body=body), "grid")
+        return await self.submit(f"{self.prefix}/imagine", body, lambda answer: self._submission(answer, "grid"))
 
     async def act(self, request: ActionRequest) -> Submission:
         body: dict[str, Any] = {
@@ -87,14 +104,17 @@ class ImagineProProvider(HttpAdapter):
         }
         if request.webhook_url:
             body["webhookOverride"] = request.webhook_url
-        answer = await self.call("POST", f"{self.prefix}/button", json_body=body)
-        return self._submission(answer, "upscale" if request.action.is_upscale else "grid")
+        kind = "upscale" if request.action.is_upscale else "grid"
+        return await self.submit(f"{self.prefix}/button", body, lambda answer: self._submission(answer, kind))
 
     def _submission(self, answer: Any, kind: str) -> Submission:
         data = answer.obj()
         if data.get("success") is False or (data.get("error") and not data.get("messageId")):
             text = first_str(data, "error", "message") or "refused"
-            raise ProviderError(reason_from_text(text) or ErrorReason.PROVIDER_FAILED, f"imaginepro: {text[:200]}")
+            raise ProviderError(
+                reason_from_text(text) or ErrorReason.PROVIDER_FAILED, f"imaginepro: {text[:200]}",
+                answer=AnswerClass.REFUSED,
+            )  # fmt: skip
         message_id = first_str(data, "messageId")
         if message_id is None:
             raise self.protocol_error("submit answer has no messageId", data)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bot.errors import ProviderError
-from bot.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
 from bot.providers._common import (
     DEFAULT_RATE_LIMIT_WAIT_S,
     GRID_SET,
@@ -32,6 +32,7 @@ from bot.providers._common import (
     compose_prompt,
     first_str,
     load_webhook_json,
+    member_detail,
     parse_progress,
     reason_from_text,
     str_list,
@@ -58,10 +59,29 @@ class TheNextLegProvider(HttpAdapter):
         min_request_interval=TNL_REQUEST_INTERVAL_S,
     )
 
+    # Whether TNL has the job after each kind of answer to /imagine or /button (providers.md §1.2).
+    submit_outcomes = {
+        AnswerClass.ACCEPTED: SubmitOutcome.TAKEN,  # {"success": true, "messageId": …}
+        AnswerClass.REFUSED: SubmitOutcome.NOT_TAKEN,  # {"success": false, "msg": …}: refused before Midjourney
+        AnswerClass.INVALID: SubmitOutcome.NOT_TAKEN,  # 400 "Invalid phrase" (prefilter) and other request errors
+        AnswerClass.RATE_LIMITED: SubmitOutcome.NOT_TAKEN,  # the 3-second window refused the request
+        AnswerClass.AUTH: SubmitOutcome.NOT_TAKEN,  # a bad token is refused before anything is queued
+        AnswerClass.ACCOUNT_HELD: SubmitOutcome.NOT_TAKEN,  # not a TNL answer; a hold refuses new work
+        AnswerClass.QUEUED_WITH_ID: SubmitOutcome.TAKEN,  # not a TNL answer; an id means a job exists
+        AnswerClass.SERVER_ERROR: SubmitOutcome.UNKNOWN,  # undocumented 5xx: it may have queued the job first
+        AnswerClass.GATEWAY_ERROR: SubmitOutcome.UNKNOWN,  # a proxy's 502/503/504 says nothing of the job
+        AnswerClass.UNREADABLE: SubmitOutcome.UNKNOWN,  # a garbled 200 may well be an accepted job
+        AnswerClass.NOT_SENT: SubmitOutcome.NOT_TAKEN,  # no connection was made
+        AnswerClass.NO_ANSWER: SubmitOutcome.UNKNOWN,  # sent, then silence: TNL may be drawing it
+    }
+
     def status_reason(self, status: int, body: Any, headers: httpx.Headers, text: str | None) -> ProviderError | None:
         if status == 400 and text is not None and reason_from_text(text) is None:
-            # The only documented 400 is the prefilter's "Invalid Prompt" / "Invalid phrase: 'x'".
-            return ProviderError(ErrorReason.BANNED_PROMPT, f"thenextleg answered 400: {text[:200]}", status_code=400)
+            # The only documented 400 is the prefilter's "Invalid Prompt" / "Invalid phrase: 'x'", which
+            # reason_from_text reads as a refused prompt. Any other 400 ("msg is required") is about the
+            # request, not the prompt's content: only an explicit verdict says a prompt broke the rules.
+            reason = ErrorReason.INVALID_PARAMETER
+            return ProviderError(reason, member_detail(reason, text), status_code=400)
         if status == 429:
             wait = retry_after_seconds(headers, TNL_REQUEST_INTERVAL_S) or DEFAULT_RATE_LIMIT_WAIT_S
             return ProviderError(ErrorReason.RATE_LIMITED, "thenextleg rate limit", retry_after=wait, status_code=429)
@@ -74,7 +94,7 @@ class TheNextLegProvider(HttpAdapter):
         if "ignore_prefilter" in self.account.options:
             # The docs send the string form; the server reads "true"/"false".
             body["ignorePrefilter"] = "true" if self.account.options["ignore_prefilter"] else "false"
-        return self._submission(await self.call("POST", "/imagine", json_body=body), kind="grid")
+        return await self.submit("/imagine", body, lambda answer: self._submission(answer, kind="grid"))
 
     async def act(self, request: ActionRequest) -> Submission:
         label = button_label(request.action)
@@ -85,13 +105,16 @@ class TheNextLegProvider(HttpAdapter):
         if request.webhook_url:
             body["webhookOverride"] = request.webhook_url
         kind = "upscale" if request.action.is_upscale else "grid"
-        return self._submission(await self.call("POST", "/button", json_body=body), kind=kind)
+        return await self.submit("/button", body, lambda answer: self._submission(answer, kind=kind))
 
     def _submission(self, answer: Any, *, kind: str) -> Submission:
         data = answer.obj()
         if data.get("success") is False:
             text = first_str(data, "msg", "error", "message") or "refused"
-            raise ProviderError(reason_from_text(text) or ErrorReason.PROVIDER_FAILED, f"thenextleg: {text[:200]}")
+            raise ProviderError(
+                reason_from_text(text) or ErrorReason.PROVIDER_FAILED, f"thenextleg: {text[:200]}",
+                answer=AnswerClass.REFUSED,
+            )  # fmt: skip
         message_id = first_str(data, "messageId")
         if message_id is None:
             raise self.protocol_error("submit answer has no messageId", data)

@@ -24,10 +24,9 @@ from typing import Any
 import httpx
 
 from bot.errors import ProviderError
-from bot.models import ErrorReason, JobStatus, ProviderUpdate
+from bot.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
 from bot.providers._common import (
     DEFAULT_QUEUE_FULL_WAIT_S,
-    DEFAULT_RATE_LIMIT_WAIT_S,
     GRID_SET,
     UPSCALED_SET,
     HttpAdapter,
@@ -36,6 +35,7 @@ from bot.providers._common import (
     compose_prompt,
     first_str,
     load_webhook_json,
+    member_detail,
     parse_progress,
     reason_from_text,
 )
@@ -47,6 +47,14 @@ __all__ = ["UseApiProvider"]
 MAX_JOBS_LIMIT = 15
 # useapi's Midjourney account status codes.
 STATUS_PENDING_MODERATION = 596
+# useapi's advice after a Discord-side 429 (no executingJobs): wait at least 10 s, at most 30 s.
+DISCORD_THROTTLE_WAIT_S = 10.0
+# Executing jobs read one by one when looking for our ref; an account runs at most 15 at once.
+MAX_REF_LOOKUPS = 30
+# What a 422 says when it is about the request rather than the prompt's content (the second documented form).
+_INVALID_PARAMETER_WORDS = ("invalid parameter", "unrecognized parameter", "unrecognised parameter")
+# What a 422 says when Midjourney's moderation refused the prompt.
+_MODERATION_WORDS = ("action needed", "moderat", "banned", "blocked", "invalid prompt", "invalid phrase")
 _WAITING = frozenset({"created", "started"})
 _TERMINAL_FAILURES = {
     "failed": ErrorReason.PROVIDER_FAILED,
@@ -67,19 +75,47 @@ class UseApiProvider(HttpAdapter):
         max_poll_interval=30.0,
     )
 
+    finds_by_ref = True
+    # Whether useapi has the job after each kind of answer to /jobs/imagine or /jobs/button (providers.md §2.2,
+    # §2.3). Its own errors carry {"error", "code"} JSON; a gateway's do not.
+    submit_outcomes = {
+        AnswerClass.ACCEPTED: SubmitOutcome.TAKEN,  # 200 with the new jobid
+        AnswerClass.REFUSED: SubmitOutcome.NOT_TAKEN,  # not a useapi answer; an explicit refusal takes nothing
+        AnswerClass.INVALID: SubmitOutcome.NOT_TAKEN,  # 400/412/413 refused, 409 already executed, 422 moderated
+        AnswerClass.RATE_LIMITED: SubmitOutcome.NOT_TAKEN,  # 429: the queue is full or Discord said slow down
+        AnswerClass.AUTH: SubmitOutcome.NOT_TAKEN,  # 401/402: refused before anything reached Discord
+        AnswerClass.ACCOUNT_HELD: SubmitOutcome.NOT_TAKEN,  # 596: the account left rotation, nothing was posted
+        AnswerClass.QUEUED_WITH_ID: SubmitOutcome.TAKEN,  # 504 "Job queued" with its jobid: Midjourney has it
+        AnswerClass.SERVER_ERROR: SubmitOutcome.UNKNOWN,  # a 5xx of useapi's own after the prompt may be posted
+        AnswerClass.GATEWAY_ERROR: SubmitOutcome.UNKNOWN,  # a proxy's 502/503/504 says nothing of the job
+        AnswerClass.UNREADABLE: SubmitOutcome.UNKNOWN,  # a garbled 200 may well be an accepted job
+        AnswerClass.NOT_SENT: SubmitOutcome.NOT_TAKEN,  # no connection was made
+        AnswerClass.NO_ANSWER: SubmitOutcome.UNKNOWN,  # sent, then silence: the job may be in Discord already
+    }
+
     def status_reason(self, status: int, body: Any, headers: httpx.Headers, text: str | None) -> ProviderError | None:
         detail = f"useapi answered {status}" + (f": {text[:200]}" if text else "")
         if status == STATUS_PENDING_MODERATION:
-            return ProviderError(ErrorReason.PENDING_MODERATION, detail, status_code=status)
+            return ProviderError(
+                ErrorReason.PENDING_MODERATION, detail, status_code=status, answer=AnswerClass.ACCOUNT_HELD
+            )
         if status == 429:
             if isinstance(body, dict) and isinstance(body.get("executingJobs"), list):
                 # Our account's queue is full: a slot frees only when one of those jobs ends.
                 wait = retry_after_seconds(headers, DEFAULT_QUEUE_FULL_WAIT_S)
                 return ProviderError(ErrorReason.QUEUE_FULL, detail, retry_after=wait, status_code=status)
-            wait = retry_after_seconds(headers, DEFAULT_RATE_LIMIT_WAIT_S)
+            # Discord itself throttled the account; useapi's example says to wait 10-30 s before trying again.
+            wait = retry_after_seconds(headers, DISCORD_THROTTLE_WAIT_S)
             return ProviderError(ErrorReason.RATE_LIMITED, detail, retry_after=wait, status_code=status)
         if status == 422:
-            return ProviderError(ErrorReason.BANNED_PROMPT, detail, status_code=status)
+            return _unprocessable(body, text, detail)
+        if status == 504 and isinstance(body, dict) and first_str(body, "jobid"):
+            # "Job queued": Midjourney did not acknowledge in time but still processes the job, and the body
+            # names it (its "status": "failed" is about the request, not the job): follow it, never resend.
+            return ProviderError(
+                ErrorReason.JOB_QUEUED, detail, status_code=status, answer=AnswerClass.QUEUED_WITH_ID,
+                provider_job_id=first_str(body, "jobid"),
+            )  # fmt: skip
         if status == 409:
             return ProviderError(ErrorReason.ALREADY_REQUESTED, detail, status_code=status)
         if status in (400, 412, 413):
@@ -87,7 +123,8 @@ class UseApiProvider(HttpAdapter):
             if reason is None:
                 # 400 on a button is "not supported or not found in jobid buttons array".
                 reason = ErrorReason.BUTTON_NOT_FOUND if text and "button" in text.lower() else None
-            return ProviderError(reason or ErrorReason.INVALID_PARAMETER, detail, status_code=status)
+            reason = reason or ErrorReason.INVALID_PARAMETER
+            return ProviderError(reason, member_detail(reason, text) or detail, status_code=status)
         return None
 
     def _common_fields(self, request_job_id: str, webhook_url: str | None) -> dict[str, Any]:
@@ -108,7 +145,7 @@ class UseApiProvider(HttpAdapter):
             "prompt": compose_prompt(request, with_aspect=True),
             **self._common_fields(request.job_id, request.webhook_url),
         }
-        return self._submission(await self.call("POST", "/jobs/imagine", json_body=body), "grid")
+        return await self.submit("/jobs/imagine", body, lambda answer: self._submission(answer, "grid"))
 
     async def act(self, request: ActionRequest) -> Submission:
         body = {
@@ -116,9 +153,8 @@ class UseApiProvider(HttpAdapter):
             "button": button_label(request.action),
             **self._common_fields(request.job_id, request.webhook_url),
         }
-        return self._submission(
-            await self.call("POST", "/jobs/button", json_body=body), "upscale" if request.action.is_upscale else "grid"
-        )
+        kind = "upscale" if request.action.is_upscale else "grid"
+        return await self.submit("/jobs/button", body, lambda answer: self._submission(answer, kind))
 
     def _submission(self, answer: Any, kind: str) -> Submission:
         data = answer.obj()
@@ -130,6 +166,29 @@ class UseApiProvider(HttpAdapter):
         if isinstance(status, str) and (status in _TERMINAL_FAILURES or status == "completed"):
             update = self._update(data, jobid, kind)
         return Submission(provider_job_id=jobid, provider_data={"kind": kind}, update=update)
+
+    async def find_by_ref(self, ref: str, kind: str) -> Submission | None:
+        """A job we sent with ``replyRef`` = ``ref``, among the account's executing jobs (``GET /jobs``).
+
+        useapi lists only jobs still executing (as jobids; objects with a ``replyRef`` are read too), so
+        a job that already finished is found only by its callback.
+        """
+        listing = (await self.call("GET", "/jobs")).body
+        entries = listing if isinstance(listing, list) else []
+        for entry in entries[:MAX_REF_LOOKUPS]:
+            jobid = entry if isinstance(entry, str) else first_str(entry, "jobid") if isinstance(entry, dict) else None
+            if not jobid:
+                continue
+            if isinstance(entry, dict) and first_str(entry, "replyRef") not in (None, ref):
+                continue
+            data = (await self.call("GET", "/jobs/", params={"jobid": jobid})).obj()
+            if first_str(data, "replyRef") != ref:
+                continue
+            found_kind = "upscale" if str(data.get("button", "")) in {"U1", "U2", "U3", "U4"} else kind
+            return Submission(
+                provider_job_id=jobid, provider_data={"kind": found_kind}, update=self._update(data, jobid, found_kind)
+            )
+        return None
 
     async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
         answer = await self.call("GET", "/jobs/", params={"jobid": provider_job_id})
@@ -195,3 +254,24 @@ class UseApiProvider(HttpAdapter):
                 error_detail=f"useapi job {status}" + (f": {text[:150]}" if text else ""),
             )
         raise self.protocol_error("job has an unknown status", {"status": status})
+
+
+def _unprocessable(body: Any, text: str | None, detail: str) -> ProviderError:
+    """useapi's 422 in its two documented forms: a moderation verdict, or an invalid parameter.
+
+    Only an explicit verdict ("Action needed to continue", ``status: "moderated"``) is a refused prompt; an
+    invalid parameter shows the member useapi's own words (``errorDetails``) so they can fix the flag.
+    """
+    data = body if isinstance(body, dict) else {}
+    details = first_str(data, "errorDetails")
+    words = " ".join(t for t in (text, details) if t).lower()
+    if any(w in words for w in _INVALID_PARAMETER_WORDS):
+        reason = ErrorReason.INVALID_PARAMETER
+        return ProviderError(reason, member_detail(reason, details or text), status_code=422)
+    if data.get("status") == "moderated" or any(w in words for w in _MODERATION_WORDS):
+        said = reason_from_text(words)
+        reason = ErrorReason.IMAGE_BLOCKED if said is ErrorReason.IMAGE_BLOCKED else ErrorReason.BANNED_PROMPT
+        return ProviderError(reason, detail, status_code=422)
+    # Neither form: the request was refused for a reason useapi names but we do not know.
+    reason = reason_from_text(words) or ErrorReason.INVALID_PARAMETER
+    return ProviderError(reason, member_detail(reason, details or text) or detail, status_code=422)
