@@ -586,6 +586,9 @@ class JobEngine:
                 )
             )
         parent = await self.store.get_job(job.parent_id) if job.parent_id else None
+        while parent and parent.provider_job_id is None and parent.action is job.action and parent.parent_id:
+            # A retry (🔄 on a job that ended unconfirmed) repeats that job's press on that job's own parent.
+            parent = await self.store.get_job(parent.parent_id)
         if parent is None or parent.provider_job_id is None:
             raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "the parent job has no provider job")
         self.provider_submits += 1

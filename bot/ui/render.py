@@ -13,7 +13,7 @@ import re
 import discord
 from PIL import Image
 
-from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, Job, JobStatus
+from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason, Job, JobStatus
 
 __all__ = [
     "NO_MENTIONS",
@@ -31,6 +31,14 @@ PROMPT_BUDGET = 1600
 BAR_WIDTH = 20
 # Alt text on the uploaded image (Discord's attachment description limit is 1024).
 MAX_ALT_TEXT = 1000
+
+# Failures whose message shows the provider's own detail: it names the parameter the member can fix.
+SHOWN_DETAIL_REASONS = frozenset({ErrorReason.INVALID_PARAMETER})
+# Room for that detail in the message, well inside Discord's 2000 characters beside the prompt.
+DETAIL_BUDGET = 200
+# Failures after which the provider may or may not have made the image: the member decides whether to
+# send it again (🔄), since the bot never does so on a guess.
+RETRY_REASONS = frozenset({ErrorReason.INTERRUPTED, ErrorReason.UNCONFIRMED})
 
 _STATUS_WORDS = {
     JobStatus.QUEUED: "Waiting to start",
@@ -111,6 +119,9 @@ def job_content(job: Job, *, queue_position: int | None = None) -> str:
         body = f"-# Job `{job.id}`"
     elif status.terminal:
         reason = job.error.message if job.error else _STATUS_WORDS[status]
+        if job.error in SHOWN_DETAIL_REASONS and job.error_detail:
+            # The provider's own words name the flag to fix; escaped like any member text.
+            reason += f"\n> The image service said: {quote_prompt(job.error_detail, DETAIL_BUDGET)}"
         body = f"❌ **{_STATUS_WORDS[status]}:** {reason}\n-# Job `{job.id}`"
     elif status is JobStatus.QUEUED:
         where = f" — position {queue_position} in the queue" if queue_position else ""
@@ -121,7 +132,13 @@ def job_content(job: Job, *, queue_position: int | None = None) -> str:
 
 
 def result_actions(job: Job) -> list[Action]:
-    """The buttons a finished job shows: the provider's offer, laid out in Midjourney's order."""
+    """The buttons a finished job shows: the provider's offer, laid out in Midjourney's order.
+
+    A job that ended without knowing whether the provider made it offers 🔄 alone, which sends it again
+    as a new job (see RETRY_REASONS).
+    """
+    if job.status is not JobStatus.COMPLETED:
+        return [Action.REROLL] if job.error in RETRY_REASONS else []
     offered = set(job.actions)
     if job.action.makes_grid:
         ordered = [a for a in GRID_ACTIONS if a in offered]

@@ -68,7 +68,13 @@ async def test_local_imagine_completes_with_grid_and_buttons(make_engine: Any, s
         *(Action.variation(i) for i in range(1, 5)),
         Action.REROLL,
     }
-    assert events.kinds(job.id)[0] == "created" and events.kinds(job.id)[-1] == "finished"
+    # The store shows the end a moment before the engine's event about it is out; wait for the event.
+
+    async def ended() -> bool:
+        return events.kinds(job.id)[-1:] == ["finished"]
+
+    await wait_until(ended)
+    assert events.kinds(job.id)[0] == "created"
 
 
 async def test_progress_moves_forward_with_previews(

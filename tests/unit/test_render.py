@@ -50,3 +50,26 @@ def test_oversized_image_is_reencoded_under_the_limit() -> None:
     small, name = encode_for_upload(data, 60_000)
     assert len(small) <= 60_000 and name == "grid.jpg"
     assert encode_for_upload(data, None) == (data, "grid.png")
+
+
+def test_an_invalid_parameter_shows_the_providers_words_escaped() -> None:
+    job = make_job(status=JobStatus.FAILED, error=ErrorReason.INVALID_PARAMETER)
+    job.error_detail = "Unrecognized parameter(s): `size` @everyone"
+    content = job_content(job)
+    assert ErrorReason.INVALID_PARAMETER.message in content
+    assert "Unrecognized parameter(s): \\`size\\`" in content and "@everyone" not in content
+    # Other reasons keep their detail for logs and moderators.
+    job.error, job.error_detail = ErrorReason.PROVIDER_FAILED, "useapi job failed: internal trace 42"
+    assert "internal trace" not in job_content(job)
+
+
+def test_a_job_that_may_exist_offers_a_retry_and_says_so() -> None:
+    for reason in (ErrorReason.UNCONFIRMED, ErrorReason.INTERRUPTED):
+        job = make_job(status=JobStatus.FAILED, error=reason)
+        content = job_content(job)
+        assert "may have made" in content and "not sent twice" in content and "🔄" in content
+        view = result_view(job)
+        assert view is not None
+        assert [item.custom_id for item in view.children] == [f"img1:{job.id}:reroll"]  # type: ignore[attr-defined]
+    # A failure that is certain offers nothing to press.
+    assert result_view(make_job(status=JobStatus.FAILED, error=ErrorReason.BANNED_PROMPT)) is None

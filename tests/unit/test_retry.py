@@ -1,0 +1,61 @@
+"""The decision after a refused submit, one row per case."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.models import Action, ErrorReason
+from bot.retry import MAX_RETRY_DELAY_S, Decision, Verdict, decide_after_refusal
+
+R = ErrorReason
+IMAGINE, PRESS = Action.IMAGINE, Action.U2
+
+# (reason, action, attempts, max, retry_after, provider usable, failover) -> decision
+ROWS: list[tuple[ErrorReason, Action, int, int, float | None, bool, tuple[str, ...], Decision]] = [
+    # Transient: retried while attempts remain, with Retry-After or exponential backoff, capped.
+    (R.RATE_LIMITED, IMAGINE, 1, 5, 7.0, True, (), Decision(Verdict.RETRY, delay=7.0)),
+    (R.QUEUE_FULL, IMAGINE, 3, 5, None, True, (), Decision(Verdict.RETRY, delay=8.0)),
+    (R.PROVIDER_UNAVAILABLE, PRESS, 1, 5, 600.0, True, (), Decision(Verdict.RETRY, delay=MAX_RETRY_DELAY_S)),
+    (R.PROVIDER_UNAVAILABLE, PRESS, 4, 5, None, True, ("useapi",), Decision(Verdict.RETRY, delay=16.0)),
+    # Transient, attempts used up: an /imagine fails over in order; a press, or nowhere to go, fails.
+    (R.PROVIDER_UNAVAILABLE, IMAGINE, 5, 5, None, True, ("useapi", "apiframe"),
+     Decision(Verdict.FAIL_OVER, provider="useapi")),
+    (R.PROVIDER_UNAVAILABLE, IMAGINE, 5, 5, None, True, (), Decision(Verdict.FAIL)),
+    (R.PROVIDER_UNAVAILABLE, PRESS, 5, 5, None, True, ("useapi",), Decision(Verdict.FAIL)),
+    # Account trouble: an /imagine waits for another account or provider; a press cannot move.
+    (R.OUT_OF_FAST_HOURS, IMAGINE, 1, 5, None, True, (), Decision(Verdict.RETRY)),
+    (R.UNAUTHORIZED, IMAGINE, 1, 5, None, False, ("apiframe",), Decision(Verdict.RETRY)),
+    (R.PENDING_MODERATION, IMAGINE, 1, 5, None, False, (), Decision(Verdict.FAIL)),
+    (R.SUBSCRIPTION_EXPIRED, PRESS, 1, 5, None, True, ("apiframe",), Decision(Verdict.FAIL)),
+    # About the job itself: never retried, wherever it could go.
+    (R.BANNED_PROMPT, IMAGINE, 1, 5, None, True, ("useapi",), Decision(Verdict.FAIL)),
+    (R.INVALID_PARAMETER, IMAGINE, 1, 5, 3.0, True, ("useapi",), Decision(Verdict.FAIL)),
+    (R.ALREADY_REQUESTED, PRESS, 1, 5, None, True, (), Decision(Verdict.FAIL)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reason", "action", "attempts", "max_attempts", "retry_after", "usable", "failover", "expected"),
+    ROWS,
+    ids=[f"{r[0].value}-{r[1].value}-{r[2]}of{r[3]}" for r in ROWS],
+)
+def test_decision(
+    reason: ErrorReason,
+    action: Action,
+    attempts: int,
+    max_attempts: int,
+    retry_after: float | None,
+    usable: bool,
+    failover: tuple[str, ...],
+    expected: Decision,
+) -> None:
+    decided = decide_after_refusal(
+        reason,
+        action=action,
+        attempts=attempts,
+        max_attempts=max_attempts,
+        retry_after=retry_after,
+        provider_usable=usable,
+        failover=failover,
+    )
+    assert decided == expected
