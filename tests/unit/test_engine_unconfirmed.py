@@ -18,13 +18,13 @@ from bot.store import Store
 from tests.unit.conftest import make_job, wait_until
 from tests.unit.test_engine import ScriptedProvider, done, finished
 
-A, O = AnswerClass, SubmitOutcome
+A, OUT = AnswerClass, SubmitOutcome
 
 
 class JudgedProvider(ScriptedProvider):
     """A scripted provider with a table of outcomes and, optionally, a look-up by ref."""
 
-    submit_outcomes = {c: O.UNKNOWN for c in A} | {A.NOT_SENT: O.NOT_TAKEN, A.QUEUED_WITH_ID: O.TAKEN}
+    submit_outcomes = {c: OUT.UNKNOWN for c in A} | {A.NOT_SENT: OUT.NOT_TAKEN, A.QUEUED_WITH_ID: OUT.TAKEN}
 
     def __init__(self, *, finds: bool = False) -> None:
         super().__init__()
