@@ -25,16 +25,17 @@ from bot.ui.buttons import result_view
 from bot.ui.controls import CancelButton, PageButton, pager_view, progress_view
 from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content, job_link, quote_prompt
 from bot.ui.replies import refuse
-from bot.ui.texts import blocked_text, info_text, job_list_text, settings_text
+from bot.ui.texts import JOBS_PER_PAGE, blocked_text, info_text, job_list_page, page_start, settings_text
 from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
+    from bot.moderation import Moderation
 
 _log = logging.getLogger(__name__)
 
-# Jobs per page of /jobs; ten one-line entries stay well under Discord's 2000 characters.
-PAGE_SIZE = 10
+# Jobs per page of /jobs and /mod jobs at most; a page of long rows holds fewer (see job_list_page).
+PAGE_SIZE = JOBS_PER_PAGE
 # Words that clear a setting in /settings (a slash option cannot be set to nothing).
 CLEAR_WORDS = frozenset({"off", "none", "clear", "-"})
 _JOB_ID_CHARS = frozenset("0123456789abcdef")
@@ -44,6 +45,42 @@ def parse_job_id(text: str) -> str | None:
     """A job id as members paste it: with or without backticks, any case."""
     cleaned = text.strip().strip("`").strip().lower()
     return cleaned if len(cleaned) == 16 and set(cleaned) <= _JOB_ID_CHARS else None
+
+
+async def job_list(
+    moderation: Moderation,
+    *,
+    guild_id: int | None,
+    user_id: int | None,
+    status: JobStatus | None,
+    title: str,
+    show_member: bool,
+    page: int,
+    offset: int | None,
+) -> tuple[str, int | None]:
+    """One page of a job list, newest first, and the row the next page starts at (None: nothing follows).
+
+    ``offset`` is the row this page starts at; None (Newer, or a button from before pages were sized) lays
+    the pages out from the top to find it, so going back shows exactly the page shown on the way forward.
+    """
+    statuses = [status] if status else None
+
+    async def rows(limit: int, start: int) -> list[Job]:
+        return await moderation.store.query_jobs(
+            guild_id=guild_id, user_id=user_id, statuses=statuses, limit=limit, offset=start
+        )
+
+    if offset is None:
+        # Each page holds at most PAGE_SIZE rows, so this page and one row past it lie within these.
+        head = await rows((page + 1) * PAGE_SIZE + 1, 0)
+        gone = [job.id for job in head if await moderation.deleted(job.id)]
+        offset = page_start(head, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE)
+        jobs = head[offset : offset + PAGE_SIZE + 1]
+    else:
+        jobs = await rows(PAGE_SIZE + 1, offset)
+        gone = [job.id for job in jobs if await moderation.deleted(job.id)]
+    text, shown = job_list_page(jobs, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE)
+    return text, offset + shown if len(jobs) > shown else None
 
 
 async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
@@ -73,23 +110,30 @@ class Member(RuntimeAccess, commands.Cog):
     @app_commands.guild_only()
     async def jobs(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._page(interaction, interaction.user.id, 0)
+        await self._page(interaction, interaction.user.id, 0, 0)
 
-    async def show_page(self, interaction: discord.Interaction, member: int, status: str, page: int) -> None:
+    async def show_page(
+        self, interaction: discord.Interaction, member: int, status: str, page: int, offset: int | None = None
+    ) -> None:
         """A page button of /jobs was pressed; a member's list is theirs alone."""
         if member != interaction.user.id:
             await refuse(interaction, "That list belongs to someone else; use /jobs for your own.")
             return
         await interaction.response.defer()
-        await self._page(interaction, member, page)
+        await self._page(interaction, member, page, offset)
 
-    async def _page(self, interaction: discord.Interaction, member: int, page: int) -> None:
-        jobs, has_more = await self.moderation.job_page(
-            guild_id=interaction.guild_id, user_id=member, page=page, per_page=PAGE_SIZE
+    async def _page(self, interaction: discord.Interaction, member: int, page: int, offset: int | None) -> None:
+        text, next_offset = await job_list(
+            self.moderation,
+            guild_id=interaction.guild_id,
+            user_id=member,
+            status=None,
+            title="Your jobs in this server",
+            show_member=False,
+            page=page,
+            offset=offset,
         )
-        deleted = [job.id for job in jobs if await self.moderation.deleted(job.id)]
-        text = job_list_text(jobs, title="Your jobs in this server", page=page, show_member=False, deleted=deleted)
-        view = pager_view("me", member, "all", page, has_more=has_more)
+        view = pager_view("me", member, "all", page, next_offset=next_offset)
         await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
 
     # -- /job ------------------------------------------------------------------------------------

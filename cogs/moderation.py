@@ -33,13 +33,12 @@ from bot.ui.texts import (
     audit_text,
     bans_text,
     code,
-    job_list_text,
     limits_text,
     stats_text,
     words_text,
 )
 from cogs._runtime import RuntimeAccess
-from cogs.member import PAGE_SIZE, parse_job_id, reply
+from cogs.member import job_list, parse_job_id, reply
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -353,31 +352,36 @@ class ModerationCog(
         status: app_commands.Choice[str] | None = None,
     ) -> None:
         await self._defer(interaction)
-        await self._page(interaction, member.id if member else 0, status.value if status else "all", 0)
+        await self._page(interaction, member.id if member else 0, status.value if status else "all", 0, 0)
 
-    async def show_page(self, interaction: discord.Interaction, member: int, status: str, page: int) -> None:
+    async def show_page(
+        self, interaction: discord.Interaction, member: int, status: str, page: int, offset: int | None = None
+    ) -> None:
         """A page button of /mod jobs: checked again, since the list may outlive a moderator's role."""
         state = await self.moderation.guild(interaction.guild_id) if interaction.guild_id else None
         if not gate.is_moderator(interaction, state):
             await refuse(interaction, ErrorReason.NOT_A_MODERATOR.message)
             return
         await interaction.response.defer()
-        await self._page(interaction, member, status, page)
+        await self._page(interaction, member, status, page, offset)
 
-    async def _page(self, interaction: discord.Interaction, member: int, status: str, page: int) -> None:
-        jobs, has_more = await self.moderation.job_page(
-            guild_id=interaction.guild_id,
-            user_id=member or None,
-            status=None if status == "all" else JobStatus(status),
-            page=page,
-            per_page=PAGE_SIZE,
-        )
-        deleted = [job.id for job in jobs if await self.moderation.deleted(job.id)]
+    async def _page(
+        self, interaction: discord.Interaction, member: int, status: str, page: int, offset: int | None
+    ) -> None:
         title = "Jobs" + (f" of <@{member}>" if member else "")
         if status != "all":
             title += f", {status.replace('_', ' ')}"
-        text = job_list_text(jobs, title=title, page=page, show_member=not member, deleted=deleted)
-        view = pager_view("mod", member, status, page, has_more=has_more)
+        text, next_offset = await job_list(
+            self.moderation,
+            guild_id=interaction.guild_id,
+            user_id=member or None,
+            status=None if status == "all" else JobStatus(status),
+            title=title,
+            show_member=not member,
+            page=page,
+            offset=offset,
+        )
+        view = pager_view("mod", member, status, page, next_offset=next_offset)
         await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="cancel", description="Cancel a queued or running job")

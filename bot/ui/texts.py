@@ -32,8 +32,10 @@ __all__ = [
     "ban_text",
     "blocked_text",
     "info_text",
+    "job_list_page",
     "job_list_text",
     "limits_text",
+    "page_start",
     "refusal_text",
     "settings_text",
     "stats_text",
@@ -43,6 +45,8 @@ __all__ = [
 
 # How much of a prompt a one-line listing shows.
 LIST_PROMPT = 80
+# Rows of a job list page at most; fewer when long rows would pass Discord's 2000 characters.
+JOBS_PER_PAGE = 10
 # How much of a prompt an audit-channel post shows.
 AUDIT_PROMPT = 600
 # Channels named in a "use the bot over there" pointer.
@@ -146,13 +150,68 @@ def job_line(job: Job, *, show_member: bool, deleted: bool = False) -> str:
     return " · ".join(parts)
 
 
-def job_list_text(jobs: Sequence[Job], *, title: str, page: int, show_member: bool, deleted: Iterable[str] = ()) -> str:
+def job_list_page(
+    jobs: Sequence[Job],
+    *,
+    title: str,
+    page: int,
+    show_member: bool,
+    deleted: Iterable[str] = (),
+    per_page: int = JOBS_PER_PAGE,
+) -> tuple[str, int]:
+    """One page of a job list and how many of ``jobs`` it shows.
+
+    ``jobs`` are the rows from this page's first one on, newest first. Rows are added whole, in order,
+    while the text stays within Discord's 2000 characters and the page holds at most ``per_page``; the
+    next page starts right after the last row shown. The first row is always shown (no row comes near
+    the limit on its own), so a list always moves forward.
+    """
     gone = set(deleted)
     if not jobs:
-        return f"**{title}**\nNo jobs{' on this page' if page else ''}."
-    lines = [f"**{title}** · page {page + 1}"]
-    lines += [job_line(job, show_member=show_member, deleted=job.id in gone) for job in jobs]
-    return _cap("\n".join(lines))
+        return f"**{title}**\nNo jobs{' on this page' if page else ''}.", 0
+    text = f"**{title}** · page {page + 1}"
+    shown = 0
+    for job in jobs[: max(1, per_page)]:
+        line = job_line(job, show_member=show_member, deleted=job.id in gone)
+        if shown and len(text) + 1 + len(line) > MAX_CONTENT:
+            break
+        text += "\n" + line
+        shown += 1
+    return _cap(text), shown
+
+
+def page_start(
+    jobs: Sequence[Job],
+    *,
+    title: str,
+    page: int,
+    show_member: bool,
+    deleted: Iterable[str] = (),
+    per_page: int = JOBS_PER_PAGE,
+) -> int:
+    """Where page ``page`` of a list begins, given the list from its first row on.
+
+    Pages are laid out from the top, as :func:`job_list_page` fills them, so a page reached by going back
+    is the very page that was shown on the way forward. ``len(jobs)`` when the list ends before that page.
+    """
+    gone = frozenset(deleted)
+    start = 0
+    for number in range(max(0, page)):
+        if start >= len(jobs):
+            break
+        _, shown = job_list_page(
+            jobs[start:], title=title, page=number, show_member=show_member, deleted=gone, per_page=per_page
+        )
+        start += shown
+    return min(start, len(jobs))
+
+
+def job_list_text(jobs: Sequence[Job], *, title: str, page: int, show_member: bool, deleted: Iterable[str] = ()) -> str:
+    """A page of ``jobs``: as many whole rows as fit, never a row cut in the middle."""
+    text, _ = job_list_page(
+        jobs, title=title, page=page, show_member=show_member, deleted=deleted, per_page=max(1, len(jobs))
+    )
+    return text
 
 
 def words_text(state: GuildState) -> str:
