@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -9,7 +11,7 @@ from bot.errors import ProviderError
 from bot.models import ErrorReason, JobStatus
 from bot.providers.base import ImagineRequest
 
-from .conftest import API_KEY, Harness
+from .conftest import API_KEY, Harness, make_job, wait_until
 
 
 async def test_hanging_provider_is_a_transient_timeout(harness: Harness) -> None:
@@ -26,16 +28,38 @@ async def test_hanging_provider_is_a_transient_timeout(harness: Harness) -> None
     assert caught.value.reason.kind.value == "transient"
 
 
-async def test_5xx_is_retried_until_the_provider_answers(harness: Harness) -> None:
+async def test_5xx_to_a_submit_is_not_resent(harness: Harness) -> None:
+    """A 502 does not prove the provider refused the job (issue 9, item 1): it was retried until the
+    provider answered, which could bill a second generation; now it is sent once and ends unconfirmed."""
     from providersim._core import ErrorSpec
 
     sim = await harness.sim("apiframe")
-    # A 502 with Retry-After: 0, so the retry is immediate and the test quick.
     sim.errors = {**sim.errors, "bad_gateway": ErrorSpec(502, {}, headers={"Retry-After": "0"})}
     sim.fail_next.append("bad_gateway")
     engine = await harness.engine(harness.adapter("apiframe", sim), max_submit_attempts=3)
     job = await harness.imagine(engine, "apiframe")
-    assert job.status is JobStatus.COMPLETED and job.attempts == 2
+    assert job.error is ErrorReason.UNCONFIRMED and job.attempts == 1
+    assert len([r for r in sim.requests if r["path"] == "/imagine"]) == 1
+
+
+async def test_5xx_to_a_poll_is_retried_until_the_provider_answers(harness: Harness) -> None:
+    sim = await harness.sim("apiframe", step_seconds=0.05)
+    engine = await harness.engine(harness.adapter("apiframe", sim), max_submit_attempts=3)
+    job = await engine.submit(make_job("apiframe"))
+    await wait_until(lambda: _polled(sim))
+    sim.faults.error_rate = 1.0
+    await wait_until(lambda: _failed_polls(sim, 2))
+    sim.faults.error_rate = 0.0
+    done = await harness.finished(engine, job.id)
+    assert done.status is JobStatus.COMPLETED and done.attempts == 1
+
+
+async def _polled(sim: Any) -> bool:
+    return any(r["path"] == "/fetch" for r in sim.requests)
+
+
+async def _failed_polls(sim: Any, count: int) -> bool:
+    return sum(1 for r in sim.requests if r["path"] == "/fetch" and r.get("status") == 502) >= count
 
 
 async def test_malformed_submit_answer_is_a_protocol_error(harness: Harness) -> None:
