@@ -67,8 +67,12 @@ PER_PROVIDER: dict[str, dict[AnswerClass, tuple[Shape, AnswerClass]]] = {
     },
     "useapi": {
         A.REFUSED: (forced(200, {"error": "refused", "code": 200}), A.UNREADABLE),
-        A.INVALID: (forced(422, {"error": "Invalid parameter", "errorDetails": "Unrecognized parameter(s): `size`",
-                                 "code": 422}), A.INVALID),  # fmt: skip
+        A.INVALID: (
+            forced(
+                422, {"error": "Invalid parameter", "errorDetails": "Unrecognized parameter(s): `size`", "code": 422}
+            ),
+            A.INVALID,
+        ),
         A.ACCOUNT_HELD: (forced(596, {"error": "Pending mod message or CAPTCHA", "code": 596}), A.ACCOUNT_HELD),
         A.QUEUED_WITH_ID: (Shape(), A.QUEUED_WITH_ID),  # the simulator's documented job_queued_504, below
     },
@@ -129,7 +133,7 @@ def jobs_per_ref(sim: SimServer) -> dict[str | None, int]:
 async def test_each_row_of_the_table(harness: Harness, name: str, answer: AnswerClass) -> None:
     """The adapter reads the class, the table gives the outcome, and the outcome is the documented one."""
     shape, expected_class = shape_for(name, answer)
-    sim, adapter, client = await arrange(harness, name, shape)
+    _sim, adapter, client = await arrange(harness, name, shape)
     try:
         request = ImagineRequest(job_id="0123456789abcdef", prompt="a lighthouse at dusk")
         try:
