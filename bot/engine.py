@@ -33,7 +33,7 @@ from bot.models import (
     utcnow,
 )
 from bot.providers.base import ActionRequest, ImagineRequest, Provider, Submission
-from bot.retry import Verdict, decide_after_refusal
+from bot.retry import Verdict, decide_after_refusal, next_poll_interval, poll_ceiling
 from bot.scheduling import AccountPool, FairQueue, WorkGate
 from bot.store import Store
 
@@ -606,9 +606,7 @@ class JobEngine:
 
     async def _submit_failed(self, job: Job, adapter: Provider, exc: ProviderError) -> None:
         """A submit the provider certainly did not take: retry it, send it elsewhere, or end the job."""
-        _log.info(
-            "submit of job %s to %s failed (%s): %s", job.id, adapter.account.name, exc.status_code or "-", exc
-        )
+        _log.info("submit of job %s to %s failed (%s): %s", job.id, adapter.account.name, exc.status_code or "-", exc)
         if exc.reason.kind is ReasonKind.ACCOUNT:
             await self.pause_account(adapter.account.provider, adapter.account.name, exc.reason, exc.detail)
         tried = (*job.provider_data.get("_tried", ()), job.provider)
@@ -747,12 +745,11 @@ class JobEngine:
         # Callbacks that carry progress make polling a slow safety net; completion-only callbacks leave
         # polling at its usual pace, or the member would see no progress until the end.
         base = self.config.webhook_fallback_poll_s if webhook_mode and caps.progress_webhooks else caps.poll_interval
-        # The longest gap between polls, backoff after failed polls included. With callbacks on it bounds the
-        # delay a lost callback can cause (WEBHOOK_FALLBACK_POLL_S); without, the provider's own slowest pace.
-        ceiling = (
-            max(base, min(caps.max_poll_interval, self.config.webhook_fallback_poll_s))
-            if webhook_mode
-            else max(base, caps.max_poll_interval)
+        ceiling = poll_ceiling(
+            base=base,
+            max_poll_interval=caps.max_poll_interval,
+            fallback=self.config.webhook_fallback_poll_s,
+            callbacks=webhook_mode,
         )
         interval = base
         failures = 0
@@ -772,7 +769,9 @@ class JobEngine:
             except ProviderError as exc:
                 if exc.reason.kind is ReasonKind.TRANSIENT:
                     failures += 1
-                    interval = min(exc.retry_after or interval * 2, ceiling)
+                    interval = next_poll_interval(
+                        interval, base=base, ceiling=ceiling, moved=False, failed=True, retry_after=exc.retry_after
+                    )
                     _log.info("poll of job %s failed (%d in a row): %s", job.id, failures, exc)
                     continue  # the watchdog ends it if this goes on past the stall timeout
                 if exc.reason.kind is ReasonKind.ACCOUNT:
@@ -787,9 +786,10 @@ class JobEngine:
             try:
                 await self.apply_update(job, update)
             except StoreError:
-                interval = min(interval * 2, ceiling)
+                interval = next_poll_interval(interval, base=base, ceiling=ceiling, moved=False, failed=True)
                 continue
-            interval = base if (job.status, job.progress) != before else min(interval * 1.5, ceiling)
+            moved = (job.status, job.progress) != before
+            interval = next_poll_interval(interval, base=base, ceiling=ceiling, moved=moved, failed=False)
 
     # -- the watchdog ----------------------------------------------------------------------------
 

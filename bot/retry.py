@@ -1,8 +1,8 @@
-"""What to do after a provider certainly refused a submit: try again, try another provider, or give up.
+"""When to try again: after a refused submit, and between polls of a running job.
 
-A pure function of what happened and what is available, so that every case is a row in a table-driven
-test. It is asked only about submits the provider certainly did not take (``SubmitOutcome.NOT_TAKEN``):
-one it may have taken is never sent again, whatever this module would say.
+Pure functions of what happened and what is available, so that every case is a row in a table-driven
+test. :func:`decide_after_refusal` is asked only about submits the provider certainly did not take
+(``SubmitOutcome.NOT_TAKEN``): one it may have taken is never sent again, whatever it would say.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from bot.models import Action, ErrorReason, ReasonKind
 
-__all__ = ["MAX_RETRY_DELAY_S", "Decision", "Verdict", "decide_after_refusal"]
+__all__ = ["MAX_RETRY_DELAY_S", "Decision", "Verdict", "decide_after_refusal", "next_poll_interval", "poll_ceiling"]
 
 # Longest pause between retries of a transient submit error, whatever Retry-After says.
 MAX_RETRY_DELAY_S = 60.0
@@ -61,3 +61,27 @@ def decide_after_refusal(
         if action is Action.IMAGINE and failover:
             return Decision(Verdict.FAIL_OVER, provider=failover[0])
     return Decision(Verdict.FAIL)
+
+
+def poll_ceiling(*, base: float, max_poll_interval: float, fallback: float, callbacks: bool) -> float:
+    """The longest gap between two polls of one job, backoff after failed polls included.
+
+    With callbacks on, polling is the safety net for a lost callback, so the gap never passes ``fallback``
+    (WEBHOOK_FALLBACK_POLL_S): that bounds how late a lost callback can make a result. Without, the
+    provider's own slowest useful pace.
+    """
+    if callbacks:
+        return max(base, min(max_poll_interval, fallback))
+    return max(base, max_poll_interval)
+
+
+def next_poll_interval(
+    current: float, *, base: float, ceiling: float, moved: bool, failed: bool, retry_after: float | None = None
+) -> float:
+    """The wait before the next poll: back to ``base`` when the job moved, slower while nothing changes,
+    doubled (or the provider's Retry-After) after a failed poll; never past ``ceiling``."""
+    if failed:
+        return min(retry_after or current * 2, ceiling)
+    if moved:
+        return base
+    return min(current * 1.5, ceiling)

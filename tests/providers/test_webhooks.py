@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bot.models import JobStatus
 from bot.providers._common import webhook_header_secret
 
-from .conftest import PROVIDERS, WEBHOOK_SECRET, Harness, wait_until
+from .conftest import PROVIDERS, WEBHOOK_SECRET, Harness, make_job, wait_until
 
 
 @pytest.mark.parametrize("name", PROVIDERS)
@@ -97,3 +98,36 @@ async def test_runtime_starts_and_stops_the_receiver(tmp_path: object, monkeypat
     finally:
         await runtime.close()
     assert runtime.webhooks is None
+
+
+@pytest.mark.parametrize("name", ["apiframe", "useapi"])
+async def test_a_lost_callback_delays_a_result_by_at_most_the_fallback_poll(harness: Harness, name: str) -> None:
+    """Issue 9, item 5: after failed polls the fallback poll backed off to 60 s, so a job whose only
+    callback was lost was shown minutes late. Every gap between polls now stays under the bound."""
+    fallback = 0.4
+    sim = await harness.sim(name, step_seconds=0.3, steps=3)
+    sim.faults.update({"webhook_drop_rate": 1.0})
+    engine = await harness.engine(harness.adapter(name, sim), webhooks=True, webhook_fallback_poll_s=fallback)
+    job = await engine.submit(make_job(name))
+    await wait_until(lambda: _polls(sim, 1))
+    sim.faults.update({"error_rate": 1.0})  # eight failed polls in a row: the old backoff passed 2.5 s
+    await wait_until(lambda: _failed_polls(sim, 8), within=10)
+    sim.faults.update({"error_rate": 0.0})
+    done = await harness.finished(engine, job.id, within=10)
+    assert done.status is JobStatus.COMPLETED
+    times = [r["time"] for r in sim.requests if _is_poll(r)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # The bound plus generous room for a slow machine; the old backoff doubled well past it.
+    assert max(gaps) < fallback + 1.0, gaps
+
+
+def _is_poll(request: dict[str, object]) -> bool:
+    return request["path"] == "/fetch" or (request["method"] == "GET" and str(request["path"]).endswith("/jobs/"))
+
+
+async def _polls(sim: object, count: int) -> bool:
+    return sum(1 for r in getattr(sim, "requests", []) if _is_poll(r)) >= count
+
+
+async def _failed_polls(sim: object, count: int) -> bool:
+    return sum(1 for r in getattr(sim, "requests", []) if _is_poll(r) and r.get("status") == 502) >= count

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.models import Action, ErrorReason
-from bot.retry import MAX_RETRY_DELAY_S, Decision, Verdict, decide_after_refusal
+from bot.retry import MAX_RETRY_DELAY_S, Decision, Verdict, decide_after_refusal, next_poll_interval, poll_ceiling
 
 R = ErrorReason
 IMAGINE, PRESS = Action.IMAGINE, Action.U2
@@ -59,3 +59,27 @@ def test_decision(
         failover=failover,
     )
     assert decided == expected
+
+
+def test_with_callbacks_on_no_backoff_outlasts_the_fallback_poll() -> None:
+    """Issue 9, item 5: failed polls backed off to 60 s, so a lost callback showed a result minutes late."""
+    ceiling = poll_ceiling(base=30.0, max_poll_interval=15.0, fallback=30.0, callbacks=True)
+    interval = 30.0
+    for _ in range(10):
+        interval = next_poll_interval(interval, base=30.0, ceiling=ceiling, moved=False, failed=True)
+        assert interval <= 30.0
+    # A provider asking for a long pause does not stretch it either.
+    assert next_poll_interval(5.0, base=5.0, ceiling=ceiling, moved=False, failed=True, retry_after=120) == 30.0
+    # useapi: completion-only callbacks, polled at its own pace, still under the fallback.
+    assert poll_ceiling(base=10.0, max_poll_interval=30.0, fallback=20.0, callbacks=True) == 20.0
+
+
+def test_without_callbacks_polls_slow_down_to_the_providers_pace_and_spring_back() -> None:
+    ceiling = poll_ceiling(base=2.0, max_poll_interval=15.0, fallback=30.0, callbacks=False)
+    assert ceiling == 15.0
+    interval = 2.0
+    for _ in range(20):
+        interval = next_poll_interval(interval, base=2.0, ceiling=ceiling, moved=False, failed=False)
+    assert interval == 15.0
+    assert next_poll_interval(interval, base=2.0, ceiling=ceiling, moved=True, failed=False) == 2.0
+    assert next_poll_interval(4.0, base=2.0, ceiling=ceiling, moved=False, failed=True) == 8.0
