@@ -210,3 +210,30 @@ async def test_secrets_never_appear_in_errors(harness: Harness) -> None:
     assert job.error is R.UNAUTHORIZED
     assert "sim-key-0123456789" not in (job.error_detail or "")
     assert "***" in (job.error_detail or "")
+
+
+# Issue 9, item 3: only an explicit moderation verdict is a refused prompt.
+VERDICTS = [
+    ("useapi", 422, {"error": "Action needed to continue", "code": 422}, R.BANNED_PROMPT, None),
+    ("useapi", 422, {"error": "Unable to find posted message, likely moderated or invalid prompt", "jobid": "j1",
+                     "status": "moderated", "code": 422}, R.BANNED_PROMPT, None),
+    ("useapi", 422, {"error": "Invalid parameter", "errorDetails": "Unrecognized parameter(s): `size`", "code": 422},
+     R.INVALID_PARAMETER, "Unrecognized parameter(s): `size`"),
+    ("thenextleg", 400, {"success": False, "msg": "msg is required"}, R.INVALID_PARAMETER, "msg is required"),
+    ("thenextleg", 400, {"success": False, "msg": "Invalid phrase: 'gore'"}, R.BANNED_PROMPT, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "status", "body", "reason", "shown"), VERDICTS)
+async def test_only_a_moderation_verdict_is_a_refused_prompt(
+    harness: Harness, name: str, status: int, body: dict[str, object], reason: ErrorReason, shown: str | None
+) -> None:
+    sim = await harness.sim(name)
+    sim.errors = {**sim.errors, "verdict": ErrorSpec(status, body)}
+    sim.fail_next.append("verdict")
+    engine = await harness.engine(harness.adapter(name, sim))
+    job = await harness.imagine(engine, name)
+    assert job.error is reason, (job.error, job.error_detail)
+    if shown is not None:
+        # The member sees the provider's own words (escaped by the renderer), to fix the flag.
+        assert job.error_detail == shown
