@@ -1,8 +1,14 @@
-"""The bot class: discord.py's Bot with the core runtime attached and the job editor listening."""
+"""The bot class: discord.py's Bot with the core runtime attached and the job editor listening.
+
+Every failure of a command or a button gets the same polite answer and one log line
+(:func:`bot.ui.replies.report_failure`): commands through the command tree's error handler, buttons
+through :func:`bot.ui.replies.answer_failures`, applied to every persistent button a cog registers.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -12,6 +18,7 @@ from bot.settings import Settings
 from bot.ui.buttons import JobButton
 from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS
+from bot.ui.replies import answer_failures, report_failure
 
 __all__ = ["INITIAL_EXTENSIONS", "ImagineBot"]
 
@@ -36,7 +43,13 @@ class ImagineBot(commands.Bot):
         self.runtime = runtime
         self.presenter = Presenter(self, settings.edit_interval_s)
 
+    def add_dynamic_items(self, *items: type[discord.ui.DynamicItem[Any]]) -> None:
+        # Every persistent button of every cog answers its failures, whichever cog registers it.
+        super().add_dynamic_items(*(answer_failures(item) for item in items))
+
     async def setup_hook(self) -> None:
+        # One handler for every command of every cog: the polite answer and one log line.
+        self.tree.error(report_failure)
         await self.runtime.start()
         self.runtime.engine.add_listener(self.presenter.on_event)
         self.add_dynamic_items(JobButton)

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import InputError, StoreError
+from bot.errors import InputError
 from bot.models import Action, ErrorReason, Job, JobStatus
 from bot.moderation import ButtonPolicy, Refusal
 from bot.netguard import MAX_IMAGE_BYTES, ImageGuard
@@ -171,17 +171,6 @@ class Imagine(RuntimeAccess, commands.Cog):
             link = job_link(stored)
             where = f": {link}" if link else "."
             await refuse(interaction, f"{what} was already requested for this image{where}")
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(original, StoreError):
-            text = "The bot could not save your request just now; nothing was charged. Please try again."
-        else:
-            text = "Something went wrong on our side; nothing was charged. Please try again."
-        _log.error("command %s failed", interaction.command and interaction.command.name, exc_info=original)
-        await refuse(interaction, text)
 
 
 async def _response_message_id(

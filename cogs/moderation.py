@@ -52,7 +52,7 @@ STATUS_CHOICES = [app_commands.Choice(name=s.value.replace("_", " "), value=s.va
 
 
 class NotModerator(app_commands.CheckFailure):
-    """Someone without Manage Server or the moderator role used /mod."""
+    """Someone without Manage Server or the moderator role used /mod; the tree's error handler says so."""
 
 
 @app_commands.guild_only()
@@ -86,19 +86,6 @@ class ModerationCog(
         if state is None or not gate.is_moderator(interaction, state):
             raise NotModerator(ErrorReason.NOT_A_MODERATOR.message)
         return True
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(error, NotModerator):
-            text = ErrorReason.NOT_A_MODERATOR.message
-        elif isinstance(original, StoreError):
-            text = "The bot could not save that just now. Please try again."
-        else:
-            _log.error("/mod %s failed", interaction.command and interaction.command.name, exc_info=original)
-            text = "Something went wrong on our side. Please try again."
-        await refuse(interaction, text)
 
     @staticmethod
     async def _defer(interaction: discord.Interaction) -> None:

@@ -1,17 +1,33 @@
-"""Replies that tell a member no, politely and only to them."""
+"""Replies that tell a member no, politely and only to them, and the one answer to anything that failed."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import discord
+from discord import app_commands
 
+from bot.errors import StoreError
 from bot.ui.render import NO_MENTIONS
 
-__all__ = ["refuse"]
+__all__ = ["FAILED", "SAVE_FAILED", "answer_failures", "refuse", "report_failure"]
 
 _log = logging.getLogger(__name__)
+
+ItemT = TypeVar("ItemT", bound=type[discord.ui.DynamicItem[Any]])
+
+# Nothing is charged before a job reaches a provider, and nothing that can fail here sends one.
+FAILED = "Something went wrong on our side; nothing was charged. Please try again."
+SAVE_FAILED = "The bot could not save your request just now; nothing was charged. Please try again."
+
+# Answers that are the message a component sits on: deleting "the original response" would delete it.
+_UPDATES = frozenset(
+    {discord.InteractionResponseType.deferred_message_update, discord.InteractionResponseType.message_update}
+)
 
 
 async def refuse(interaction: discord.Interaction, text: str) -> None:
@@ -23,10 +39,67 @@ async def refuse(interaction: discord.Interaction, text: str) -> None:
             # The interaction is already dead (the 3 s passed, or Discord expired it): nobody to tell.
             _log.warning("could not send a refusal: %s %s", exc.status, exc.code)
         return
-    # The deferred message is public; a refusal is nobody else's business.
-    with contextlib.suppress(discord.HTTPException):
-        await interaction.delete_original_response()
+    if interaction.response.type not in _UPDATES:
+        # The deferred message is public; a refusal is nobody else's business.
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
     try:
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException as exc:
         _log.warning("could not send a refusal: %s %s", exc.status, exc.code)
+
+
+def _what(interaction: discord.Interaction) -> str:
+    """The command or button an interaction was, for the log."""
+    command = interaction.command
+    if command is not None:
+        return f"/{command.qualified_name}"
+    custom_id = (interaction.data or {}).get("custom_id")
+    return f"button {custom_id}" if custom_id else f"interaction type {interaction.type.value}"
+
+
+async def report_failure(interaction: discord.Interaction, error: Exception) -> None:
+    """Every command and button that raises ends here: one polite answer to the member and one log line.
+
+    Installed as the command tree's error handler and around every persistent button's callback
+    (see :mod:`bot.client`), so no failure goes unanswered and none is logged twice.
+    """
+    original = getattr(error, "original", None) or error
+    what = _what(interaction)
+    if isinstance(error, app_commands.CheckFailure):
+        # Not a failure: a check said no (not a moderator, not in a server); its message says why.
+        _log.info("%s refused to member %s: %s", what, interaction.user.id, error)
+        text = str(error) or "You cannot use that here."
+    elif isinstance(original, StoreError):
+        # The database is busy or unavailable; the reason is in the message, a traceback adds nothing.
+        _log.warning("%s failed for member %s: %s", what, interaction.user.id, original)
+        text = SAVE_FAILED
+    else:
+        _log.error("%s failed for member %s", what, interaction.user.id, exc_info=original)
+        text = FAILED
+    await refuse(interaction, text)
+
+
+def answer_failures(item: ItemT) -> ItemT:
+    """Make a persistent button's failures get :func:`report_failure`'s answer; returns the class.
+
+    discord.py 2.x hands what a DynamicItem's callback raises neither to ``View.on_error`` nor to
+    ``Client.on_error``: it logs it, and the member sees "This interaction failed". The class's own
+    callback is wrapped, in place, because discord.py's view store registers the class of every item of
+    every view the bot sends, which would replace a registered subclass with the plain class.
+    Wrapping twice is a no-op.
+    """
+    callback: Callable[[Any, discord.Interaction], Awaitable[None]] = item.callback
+    if getattr(callback, "__answers_failures__", False):
+        return item
+
+    @functools.wraps(callback)
+    async def answered(self: Any, interaction: discord.Interaction) -> None:
+        try:
+            await callback(self, interaction)
+        except Exception as error:
+            await report_failure(interaction, error)
+
+    answered.__answers_failures__ = True  # type: ignore[attr-defined]
+    item.callback = answered  # type: ignore[method-assign,assignment]
+    return item

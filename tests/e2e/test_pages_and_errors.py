@@ -4,19 +4,27 @@ Pages: with long prompts a page of ``/jobs`` or ``/mod jobs`` holds fewer than t
 and Older leads on from exactly the row after the last one shown, to the end of the list; Newer comes
 back to the very page shown before.
 
+Failures: a command or a button that fails gets the polite answer, privately, and the bot writes one log
+record about it. The failures are made deterministic from outside the bot: a job row it cannot read
+(its parameters are not JSON), or the database held locked by the test past the bot's busy timeout.
+
 One bot serves the module, with instant jobs; each test uses members of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bot.ui.render import MAX_CONTENT
-from tests.e2e.harness import eventually, message_buttons
-from tests.e2e.moderation_support import World, answer, idle, jobs_of, module_world, new_member
+from bot.ui.replies import FAILED, SAVE_FAILED
+from tests.e2e.harness import button_ids, eventually, message_buttons
+from tests.e2e.moderation_support import World, answer, final, idle, jobs_of, module_world, new_member, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -119,3 +127,125 @@ async def test_mod_jobs_pages_keep_every_row_whole_with_members_shown_and_filter
     assert listed_ids(pages) == [row["id"] for row in reversed(jobs_of(world, member))]
     assert len(pages) == 2
     assert await turn(world, "mod", message_id, "Newer", 1) == pages[0]
+
+
+# -- failures ----------------------------------------------------------------------------------------
+
+# A log record (not a traceback line) at WARNING or above.
+PROBLEM = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (WARNING|ERROR|CRITICAL)")
+
+
+@contextlib.contextmanager
+def unreadable(world: World, job_id: str, **columns: Any) -> Iterator[None]:
+    """The job's row as the bot cannot read it (parameters that are not JSON), put back afterwards."""
+    conn = sqlite3.connect(world.db_path, timeout=10, isolation_level=None)
+    try:
+        names = ["params", *columns]
+        before = conn.execute(f"SELECT {', '.join(names)} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        assert before is not None, job_id
+        sets = ", ".join(f"{name} = ?" for name in names)
+        conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", ("{", *columns.values(), job_id))
+        try:
+            yield
+        finally:
+            conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*before, job_id))
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def locked(world: World) -> Iterator[None]:
+    """The bot's database write-locked by another connection, as a backup or a second bot would hold it."""
+    conn = sqlite3.connect(world.db_path, timeout=10, isolation_level=None)
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+class LogWatch:
+    """The bot's log records at WARNING or above written since the watch started."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.start = len(self._lines())
+
+    def _lines(self) -> list[str]:
+        return self.world.bot.log_path.read_text(errors="replace").splitlines()
+
+    def problems(self) -> list[str]:
+        return [line for line in self._lines()[self.start :] if PROBLEM.match(line)]
+
+
+async def test_failing_commands_get_the_polite_answer_and_one_log_record(world: World) -> None:
+    member = new_member(world)
+    await imagine_all(world, member, "unreadable", 1)
+    job_id = jobs_of(world, member)[0]["id"]
+    # Queued, so that /info reads it too; the engine never sees it (it reads the queue only at start).
+    with unreadable(world, job_id, status="queued"):
+        for user, command, options in [
+            (member, "jobs", {}),
+            (member, "job", {"job": job_id}),
+            (member, "info", {}),
+            ("mod", "mod jobs", {"member": member}),
+        ]:
+            watch = LogWatch(world)
+            interaction = await world.ld.invoke(user, "imagine", command, options)
+            assert await answer(world, interaction, contains=FAILED) == FAILED, command
+            info = world.ld.interaction(interaction["interaction_id"])
+            shown = [world.ld.message(m) for m in [info["response_message_id"], *info["followup_message_ids"]] if m]
+            assert all(m["_ephemeral"] for m in shown if not m["_deleted"]), command
+            problems = watch.problems()
+            assert len(problems) == 1 and f"/{command} failed for member" in problems[0], (command, problems)
+    # The row is readable again, and so is everything that read it.
+    assert "page 1" in await run(world, member, "jobs")
+
+
+async def test_a_command_that_cannot_save_says_so(world: World) -> None:
+    member = new_member(world)
+    watch = LogWatch(world)
+    with locked(world):
+        # The write waits out the bot's busy timeout (5 s), then fails.
+        text = await run(world, member, "settings", {"notify": True}, contains=SAVE_FAILED)
+    assert text == SAVE_FAILED
+    problems = [line for line in watch.problems() if "/settings" in line]
+    assert len(problems) == 1 and "/settings failed for member" in problems[0], watch.problems()
+    assert "DM when a job ends: on" in await run(world, member, "settings", {"notify": True})
+
+
+async def test_failing_buttons_get_the_polite_answer_and_leave_their_message_alone(world: World) -> None:
+    member = new_member(world)
+    await imagine_all(world, member, "pressed", 12)
+    newest = jobs_of(world, member)[-1]
+    grid = await final(world, str(newest["message_id"]))
+
+    # A result button whose job cannot be read: the "thinking…" message it started goes, the answer is private.
+    watch = LogWatch(world)
+    with unreadable(world, newest["id"]):
+        pressed = await world.ld.click(member, grid["id"], next(c for c in button_ids(grid) if c.endswith(":u1")))
+        assert await answer(world, pressed, contains=FAILED) == FAILED
+    problems = watch.problems()
+    assert len(problems) == 1 and f"button img1:{newest['id']}:u1 failed" in problems[0], problems
+    assert not any("Ignoring exception" in line for line in world.bot.log().splitlines()[-50:])
+    assert not world.ld.message(grid["id"])["_deleted"]
+
+    # A page button whose next page cannot be read: the list stays as it was, the answer comes beside it.
+    interaction = await world.ld.invoke(member, "imagine", "jobs", {})
+    first = await answer(world, interaction, contains="page 1")
+    listing = world.ld.interaction(interaction["interaction_id"])["response_message_id"]
+    older = button(world.ld.message(listing), "Older")
+    assert older is not None and not older.get("disabled")
+    watch = LogWatch(world)
+    with unreadable(world, jobs_of(world, member)[0]["id"]):
+        pressed = await world.ld.click(member, listing, older["custom_id"])
+        assert FAILED in await answer(world, pressed, contains=FAILED)
+    problems = watch.problems()
+    assert len(problems) == 1 and "button img1:pg:me:" in problems[0], problems
+    message = world.ld.message(listing)
+    assert not message["_deleted"] and message["content"] == first
+    # Readable again: the same button works.
+    assert "· page 2\n" in await turn(world, member, listing, "Older", 2)
