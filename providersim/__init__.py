@@ -4,14 +4,15 @@ Each one is an aiohttp application that speaks its provider's documented contrac
 ``shared/reference/providers.md``) on 127.0.0.1, serves its own result images, posts webhooks and
 takes fault knobs, so the adapters, the engine and the whole bot can be tested offline. Run one with
 ``python -m providersim <thenextleg|useapi|imaginepro|apiframe> --port P``; use one from a test with
-``async with simulator("useapi") as sim: ...`` (a free port is picked).
+``async with simulator("useapi") as sim: ...`` (a free port is picked). ``GET /_sim/submits`` on any of
+them counts the jobs created per caller reference, so a test can prove none was sent twice.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from providersim._core import MJ_FAILURES, ErrorSpec, Faults, SimJob, SimServer
+from providersim._core import MJ_FAILURES, ErrorSpec, Faults, Forced, SimJob, SimServer
 from providersim.apiframe import ApiFrameSim
 from providersim.imaginepro import ImagineProSim
 from providersim.thenextleg import TheNextLegSim
@@ -23,6 +24,7 @@ __all__ = [
     "ApiFrameSim",
     "ErrorSpec",
     "Faults",
+    "Forced",
     "ImagineProSim",
     "SimJob",
     "SimServer",

@@ -26,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=4, help="progress steps per job (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault dice and image seeds")
     parser.add_argument("--rate-limit-seconds", type=float, default=3.0, help="thenextleg: one request per N s")
-    parser.add_argument("--flat", action="store_true", help="thenextleg: flat message bodies, as its docs show")
+    parser.add_argument(
+        "--nested-message", action="store_true", help="thenextleg: finished messages under 'response', as its SDKs read"
+    )
+    # Flat is the default now (the docs' form); the flag stays so old command lines still start.
+    parser.add_argument("--flat", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--string-progress", action="store_true", help="imaginepro: progress as a string")
     parser.add_argument(
         "--previews", choices=("on", "off"), help="in-progress preview images (default: what the provider documents)"
@@ -40,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     faults.add_argument("--timeout-rate", type=float, default=0.0, help="share of API requests that hang")
     faults.add_argument("--hang-seconds", type=float, default=30.0, help="how long a hanging request hangs")
     faults.add_argument("--malformed-rate", type=float, default=0.0, help="share answered with a non-JSON body")
+    faults.add_argument(
+        "--after-error-rate", type=float, default=0.0,
+        help="share of submits whose job is created, then answered 502/503/504 with a gateway page",
+    )  # fmt: skip
+    faults.add_argument(
+        "--after-malformed-rate", type=float, default=0.0,
+        help="share of submits whose job is created, then answered 200 with the JSON cut in half",
+    )  # fmt: skip
+    faults.add_argument(
+        "--after-timeout-rate", type=float, default=0.0,
+        help="share of submits whose job is created, then hang --hang-seconds and answer 504",
+    )  # fmt: skip
     faults.add_argument("--webhook-drop-rate", type=float, default=0.0, help="share of webhooks never sent")
     faults.add_argument("--webhook-duplicate", action="store_true", help="send every webhook twice")
     faults.add_argument("--webhook-reorder", action="store_true", help="send a stale progress webhook last")
@@ -53,14 +69,16 @@ def _parser() -> argparse.ArgumentParser:
 async def _serve(args: argparse.Namespace) -> None:
     faults = Faults(
         latency=args.latency, error_rate=args.error_rate, timeout_rate=args.timeout_rate,
-        hang_seconds=args.hang_seconds, malformed_rate=args.malformed_rate, webhook_drop_rate=args.webhook_drop_rate,
+        hang_seconds=args.hang_seconds, malformed_rate=args.malformed_rate,
+        after_error_rate=args.after_error_rate, after_malformed_rate=args.after_malformed_rate,
+        after_timeout_rate=args.after_timeout_rate, webhook_drop_rate=args.webhook_drop_rate,
         webhook_duplicate=args.webhook_duplicate, webhook_reorder=args.webhook_reorder,
         webhook_progress=None if args.webhook_progress is None else args.webhook_progress == "on",
         stall=args.stall, banned_words=args.banned_word, image_403=args.image_403,
     )  # fmt: skip
     extra: dict[str, object] = {}
     if args.provider == "thenextleg":
-        extra = {"rate_limit_seconds": args.rate_limit_seconds, "flat": args.flat}
+        extra = {"rate_limit_seconds": args.rate_limit_seconds, "nested_message": args.nested_message}
     elif args.provider == "imaginepro":
         extra = {"string_progress": args.string_progress}
     sim = SIMULATORS[args.provider](

@@ -6,18 +6,25 @@ loopback. This module holds what every one of them needs:
 * :class:`SimJob` and the clock that moves it from queued through progress steps to done or failed;
   with ``step_seconds == 0`` a job is finished before its submit answer leaves (instant mode);
 * :class:`Faults`, the knobs set by CLI flags or ``POST /_sim/faults``: latency, 5xx, hangs,
-  malformed bodies, dropped / duplicated / out-of-order webhooks;
+  malformed bodies, dropped / duplicated / out-of-order webhooks, all answered before the provider sees
+  the request; and the ambiguous ones (``after_*``) that let a submit create its job and then lose or
+  garble the answer, as a gateway in front of a real provider does;
 * the control endpoints under ``/_sim/`` (never logged, never authenticated: loopback only);
-* the request log, the webhook log, and PNG bytes drawn with the local provider's renderer.
+* the request log, the webhook log, the count of jobs created per caller reference
+  (``GET /_sim/submits``), and PNG bytes drawn with the local provider's renderer.
 
 A provider module subclasses :class:`SimServer`, adds its routes and says how a job looks in its
-dialect (:meth:`SimServer.job_body`) and how its errors look (:attr:`SimServer.errors`).
+dialect (:meth:`SimServer.job_body`) and how its errors look (:attr:`SimServer.errors`). A submit
+route is any handler that calls :meth:`SimServer.create_job`: the middleware sees which requests
+created a job, and only those meet the ``after_*`` faults.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import contextvars
 import dataclasses
 import io
 import json
@@ -34,7 +41,17 @@ from PIL import Image, ImageFilter
 
 from bot.providers.local import render_grid, split_grid
 
-__all__ = ["JSON_BODY", "MJ_FAILURES", "TOKEN", "ErrorSpec", "Faults", "SimJob", "SimServer", "json_response"]
+__all__ = [
+    "JSON_BODY",
+    "MJ_FAILURES",
+    "TOKEN",
+    "ErrorSpec",
+    "Faults",
+    "Forced",
+    "SimJob",
+    "SimServer",
+    "json_response",
+]
 
 _log = logging.getLogger("providersim")
 
@@ -48,6 +65,13 @@ MAX_BODY = 256 * 1024
 WEBHOOK_TIMEOUT_S = 5.0
 # Request-log entries kept; a long benchmark run must not grow without bound.
 MAX_LOG = 10_000
+# What a gateway in front of a provider answers when it loses the provider's answer (after_error_rate).
+GATEWAY_STATUSES = (502, 503, 504)
+_GATEWAY_TITLES = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+
+# The jobs the request being handled has created. Set by the middleware around each API handler (aiohttp
+# runs a request in one task, so the handler's create_job sees the middleware's list); None elsewhere.
+_CREATED: contextvars.ContextVar[list[SimJob] | None] = contextvars.ContextVar("providersim_created", default=None)
 
 # Midjourney's own failure messages: the TNL code (§1.6 of providers.md) and the human text the other
 # providers relay. A failure named here can be forced onto the next job of any simulator.
@@ -81,17 +105,42 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 @dataclasses.dataclass
 class ErrorSpec:
-    """A forced error: an HTTP answer to the next submit, or a failure of the next job."""
+    """A forced error: an HTTP answer to the next submit, or a failure of the next job.
+
+    With ``job_created`` it is both: the job is created and runs to its end as usual, and the submit is
+    answered ``status`` with ``body`` — useapi's documented 504 "Job queued", which Midjourney still
+    processes. ``body`` may then be a function of the new job, so the answer can carry its id.
+    """
 
     status: int = 0
     body: Any = None
     job_failure: str | None = None  # a key of MJ_FAILURES: the job is accepted and fails at the end
     sticky: Callable[[SimServer], None] | None = None  # a state change the error leaves behind (596)
     headers: dict[str, str] | None = None
+    job_created: bool = False  # the job is created and runs; only the answer is this error
 
     @property
     def at_submit(self) -> bool:
-        return self.job_failure is None
+        """Whether the submit is refused with this answer and no job is created."""
+        return self.job_failure is None and not self.job_created
+
+    def answer_for(self, job: SimJob) -> web.Response:
+        """The answer to a submit that created ``job`` (``job_created`` errors)."""
+        body = self.body(job) if callable(self.body) else self.body
+        return json_response(self.status, body, self.headers)
+
+
+@dataclasses.dataclass(frozen=True)
+class Forced:
+    """What the next forced error does to a submit; an empty one (no error queued) changes nothing."""
+
+    refusal: web.Response | None = None  # answer the submit with this and create no job
+    failure: str | None = None  # create the job; it ends in this MJ_FAILURES key
+    answer: ErrorSpec | None = None  # create the job and let it run; answer the submit with this error
+
+    def reply(self, job: SimJob, normal: web.Response) -> web.Response:
+        """The submit's answer once ``job`` exists: ``normal``, unless the error replaces it."""
+        return normal if self.answer is None else self.answer.answer_for(job)
 
 
 @dataclasses.dataclass
@@ -101,6 +150,11 @@ class Faults:
     timeout_rate: float = 0.0  # share of API requests that hang for hang_seconds, then answer 504
     hang_seconds: float = 30.0
     malformed_rate: float = 0.0  # share of API requests answered 200 with a body that is not JSON
+    # The ambiguous answers: these run the handler first, so the submit's job IS created and runs, and only
+    # then replace its 2xx answer. They touch only requests that created a job (the submits).
+    after_error_rate: float = 0.0  # share answered 502, 503 or 504 with a gateway's text or HTML page
+    after_malformed_rate: float = 0.0  # share answered 200 with the real JSON answer cut off in the middle
+    after_timeout_rate: float = 0.0  # share that hang for hang_seconds, then answer 504
     webhook_drop_rate: float = 0.0  # share of webhook deliveries never sent
     webhook_duplicate: bool = False  # every webhook is sent twice
     webhook_reorder: bool = False  # a stale progress webhook follows the final one
@@ -179,6 +233,9 @@ class SimServer:
         self.requests: list[dict[str, Any]] = []
         self.webhooks: list[dict[str, Any]] = []
         self.fail_next: list[str] = []
+        # Jobs ever created per caller reference (not trimmed, not touched by "forget"): a job sent twice shows.
+        self.submits: collections.Counter[str] = collections.Counter()
+        self.submits_total = 0
         self.public_url = ""
         self._images: dict[tuple[str, str], bytes] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -195,6 +252,7 @@ class SimServer:
         self.app.router.add_get("/_sim/errors", self._ctl_errors)
         self.app.router.add_post("/_sim/fail-next", self._ctl_fail_next)
         self.app.router.add_get("/_sim/jobs", self._ctl_jobs)
+        self.app.router.add_get("/_sim/submits", self._ctl_submits)
         self.app.router.add_post("/_sim/jobs/{id}/{op}", self._ctl_job_op)
         self.app.router.add_post("/_sim/reset", self._ctl_reset)
         self.add_routes(self.app.router)
@@ -236,14 +294,17 @@ class SimServer:
             spec.sticky(self)
         return spec
 
-    def forced_outcome(self) -> tuple[web.Response | None, str | None]:
-        """The next forced error, as (an answer to give the submit now, or a failure for the job to end in)."""
+    def forced_outcome(self) -> Forced:
+        """The next forced error: a refusal to give the submit now, a failure for its job to end in, or an
+        error answer to give once its job exists."""
         forced = self.take_forced()
         if forced is None:
-            return None, None
+            return Forced()
+        if forced.job_created:
+            return Forced(answer=forced)
         if forced.at_submit:
-            return json_response(forced.status, forced.body, forced.headers), None
-        return None, forced.job_failure
+            return Forced(refusal=json_response(forced.status, forced.body, forced.headers))
+        return Forced(failure=forced.job_failure)
 
     def new_id(self) -> str:
         return secrets.token_hex(10)
@@ -253,6 +314,12 @@ class SimServer:
             id=fields.pop("id", None) or self.new_id(), token=token, seed=self.random.randrange(2**31), **fields
         )
         self.jobs[job.id] = job
+        self.submits_total += 1
+        if job.ref is not None:
+            self.submits[job.ref] += 1
+        created = _CREATED.get()
+        if created is not None:
+            created.append(job)
         if self.faults.stall:
             job.frozen = True
         if self.step_seconds <= 0 and not job.frozen:
@@ -435,9 +502,49 @@ class SimServer:
         if self._pick(faults.malformed_rate):
             entry["status"] = 200
             return web.Response(status=200, text="<html>upstream hiccup", content_type="application/json")
-        response = await handler(request)
+        created: list[SimJob] = []
+        context = _CREATED.set(created)
+        try:
+            response = await handler(request)
+        finally:
+            _CREATED.reset(context)
         entry["status"] = response.status
+        if created:
+            entry["created"] = [job.id for job in created]
+            # Only an answer that says the job was taken is replaced: the caller must not be able to tell.
+            if 200 <= response.status < 300 and isinstance(response, web.Response):
+                return await self._after_fault(response, entry)
         return response
+
+    async def _after_fault(self, response: web.Response, entry: dict[str, Any]) -> web.StreamResponse:
+        """The answer a job-creating submit gets once the ``after_*`` faults have had their turn."""
+        faults = self.faults
+        if self._pick(faults.after_timeout_rate):
+            # Logged before the hang: a client that gives up first still leaves a complete log entry.
+            entry["status"], entry["after_fault"] = 504, "timeout"
+            await asyncio.sleep(faults.hang_seconds)
+            return web.Response(status=504, text="Gateway Timeout")
+        if self._pick(faults.after_error_rate):
+            status = self.random.choice(GATEWAY_STATUSES)
+            entry["status"], entry["after_fault"] = status, "error"
+            return self._gateway_page(status)
+        if self._pick(faults.after_malformed_rate):
+            entry["after_fault"] = "malformed"
+            text = response.text or ""
+            # A submit answer is a JSON object, and no proper prefix of an object is valid JSON.
+            return web.Response(status=200, text=text[: len(text) // 2], content_type="application/json")
+        return response
+
+    def _gateway_page(self, status: int) -> web.Response:
+        """A gateway's own error page (nginx-style HTML or a plain line), never the provider's JSON."""
+        title = f"{status} {_GATEWAY_TITLES[status]}"
+        if self.random.random() < 0.5:
+            return web.Response(status=status, text=f"{title}\n", content_type="text/plain")
+        html = (
+            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        )
+        return web.Response(status=status, text=html, content_type="text/html")
 
     def _pick(self, rate: float) -> bool:
         return rate > 0 and self.random.random() < rate
@@ -486,6 +593,13 @@ class SimServer:
     async def _ctl_jobs(self, request: web.Request) -> web.Response:
         return json_response(200, {"jobs": [self._summary(j) for j in self.jobs.values()]})
 
+    async def _ctl_submits(self, request: web.Request) -> web.Response:
+        # Jobs without a reference (a caller that sent none) are only in the totals.
+        unreferenced = self.submits_total - sum(self.submits.values())
+        return json_response(
+            200, {"by_ref": dict(self.submits), "jobs": self.submits_total, "unreferenced": unreferenced}
+        )
+
     async def _ctl_job_op(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["id"]) or next(
             (j for j in self.jobs.values() if j.ref == request.match_info["id"]), None
@@ -517,6 +631,8 @@ class SimServer:
         self.requests.clear()
         self.webhooks.clear()
         self.fail_next.clear()
+        self.submits.clear()
+        self.submits_total = 0
 
     @staticmethod
     def _summary(job: SimJob) -> dict[str, Any]:

@@ -5,12 +5,18 @@ Auth by the raw key in ``Authorization`` (as the docs say) or ``Bearer <key>`` (
 ``pending`` → ``processing`` with ``percentage`` as a string → ``finished`` with ``original_image_url`` and
 ``image_urls`` (grids) or ``image_url`` (upscales), or ``failed`` with ``message``. Callbacks post the
 fetch object to ``webhook_url`` with ``x-webhook-secret``, for updates and the final result.
+A tile may be upscaled again (a new task each time): no source documents a refusal.
+
+Tasks carry no correlation field. What the simulator can see of the caller's own reference is a ``ref``
+query parameter on ``webhook_url`` (where the bot's adapter puts its job id): that becomes the job's
+``ref``, so ``GET /_sim/submits`` and ``/_sim/jobs`` can count and find it.
 """
 
 from __future__ import annotations
 
 import uuid
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
@@ -34,6 +40,15 @@ def _errors() -> dict[str, ErrorSpec]:
     }
     errors |= {name: ErrorSpec(job_failure=name) for name in MJ_FAILURES}
     return errors
+
+
+def _caller_ref(body: dict[str, Any]) -> str | None:
+    """The caller's own reference, if it shows: the ``ref`` query parameter of ``webhook_url``."""
+    url = body.get("webhook_url")
+    if not isinstance(url, str) or not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get("ref")
+    return values[-1] if values else None
 
 
 class ApiFrameSim(SimServer):
@@ -72,14 +87,15 @@ class ApiFrameSim(SimServer):
         aspect = body.get("aspect_ratio", "1:1")
         if not isinstance(aspect, str) or aspect.count(":") != 1:
             return json_response(400, {"errors": [{"msg": "aspect_ratio is invalid"}]})
-        response, failure = self.forced_outcome()
-        if response is not None:
-            return response
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
         job = self.create_job(
-            token, kind="grid", action="imagine", prompt=prompt, aspect=aspect,
-            webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"), failure=failure,
+            token, kind="grid", action="imagine", prompt=prompt, aspect=aspect, ref=_caller_ref(body),
+            webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"),
+            failure=forced.failure,
         )  # fmt: skip
-        return json_response(200, {"task_id": job.id})
+        return forced.reply(job, json_response(200, {"task_id": job.id}))
 
     async def _action(self, request: web.Request) -> web.Response:
         token, body = request[TOKEN], await self.read_object(request)
@@ -95,19 +111,19 @@ class ApiFrameSim(SimServer):
         refusal, kind, index, action = self._plan(endpoint, body, parent)
         if refusal is not None:
             return json_response(400, {"errors": [{"msg": refusal}]})
-        if kind == "upscale" and action in parent.children:
-            return json_response(400, {"errors": [{"msg": "Upscale already requested for this image"}]})
-        response, failure = self.forced_outcome()
-        if response is not None:
-            return response
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
         job = self.create_job(
             token, kind=kind, action=action, prompt=parent.prompt, aspect=parent.aspect, parent=parent.id,
-            index=index if index is not None else parent.index, webhook_url=body.get("webhook_url") or None,
-            webhook_secret=body.get("webhook_secret"), failure=failure,
+            index=index if index is not None else parent.index, ref=_caller_ref(body),
+            webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"),
+            failure=forced.failure,
         )  # fmt: skip
         job.extra["task_type"] = action
+        # The first task per action; a repeated upscale of the same tile is a new task, and allowed.
         parent.children.setdefault(action, job.id)
-        return json_response(200, {"task_id": job.id})
+        return forced.reply(job, json_response(200, {"task_id": job.id}))
 
     @staticmethod
     def _plan(endpoint: str, body: dict[str, Any], parent: SimJob) -> tuple[str | None, str, int | None, str]:

@@ -5,7 +5,8 @@
 submits answer ``{success, messageId, createdAt}`` or a non-2xx ``{success: false, error}``; the message
 goes QUEUED → PROCESSING (progress a number, or a string with ``string_progress=True``) → DONE (``uri``,
 ``originalUrl``, ``buttons``) or FAIL (``error``); button results carry ``originatingMessageId``.
-Callbacks post the message object to ``webhookOverride``.
+The ``Cancel Job`` button, while progress < 100, answers ``{success, createdAt}`` without a messageId
+and ends the job FAIL ("Job cancelled"). Callbacks post the message object to ``webhookOverride``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ GRID_BUTTONS = ["U1", "U2", "U3", "U4", "\U0001f504", "V1", "V2", "V3", "V4"]
 UPSCALE_BUTTONS = ["Zoom Out 2x", "Zoom Out 1.5x", "Vary (Strong)", "Vary (Subtle)", "Vary (Region)",
                    "\u2b05\ufe0f", "\u27a1\ufe0f", "\u2b06\ufe0f", "\u2b07\ufe0f", "Make Square",
                    "Upscale (Subtle)", "Upscale (Creative)"]  # fmt: skip
+# The one button pressed on a running job rather than a finished one (P§3.4).
+CANCEL_BUTTON = "Cancel Job"
 
 
 def _errors() -> dict[str, ErrorSpec]:
@@ -44,6 +47,11 @@ def _errors() -> dict[str, ErrorSpec]:
 
 def _iso(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _accepted(job: SimJob) -> web.Response:
+    """The submit answer of imagine and of every button but ``Cancel Job`` (P§3.2)."""
+    return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
 
 
 class ImagineProSim(SimServer):
@@ -75,14 +83,14 @@ class ImagineProSim(SimServer):
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return json_response(400, {"success": False, "error": "prompt is required"})
-        response, failure = self.forced_outcome()
-        if response is not None:
-            return response
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
         job = self.create_job(
             token, kind="grid", action="imagine", prompt=prompt, aspect=prompt_aspect(prompt),
-            ref=body.get("ref") or None, webhook_url=body.get("webhookOverride") or None, failure=failure,
+            ref=body.get("ref") or None, webhook_url=body.get("webhookOverride") or None, failure=forced.failure,
         )  # fmt: skip
-        return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
+        return forced.reply(job, _accepted(job))
 
     async def _button(self, request: web.Request) -> web.Response:
         token, body = request[TOKEN], await self.read_object(request)
@@ -92,12 +100,15 @@ class ImagineProSim(SimServer):
         parent = self.jobs.get(message_id)
         if parent is None:
             return json_response(404, {"success": False, "error": "Message not found"})
+        if label == CANCEL_BUTTON:
+            return self._cancel(parent)
         offered = UPSCALE_BUTTONS if parent.kind == "upscale" else GRID_BUTTONS
         if parent.state != "done" or label not in offered:
             return json_response(400, {"success": False, "error": "Button not found in the message's buttons"})
-        response, failure = self.forced_outcome()
-        if response is not None:
-            return response
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        failure = forced.failure
         if label in ("U1", "U2", "U3", "U4") and label in parent.children:
             failure = failure or "already_requested_upscale"
         upscale = label in ("U1", "U2", "U3", "U4")
@@ -107,7 +118,17 @@ class ImagineProSim(SimServer):
             webhook_url=body.get("webhookOverride") or None, failure=failure,
         )  # fmt: skip
         parent.children.setdefault(label, job.id)
-        return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
+        return forced.reply(job, _accepted(job))
+
+    def _cancel(self, job: SimJob) -> web.Response:
+        """``Cancel Job`` (P§3.4, mj-verbs §6.2): only while progress < 100; the job then shows FAIL and its
+        webhook is told. The answer names no new message: no job is created."""
+        if job.terminal or job.progress >= 100:
+            return json_response(
+                400, {"success": False, "error": "Cancel Job is only valid while the job is in progress"}
+            )
+        self.finish(job, "cancelled")
+        return json_response(200, {"success": True, "createdAt": _iso(job.updated)})
 
     async def _message(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["id"])

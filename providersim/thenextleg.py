@@ -1,8 +1,9 @@
 """TheNextLeg v2 on loopback: ``/v2/imagine``, ``/v2/message/<id>``, ``/v2/button``, ``/getImage``.
 
 What it keeps of the real service: Bearer or ``?authToken=`` auth; one request per 3 s per token
-(sliding window, 429 beyond it); the banned-word prefilter's 400 "Invalid phrase"; results nested
-under ``response`` (``flat=True`` gives the docs' flat form); progress numbers with
+(sliding window, 429 beyond it); the banned-word prefilter's 400 "Invalid phrase"; finished messages
+flat, as the docs show them (``nested_message=True`` nests them under ``response``, as the SDKs and
+every real client read them); progress numbers with
 ``progressImageUrl``, ``"incomplete"`` after expiry; Midjourney's refusals as a finished message
 whose ``content`` is a code and which has no ``imageUrl``; ``ALREADY_REQUESTED_UPSCALE`` for a second
 press of the same U button; completion webhooks (the ``response`` object) to ``webhookOverride``.
@@ -46,10 +47,11 @@ class TheNextLegSim(SimServer):
     api_prefix = "/v2"
     errors: ClassVar[dict[str, ErrorSpec]] = _errors()
 
-    def __init__(self, *, rate_limit_seconds: float = 3.0, flat: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, rate_limit_seconds: float = 3.0, nested_message: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rate_limit_seconds = rate_limit_seconds
-        self.flat = flat
+        # The docs show the finished message flat; the SDK types nest it under "response" (P§1.4).
+        self.nested_message = nested_message
         self._last_request: dict[str, float] = {}
         self.button_ids: dict[str, str] = {}  # buttonMessageId → job id
 
@@ -99,15 +101,14 @@ class TheNextLegSim(SimServer):
             for word in self.faults.banned_words:
                 if word.lower() in prompt.lower():
                     return json_response(400, {"success": False, "msg": f"Invalid phrase: '{word}'"})
-        forced = self.take_forced()
-        if forced is not None and forced.at_submit:
-            return json_response(forced.status, forced.body, forced.headers)
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
         job = self.create_job(
             token, kind="grid", action="imagine", prompt=prompt, aspect=prompt_aspect(prompt),
-            ref=_ref(body.get("ref")), webhook_url=body.get("webhookOverride") or None,
-            failure=forced.job_failure if forced else None,
+            ref=_ref(body.get("ref")), webhook_url=body.get("webhookOverride") or None, failure=forced.failure,
         )  # fmt: skip
-        return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
+        return forced.reply(job, self._accepted(job))
 
     async def _button(self, request: web.Request) -> web.Response:
         token = request[TOKEN]
@@ -118,10 +119,10 @@ class TheNextLegSim(SimServer):
         if not isinstance(label, str) or not isinstance(button_message_id, str):
             return json_response(400, {"success": False, "msg": "button and buttonMessageId are required"})
         parent = self.jobs.get(self.button_ids.get(button_message_id, ""))
-        forced = self.take_forced()
-        if forced is not None and forced.at_submit:
-            return json_response(forced.status, forced.body, forced.headers)
-        failure = forced.job_failure if forced else None
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        failure = forced.failure
         offered = (UPSCALE_BUTTONS if parent.kind == "upscale" else GRID_BUTTONS) if parent else []
         if parent is None or parent.state != "done" or label not in offered:
             failure = failure or "button_not_found"
@@ -136,6 +137,11 @@ class TheNextLegSim(SimServer):
         )  # fmt: skip
         if parent is not None and failure is None:
             parent.children[label] = job.id
+        return forced.reply(job, self._accepted(job))
+
+    @staticmethod
+    def _accepted(job: SimJob) -> web.Response:
+        """The common submit answer (P§1.2)."""
         return json_response(200, {"success": True, "messageId": job.id, "createdAt": _iso(job.created)})
 
     async def _message(self, request: web.Request) -> web.Response:
@@ -193,7 +199,7 @@ class TheNextLegSim(SimServer):
             return {"progress": "incomplete"}
         if job.state in ("done", "failed"):
             result = self._result(job)
-            return {"progress": 100, **result} if self.flat else {"progress": 100, "response": result}
+            return {"progress": 100, "response": result} if self.nested_message else {"progress": 100, **result}
         return {"progress": job.progress, "progressImageUrl": self.preview_url(job)}
 
     def webhook_request(self, job: SimJob) -> tuple[Any, dict[str, str]]:

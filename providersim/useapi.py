@@ -1,11 +1,15 @@
 """useapi.net Midjourney v2 on loopback: ``/v2/jobs/imagine``, ``/v2/jobs/?jobid=``, ``/v2/jobs/button``.
 
 What it keeps of the real service: Bearer auth; ``maxJobs`` per token (default 3) with 429 and
-``executingJobs`` when full, and a Discord 429 without that list; 596 once the account is held for
-moderation, until ``POST /v2/account/midjourney/<channel>/reset``; 422 "moderated" at submit; 409 for a
-second press of the same U button, 400 for a button the parent does not offer, 404 for an unknown job;
-the Discord-mirroring job object (progress only in ``content`` "(31%)", images in ``attachments``,
-``buttons``, ``children``); callbacks to ``replyUrl`` with ``replyRef``.
+``executingJobs`` when full, and a Discord 429 without that list (and without Retry-After: the doc
+says only "sleep a few seconds and retry"); 596 once the account is held for moderation, until
+``POST /v2/account/midjourney/<channel>/reset``; 400 for a prompt over 2048 characters and 413 for a
+``replyUrl`` or ``replyRef`` over 1024; 422 "moderated" at submit; 504 "Job queued" with the new
+``jobid`` while the job still runs (forced error ``job_queued_504``); 409 for a second press of the
+same U button, 400 for a button the parent does not offer, 404 for an unknown job; the submit answer
+says ``started`` even when the job is already done (instant mode); ``GET /v2/jobs`` lists the
+caller's executing jobids; the Discord-mirroring job object (progress only in ``content`` "(31%)",
+images in ``attachments``, ``buttons``, ``children``, ``replyRef``); callbacks to ``replyUrl``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ UPSCALE_BUTTONS = ["Upscale (Subtle)", "Upscale (Creative)", "Vary (Subtle)", "V
                    "\u2b07\ufe0f"]  # fmt: skip
 # useapi's own default when neither the request nor the account sets maxJobs.
 DEFAULT_MAX_JOBS = 3
+# v2's prompt limit (P§2.2; v1 said 1024): longer is a 400.
 MAX_PROMPT = 2048
+# replyUrl and replyRef limits (P§2.2): longer is a 413, the v1 table's "too long" status the v2 doc keeps.
+MAX_REPLY_FIELD = 1024
 
 
 def _hold(sim: SimServer) -> None:
@@ -39,16 +46,23 @@ def _errors() -> dict[str, ErrorSpec]:
         "subscription_expired": ErrorSpec(402, {"error": "Account has no subscription or subscription expired",
                                                 "code": 402}),
         "missing_value": ErrorSpec(400, {"error": "Required param prompt is missing", "code": 400}),
-        "too_long": ErrorSpec(413, {"error": "Request entity too large: prompt", "code": 413}),
+        "too_long": ErrorSpec(400, {"error": f"Prompt is longer than {MAX_PROMPT} characters", "code": 400}),
+        "reply_too_long": ErrorSpec(413, {"error": f"replyUrl is longer than {MAX_REPLY_FIELD} characters",
+                                          "code": 413}),
         "moderated": ErrorSpec(422, {"error": "Unable to find posted message, likely moderated or invalid prompt",
                                      "jobid": "moderated-job", "status": "moderated", "code": 422}),
-        "discord_429": ErrorSpec(429, {"error": "Discord rate limit", "code": 429}, headers={"Retry-After": "1"}),
+        # No Retry-After: the doc gives none, only "sleep a few seconds and retry".
+        "discord_429": ErrorSpec(429, {"error": "Discord rate limit", "code": 429}),
         "queue_full_429": ErrorSpec(429, {"error": "API query is full and can not accept new jobs/imagine requests",
                                           "executingJobs": ["other-1", "other-2", "other-3"], "code": 429}),
         "pending_moderation": ErrorSpec(596, {"error": "Pending mod message or CAPTCHA, account removed from rotation",
                                               "errorDetails": "Midjourney asked to acknowledge a moderation message",
                                               "code": 596}, sticky=_hold),
+        # An older, undocumented 504 that names no job; the simulator creates none, and the caller cannot tell.
         "gateway_timeout": ErrorSpec(504, {"error": "Job queued, Midjourney did not confirm in time", "code": 504}),
+        # The documented 504: Midjourney still processes the job, and the answer names it.
+        "job_queued_504": ErrorSpec(504, lambda job: {"error": "Job queued", "jobid": job.id, "status": "failed",
+                                                      "code": 504}, job_created=True),
         "server_error": ErrorSpec(500, {"error": "Internal server error", "code": 500}),
         "job_moderated": ErrorSpec(job_failure="banned_prompt"),
     }  # fmt: skip
@@ -82,6 +96,12 @@ class UseApiSim(SimServer):
         self.moderation = False
 
     async def before_submit(self, request: web.Request, token: str, body: dict[str, Any]) -> web.Response | None:
+        for field in ("replyUrl", "replyRef"):
+            value = body.get(field)
+            if isinstance(value, str) and len(value) > MAX_REPLY_FIELD:
+                return json_response(
+                    413, {"error": f"{field} is longer than {MAX_REPLY_FIELD} characters", "code": 413}
+                )
         if self.moderation:
             return json_response(596, self.errors["pending_moderation"].body)
         limit = body.get("maxJobs", DEFAULT_MAX_JOBS)
@@ -101,18 +121,18 @@ class UseApiSim(SimServer):
         if not isinstance(prompt, str) or not prompt.strip():
             return json_response(400, {"error": "Required param prompt is missing", "code": 400})
         if len(prompt) > MAX_PROMPT:
-            return json_response(413, {"error": f"Prompt is longer than {MAX_PROMPT}", "code": 413})
+            return json_response(400, {"error": f"Prompt is longer than {MAX_PROMPT} characters", "code": 400})
         if (refused := await self.before_submit(request, token, body)) is not None:
             return refused
-        response, failure = self.forced_outcome()
-        if response is not None:
-            return response
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
         job = self.create_job(
             token, kind="grid", action="imagine", prompt=prompt, aspect=prompt_aspect(prompt),
-            ref=body.get("replyRef"), webhook_url=body.get("replyUrl") or None, failure=failure,
+            ref=body.get("replyRef"), webhook_url=body.get("replyUrl") or None, failure=forced.failure,
         )  # fmt: skip
         job.extra |= {"verb": "imagine", "maxJobs": body.get("maxJobs", DEFAULT_MAX_JOBS)}
-        return json_response(200, self.job_body(job, submitted=True))
+        return forced.reply(job, json_response(200, self.job_body(job, submitted=True)))
 
     async def _button(self, request: web.Request) -> web.Response:
         token, body = request[TOKEN], await self.read_object(request)
@@ -134,18 +154,18 @@ class UseApiSim(SimServer):
             )  # fmt: skip
         if (refused := await self.before_submit(request, token, body)) is not None:
             return refused
-        response, failure = self.forced_outcome()
-        if response is not None:
-            return response
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
         upscale = label in ("U1", "U2", "U3", "U4")
         job = self.create_job(
             token, kind="upscale" if upscale else "grid", action=label, prompt=parent.prompt, aspect=parent.aspect,
             parent=parent.id, index=int(label[1]) if upscale else None, ref=body.get("replyRef"),
-            webhook_url=body.get("replyUrl") or None, failure=failure,
+            webhook_url=body.get("replyUrl") or None, failure=forced.failure,
         )  # fmt: skip
         job.extra |= {"verb": "button", "maxJobs": body.get("maxJobs", DEFAULT_MAX_JOBS)}
         parent.children[label] = job.id
-        return json_response(200, self.job_body(job, submitted=True))
+        return forced.reply(job, json_response(200, self.job_body(job, submitted=True)))
 
     async def _job(self, request: web.Request) -> web.Response:
         jobid = request.query.get("jobid")
@@ -157,6 +177,7 @@ class UseApiSim(SimServer):
         return json_response(200, self.job_body(job))
 
     async def _list(self, request: web.Request) -> web.Response:
+        # P§2.5 / mj-verbs §4.8: the caller's currently executing (non-terminal) jobids, oldest first.
         token = request[TOKEN]
         return json_response(200, [j.id for j in self.jobs.values() if j.token == token and not j.terminal])
 
@@ -175,18 +196,22 @@ class UseApiSim(SimServer):
     # -- rendering -------------------------------------------------------------------------------
 
     def job_body(self, job: SimJob, *, submitted: bool = False) -> dict[str, Any]:
+        """The job object; ``submitted`` renders the submit answer, which the doc and the SDK only allow to
+        say ``started``: it shows the job as it was when taken, even if it has already finished since."""
+        state = "queued" if submitted else job.state
+        updated = job.created if submitted else job.updated
         status = {
             "queued": "started" if submitted else "created", "running": "progress", "done": "completed",
             "failed": "failed", "expired": "failed", "cancelled": "cancelled",
-        }[job.state]  # fmt: skip
-        if job.state == "queued" and not submitted and job.stage == 0:
+        }[state]  # fmt: skip
+        if state == "queued" and not submitted and job.stage == 0:
             status = "started"
         head = f"**{job.prompt}** - <@1000000000000000001>"
         body: dict[str, Any] = {
             "jobid": job.id, "verb": job.extra.get("verb", "imagine"), "status": status, "created": _iso(job.created),
-            "updated": _iso(job.updated), "prompt": job.prompt, "channel": "1100000000000000001",
+            "updated": _iso(updated), "prompt": job.prompt, "channel": "1100000000000000001",
             "server": "1100000000000000000", "maxJobs": job.extra.get("maxJobs", DEFAULT_MAX_JOBS),
-            "messageId": f"msg-{job.id}", "timestamp": _iso(job.updated), "code": 200,
+            "messageId": f"msg-{job.id}", "timestamp": _iso(updated), "code": 200,
             "discord": "<ABC…secured…xyz>", "children": [
                 {"button": label, "jobid": child, "messageId": f"msg-{child}"} for label, child in job.children.items()
             ],
@@ -197,13 +222,13 @@ class UseApiSim(SimServer):
             body["replyUrl"] = job.webhook_url
         if job.parent:
             body |= {"parentJobId": job.parent, "button": job.action}
-        if job.state == "queued":
+        if state == "queued":
             body["content"] = f"{head} (Waiting to start)"
-        elif job.state == "running":
+        elif state == "running":
             body["content"] = f"{head} ({job.progress}%) (fast)"
             preview = self.preview_url(job)
             body["attachments"] = [_attachment(preview, "preview.webp")] if preview else []
-        elif job.state == "done":
+        elif state == "done":
             body["content"] = f"{head} (fast)"
             body["attachments"] = [_attachment(self.result_url(job), "result.png")]
             body["buttons"] = UPSCALE_BUTTONS if job.kind == "upscale" else GRID_BUTTONS
@@ -212,7 +237,7 @@ class UseApiSim(SimServer):
             if job.failure in ("banned_prompt", "blocked", "image_blocked"):
                 body["status"] = "moderated"
             body["content"] = head
-            body["error"] = text if job.state == "failed" else f"Job {job.state}"
+            body["error"] = text if state == "failed" else f"Job {state}"
         return body
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from bot.engine import EngineConfig, JobEngine
 from bot.models import Action, Job, JobStatus
@@ -23,7 +24,16 @@ from bot.webhooks import WebhookServer
 from providersim import SimServer, simulator
 from tests.helpers import Recorder, make_job, wait_until
 
-__all__ = ["API_KEY", "PROVIDERS", "WEBHOOK_SECRET", "Harness", "make_job", "wait_until"]
+__all__ = [
+    "API_KEY",
+    "PROVIDERS",
+    "WEBHOOK_SECRET",
+    "Harness",
+    "Simulators",
+    "WebhookSink",
+    "make_job",
+    "wait_until",
+]
 
 PROVIDERS = ("thenextleg", "useapi", "imaginepro", "apiframe")
 API_KEY = "sim-key-0123456789"
@@ -123,3 +133,69 @@ async def harness(tmp_path: Path, store: Store, http: httpx.AsyncClient) -> Asyn
 
 def completed(job: Job) -> bool:
     return job.status is JobStatus.COMPLETED
+
+
+class Simulators:
+    """Starts bare simulators (free ports, API_KEY, TheNextLeg unthrottled) for a test that talks to them
+    over HTTP itself, and stops every one of them after it."""
+
+    def __init__(self) -> None:
+        self.started: list[SimServer] = []
+
+    async def __call__(self, name: str, **kwargs: Any) -> SimServer:
+        if name == "thenextleg":
+            kwargs.setdefault("rate_limit_seconds", 0.0)
+        kwargs.setdefault("api_key", API_KEY)
+        server = simulator(name, **kwargs)
+        await server.start()
+        self.started.append(server)
+        return server
+
+    async def close(self) -> None:
+        for server in self.started:
+            await server.stop()
+
+
+@pytest.fixture
+async def sims() -> AsyncIterator[Simulators]:
+    factory = Simulators()
+    try:
+        yield factory
+    finally:
+        await factory.close()
+
+
+class WebhookSink:
+    """A loopback receiver that answers 200 to every POST and keeps the JSON bodies, for callback checks."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.bodies.append(await request.json())
+        return web.Response(text="ok")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+async def webhook_sink() -> AsyncIterator[WebhookSink]:
+    sink = WebhookSink()
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.stop()

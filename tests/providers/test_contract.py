@@ -92,8 +92,10 @@ async def test_thenextleg_request_spacing_is_honoured(harness: Harness) -> None:
     assert len(sim.requests) >= 4
 
 
-async def test_thenextleg_flat_message_shape_and_ignore_prefilter(harness: Harness) -> None:
-    sim = await harness.sim("thenextleg", flat=True)
+# Flat is what TheNextLeg's docs show (the simulator's default); nested is what its SDKs read.
+@pytest.mark.parametrize("nested_message", [False, True], ids=["flat", "nested"])
+async def test_thenextleg_message_shapes_and_ignore_prefilter(harness: Harness, nested_message: bool) -> None:
+    sim = await harness.sim("thenextleg", nested_message=nested_message)
     sim.faults.banned_words = ["lighthouse"]
     engine = await harness.engine(harness.adapter("thenextleg", sim, ignore_prefilter=True))
     job = await harness.imagine(engine, "thenextleg")
