@@ -88,13 +88,15 @@ class EngineConfig:
 class _Tracker:
     """What the engine keeps in memory about a job it is following; the store has the rest."""
 
-    __slots__ = ("job", "last_change", "poke", "task")
+    __slots__ = ("holds", "job", "last_change", "poke", "task")
 
     def __init__(self, job: Job) -> None:
         self.job = job
         self.last_change = time.monotonic()
         self.poke = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        # Whether the job counts against its account's concurrency; given back exactly once, when it ends.
+        self.holds = False
 
 
 class JobEngine:
@@ -142,9 +144,7 @@ class JobEngine:
                 # submit it again; give a webhook carrying our ref a moment to claim it, then end it.
                 self._follow(job, limbo=True)
             else:
-                if job.account:
-                    self.pool.hold((job.provider, job.account))
-                self._follow(job)
+                self._hold(self._follow(job))
             self._emit(JobEventKind.PROGRESS if job.status is not JobStatus.QUEUED else JobEventKind.QUEUED, job)
         for job in await self.store.undelivered_jobs():
             self._emit(JobEventKind.FINISHED, job)
@@ -302,9 +302,11 @@ class JobEngine:
         if tracker is not None:
             job = tracker.job
         if job.provider_job_id is None and update.provider_job_id:
-            # A job from before a crash is claimed by the callback that carries our ref.
+            # A job from before a crash, or after an unclear answer, is claimed by the callback carrying our ref.
             job.provider_job_id = update.provider_job_id
             await self.store.update_job(job.id, provider_job_id=job.provider_job_id)
+            if tracker is not None:
+                self._hold(tracker)
         if job.provider_job_id is not None and update.provider_job_id != job.provider_job_id:
             # A callback that names no provider job, or another one, is not about this job (or is forged).
             _log.info("ignoring a %s callback for another provider job of %s", provider_name, job.id)
@@ -409,7 +411,8 @@ class JobEngine:
         tracker = self._active.pop(job.id, None)
         if tracker is not None:
             tracker.poke.set()
-            if job.account and job.provider_job_id is not None:
+            if tracker.holds and job.account:
+                tracker.holds = False
                 self.pool.release((job.provider, job.account))
         self._locks.pop(job.id, None)
         self._wakeup.set()
@@ -542,6 +545,7 @@ class JobEngine:
             return
         await self._record_submission(job, submission)
         tracker = self._follow(job, track=False)
+        tracker.holds = True  # the slot acquired for the submit
         self._emit(JobEventKind.SUBMITTED, job)
         if submission.update is not None:
             await self.apply_update(job, submission.update)
@@ -646,7 +650,7 @@ class JobEngine:
         job.provider_data = {**job.provider_data, "unconfirmed": str(exc.answer or "unknown")}
         with contextlib.suppress(StoreError):
             await self.store.update_job(job.id, provider_data=job.provider_data)
-        self._follow(job, limbo=True, holding=True)
+        self._follow(job, limbo=True).holds = True  # the slot acquired for the submit
 
     async def _requeue(self, job: Job, delay: float) -> None:
         job.submit_started_at = None
@@ -671,23 +675,29 @@ class JobEngine:
 
     # -- following a submitted job ---------------------------------------------------------------
 
-    def _follow(self, job: Job, *, limbo: bool = False, track: bool = True, holding: bool = False) -> _Tracker:
+    def _follow(self, job: Job, *, limbo: bool = False, track: bool = True) -> _Tracker:
         tracker = self._active.get(job.id)
         if tracker is None:
             tracker = self._active[job.id] = _Tracker(job)
         if limbo:
-            tracker.task = asyncio.create_task(self._await_claim(tracker, holding=holding), name=f"limbo-{job.id}")
+            tracker.task = asyncio.create_task(self._await_claim(tracker), name=f"limbo-{job.id}")
         elif track:
             tracker.task = asyncio.create_task(self._track(tracker), name=f"track-{job.id}")
         return tracker
 
-    async def _await_claim(self, tracker: _Tracker, *, holding: bool = False) -> None:
+    def _hold(self, tracker: _Tracker) -> None:
+        """Count a job the provider has against its account, once (after a restart, or when it is claimed)."""
+        job = tracker.job
+        if not tracker.holds and job.account:
+            self.pool.hold((job.provider, job.account))
+            tracker.holds = True
+
+    async def _await_claim(self, tracker: _Tracker) -> None:
         """Follow a job whose submit may have reached the provider, once something proves it did.
 
         A callback carrying our ref claims it (handle_webhook), or the provider finds it by our ref where its
         API can list jobs. Callbacks are waited for only where they are on; unclaimed, the job ends with a
         message that says the truth: the image may exist, it was not sent twice, 🔄 tries again.
-        ``holding`` says whether the job holds a slot of its account (it did not yet after a restart).
         """
         job = tracker.job
         adapter = self.pool.provider(job.provider, job.account)
@@ -700,17 +710,12 @@ class JobEngine:
             # One more look: a job still queued at the first look may be listed by now.
             await self._claim_by_ref(job, adapter)
         if job.terminal:
-            if holding and job.account and job.provider_job_id is None:
-                self.pool.release((job.provider, job.account))
             return
         if job.provider_job_id is None:
-            if holding and job.account:
-                self.pool.release((job.provider, job.account))
             crashed = "unconfirmed" not in job.provider_data
             await self._safe_finish(job, ErrorReason.INTERRUPTED if crashed else ErrorReason.UNCONFIRMED)
             return
-        if job.account and not holding:
-            self.pool.hold((job.provider, job.account))
+        self._hold(tracker)
         tracker.poke.clear()
         tracker.task = asyncio.create_task(self._track(tracker), name=f"track-{job.id}")
 
@@ -731,6 +736,8 @@ class JobEngine:
             return
         _log.info("job %s was found at %s by its ref as %s", job.id, adapter.account.name, found.provider_job_id)
         await self._record_submission(job, found)
+        if (tracker := self._active.get(job.id)) is not None:
+            self._hold(tracker)
         if found.update is not None:
             await self.apply_update(job, found.update)
 

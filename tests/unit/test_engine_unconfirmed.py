@@ -31,12 +31,15 @@ class JudgedProvider(ScriptedProvider):
         self.finds_by_ref = finds  # type: ignore[misc]
         self.lookups: list[str] = []
         self.found: dict[str, Submission] = {}
+        self.still_running: set[str] = set()
 
     async def find_by_ref(self, ref: str, kind: str) -> Submission | None:
         self.lookups.append(ref)
         return self.found.get(ref)
 
     async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
+        if provider_job_id in self.still_running:
+            return ProviderUpdate(status=JobStatus.RUNNING, progress=10)
         return done()
 
 
@@ -126,3 +129,21 @@ async def test_a_retry_of_an_unconfirmed_press_acts_on_the_original_parent(make_
     assert retry.status is JobStatus.COMPLETED
     _, again = await engine.submit_child(make_job(provider="scripted", parent_id=press.id, action="u1"))
     assert not again  # one retry per failed job
+
+
+async def test_a_job_claimed_after_a_restart_gives_back_only_the_slot_it_took(make_engine: Any, store: Store) -> None:
+    """A crash-limbo job holds no slot until it is claimed, and gives back only that one when it ends: it
+    must not free the slot of another job still running on the account."""
+    provider = JudgedProvider(finds=True)
+    running = make_job(provider="scripted", account="a", provider_job_id="p-running", status=JobStatus.RUNNING)
+    running.submit_started_at = running.created_at
+    limbo = make_job(provider="scripted", account="a")
+    limbo.submit_started_at = limbo.created_at
+    for job in (running, limbo):
+        await store.insert_job(job)
+    provider.found[limbo.id] = Submission(provider_job_id="p-claimed")
+    provider.still_running.add("p-running")
+    engine, _ = make_engine(provider)
+    await engine.start()
+    await wait_until(lambda: finished(store, limbo.id))
+    assert engine.pool._slots[("scripted", "a")].in_use == 1  # the running job's, and only it
