@@ -19,12 +19,16 @@ from ._ratelimit import normalize_route
 from ._server import LocalDiscord, create_app
 from ._snowflake import seed_id, snowflake_time_ms
 from ._state import Perm
-from ._validate import SpecValidator, default_spec_path
+from ._validate import ALLOWED_DEVIATIONS, SPEC_SETTING, SPEC_SOURCE, Deviation, SpecValidator, default_spec_path
 from .client import ControlClient
 
 __all__ = [
+    "ALLOWED_DEVIATIONS",
+    "SPEC_SETTING",
+    "SPEC_SOURCE",
     "ControlClient",
     "ControlError",
+    "Deviation",
     "DiscordError",
     "LocalDiscord",
     "Perm",

@@ -1,15 +1,22 @@
-"""Fixtures every suite may use: a fresh SQLite store, an HTTP client, and a bare local Discord."""
+"""Fixtures every suite may use: a fresh SQLite store, an HTTP client, and a bare local Discord.
+
+Every test that needs Discord's OpenAPI spec skips with ``LocalDiscord.spec_status`` (or
+``SpecValidator.status``) when the file is missing; that reason always names ``DISCORD_OPENAPI_SPEC``
+and where to get the file. Under ``CI`` such a skip is turned into a failure here, once for every
+suite, as the browser tests do for a missing Chromium: CI has the file, so a missing one is a bug.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.store import Store
-from localdiscord import LocalDiscord
+from localdiscord import SPEC_SETTING, LocalDiscord, SpecValidator
 
 
 @pytest.fixture
@@ -35,3 +42,19 @@ async def ld() -> AsyncIterator[LocalDiscord]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if not (os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail")):
+        return report
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    # Only a skip for the spec, and only while the spec really is unavailable.
+    if SPEC_SETTING in reason and not SpecValidator().enabled:
+        report.outcome = "failed"
+        report.longrepr = f"CI must provide Discord's OpenAPI spec, and it is missing: {reason}"
+    return report

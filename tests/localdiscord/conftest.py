@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from localdiscord import ControlClient, LocalDiscord
+from localdiscord import ControlClient, LocalDiscord, SpecValidator
 
 
 def tiny_png(width: int = 4, height: int = 3) -> bytes:
@@ -35,3 +35,12 @@ async def control(ld: LocalDiscord) -> AsyncIterator[ControlClient]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def spec_validator() -> SpecValidator:
+    """Discord's spec where ``DISCORD_OPENAPI_SPEC`` says; skips without it (fails under CI: tests/conftest.py)."""
+    validator = SpecValidator()
+    if not validator.enabled:
+        pytest.skip(validator.status)
+    return validator

@@ -238,7 +238,7 @@ async def test_spec_violations_are_caught(ld: LocalDiscord, api: httpx.AsyncClie
     [violation] = ld.violations
     assert violation["route"] == "POST /channels/{channel_id}/messages" and violation["body"] == bad
     assert violation["errors"] and all(isinstance(e, str) for e in violation["errors"])
-    # Integer ids where the spec wants snowflake strings are the one allowance (discord.py sends them).
+    # An integer recipient_id is on the allow-list (User.create_dm() sends it; ALLOWED_DEVIATIONS).
     ok = await api.post("/users/@me/channels", json={"recipient_id": int(_ids(ld.state())["alice"])})
     assert ok.status_code == 200 and len(ld.violations) == 1
 
