@@ -1,4 +1,4 @@
-"""The ``imagine-bot`` command: ``run`` the bot, ``check`` the settings."""
+"""The ``imagine-bot`` command: ``run`` the bot, ``check`` the settings, ``sync`` the slash commands."""
 
 from __future__ import annotations
 
@@ -77,6 +77,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sync(settings: Settings, token: str) -> dict[str, int | None]:
+    """Log in over REST only (no gateway), sync every target whatever its stored hash, close."""
+    from bot.client import ImagineBot
+    from bot.runtime import Runtime
+
+    point_discord_at(settings)
+    bot = ImagineBot(settings, Runtime(settings), commands_only=True)
+    async with bot:
+        # login runs setup_hook, which syncs in commands_only mode; leaving the block closes everything.
+        await bot.login(token)
+    return bot.synced
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    import discord
+
+    settings = load_settings()
+    token = settings.require_token()
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level, _secrets(settings))
+    try:
+        synced = asyncio.run(_sync(settings, token))
+    except discord.LoginFailure:
+        print("error: Discord refused DISCORD_TOKEN; check the token in the developer portal.", file=sys.stderr)
+        return 2
+    except discord.HTTPException as exc:
+        print(f"error: Discord refused the commands: {exc.status} {exc.text}", file=sys.stderr)
+        return 1
+    for where, count in synced.items():
+        print(f"synced {count} commands ({where})")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from bot.providers import build_accounts
 
@@ -87,7 +121,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"Discord REST base: {settings.discord_api_base}")
     print(f"Discord gateway:   {settings.discord_gateway_url}")
     where = ", ".join(map(str, settings.discord_guild_ids)) or "global"
-    print(f"Command sync:      {'on' if settings.sync_commands else 'off'} ({where})")
+    sync = "when they changed" if settings.sync_commands else "off (imagine-bot sync syncs them)"
+    print(f"Command sync:      {sync} ({where})")
     print(f"Database:          {settings.db_path}")
     print(
         f"Provider:          {settings.provider}"
@@ -147,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate the settings and show what the bot would connect to").set_defaults(
         func=cmd_check
     )
+    sub.add_parser(
+        "sync", help="sync the slash commands to Discord now, changed or not (DISCORD_GUILD_IDS, else global)"
+    ).set_defaults(func=cmd_sync)
     _add_playground_parser(sub)
     return parser
 

@@ -3,16 +3,25 @@
 Every failure of a command or a button gets the same polite answer and one log line
 (:func:`bot.ui.replies.report_failure`): commands through the command tree's error handler, buttons
 through :func:`bot.ui.replies.answer_failures`, applied to every persistent button a cog registers.
+
+Slash commands are synced only when they changed: a hash of what a sync would send is stored per target
+(the global commands, or each guild of ``DISCORD_GUILD_IDS``) and a start whose hash matches, and whose
+commands Discord still has, writes nothing. Discord rate-limits command writes and takes a while to
+propagate global ones. ``imagine-bot sync`` forces a sync (``commands_only``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import discord
 from discord.ext import commands
 
+from bot.errors import StoreError
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.ui.buttons import JobButton
@@ -20,15 +29,30 @@ from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import answer_failures, report_failure
 
-__all__ = ["INITIAL_EXTENSIONS", "ImagineBot"]
+__all__ = ["INITIAL_EXTENSIONS", "ImagineBot", "command_digest"]
 
 _log = logging.getLogger(__name__)
 
 INITIAL_EXTENSIONS = ("cogs.imagine", "cogs.member", "cogs.moderation")
 
 
+def command_digest(payload: Sequence[dict[str, Any]], application_id: int) -> str:
+    """A stable hash of a command sync: the same commands for the same application, the same digest.
+
+    Keys are sorted, so only a real change (a name, a description, an option, a permission) changes it;
+    the application is part of it, so a new bot token pointed at the same database syncs its own.
+    """
+    text = json.dumps(
+        {"application_id": application_id, "commands": list(payload)},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class ImagineBot(commands.Bot):
-    def __init__(self, settings: Settings, runtime: Runtime, **options: object) -> None:
+    def __init__(self, settings: Settings, runtime: Runtime, *, commands_only: bool = False, **options: object) -> None:
         # Slash commands and buttons need no privileged intent; guilds gives us channels and permissions.
         intents = discord.Intents.none()
         intents.guilds = True
@@ -42,10 +66,24 @@ class ImagineBot(commands.Bot):
         self.settings = settings
         self.runtime = runtime
         self.presenter = Presenter(self, settings.edit_interval_s)
+        # imagine-bot sync: the cogs are loaded for their commands only, which are synced at login.
+        self.commands_only = commands_only
+        # What the last sync did, per target ("global", "guild <id>"): commands sent, or None if unchanged.
+        self.synced: dict[str, int | None] = {}
 
     def add_dynamic_items(self, *items: type[discord.ui.DynamicItem[Any]]) -> None:
         # Every persistent button of every cog answers its failures, whichever cog registers it.
         super().add_dynamic_items(*(answer_failures(item) for item in items))
+
+    async def add_cog(self, cog: commands.Cog, /, **options: Any) -> None:
+        if self.commands_only:
+            # The cog's own start-up (workers, listeners, settling interactions) is for a running bot; a
+            # sync run beside one must not touch what that bot is doing.
+            async def nothing() -> None:
+                return None
+
+            cog.cog_load = nothing  # type: ignore[method-assign]
+        await super().add_cog(cog, **options)
 
     async def setup_hook(self) -> None:
         # One handler for every command of every cog: the polite answer and one log line.
@@ -55,21 +93,59 @@ class ImagineBot(commands.Bot):
         self.add_dynamic_items(JobButton)
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
+        if self.commands_only:
+            await self.sync_commands(force=True)
+            return
         if self.settings.sync_commands:
             await self.sync_commands()
         # Last: resuming jobs edits their messages, which needs everything above.
         await self.runtime.start_engine()
 
-    async def sync_commands(self) -> None:
-        if self.settings.discord_guild_ids:
-            for guild_id in self.settings.discord_guild_ids:
-                guild = discord.Object(id=guild_id)
+    async def sync_commands(self, *, force: bool = False) -> dict[str, int | None]:
+        """Sync the commands to each guild of DISCORD_GUILD_IDS, or globally, where they changed (or all)."""
+        assert self.application_id is not None  # known from login, which runs before setup_hook
+        targets: list[discord.Object | None] = [discord.Object(id=g) for g in self.settings.discord_guild_ids]
+        for guild in targets or [None]:
+            if guild is not None:
                 self.tree.copy_global_to(guild=guild)
-                synced = await self.tree.sync(guild=guild)
-                _log.info("synced %d commands to guild %s", len(synced), guild_id)
-        else:
-            synced = await self.tree.sync()
-            _log.info("synced %d global commands", len(synced))
+            where = "global" if guild is None else f"guild {guild.id}"
+            key = f"commands:{where.replace(' ', ':')}"
+            payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+            digest = command_digest(payload, self.application_id)
+            if not force and await self._last_synced(key) == digest and await self._registered(guild, payload):
+                _log.info("commands (%s) unchanged since their last sync; not synced", where)
+                self.synced[where] = None
+                continue
+            synced = await self.tree.sync(guild=guild)
+            try:
+                await self.runtime.store.set_state(key, digest)
+            except StoreError as exc:
+                # The commands are synced; the next start just syncs them once more.
+                _log.warning("could not store the hash of the synced commands: %s", exc)
+            _log.info("synced %d commands (%s)", len(synced), where)
+            self.synced[where] = len(synced)
+        return self.synced
+
+    async def _last_synced(self, key: str) -> str | None:
+        try:
+            return await self.runtime.store.get_state(key)
+        except StoreError as exc:
+            _log.warning("could not read the hash of the last synced commands (%s); syncing them", exc)
+            return None
+
+    async def _registered(self, guild: discord.Object | None, payload: Sequence[dict[str, Any]]) -> bool:
+        """Discord has every command of ``payload`` (by name and type), and no other.
+
+        One read, which Discord limits far less than writes: it catches commands removed by hand in the
+        developer portal, or a fresh Discord (the playground's, with its data kept) behind an old hash.
+        """
+        try:
+            registered = await self.tree.fetch_commands(guild=guild)
+        except discord.HTTPException as exc:
+            _log.warning("could not read the registered commands (%s %s); syncing them", exc.status, exc.code)
+            return False
+        wanted = {(command["name"], command.get("type", 1)) for command in payload}
+        return {(command.name, command.type.value) for command in registered} == wanted
 
     async def on_ready(self) -> None:
         _log.info("ready as %s in %d guilds", self.user, len(self.guilds))

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     # Empty: commands are synced globally. Otherwise synced to these guilds only (instant, for testing).
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Sync the slash commands at start when they changed since the last sync (a hash per target is kept
+    # in the database); `imagine-bot sync` forces one.
     sync_commands: bool = True
 
     # -- storage ---------------------------------------------------------------------------------

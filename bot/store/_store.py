@@ -391,6 +391,20 @@ class Store:
         )
         return [_job_from_row(row) for row in rows]
 
+    # -- facts about the bot itself (bot_state) ---------------------------------------------------
+
+    async def get_state(self, key: str) -> str | None:
+        """The value stored under ``key``, or None; e.g. the hash of the commands last synced."""
+        row = await self.fetchone("SELECT value FROM bot_state WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    async def set_state(self, key: str, value: str) -> None:
+        await self.execute(
+            "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, iso(utcnow())),
+        )
+
     # -- provider accounts -----------------------------------------------------------------------
 
     async def paused_accounts(self) -> dict[tuple[str, str], tuple[str | None, str | None]]:
