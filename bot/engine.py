@@ -808,9 +808,13 @@ class JobEngine:
             now = time.monotonic()
             for tracker in list(self._active.values()):
                 job = tracker.job
+                if job.provider_job_id is None:
+                    # Waiting to be claimed (a crash or an unclear answer): _await_claim ends it within
+                    # LIMBO_GRACE_S with the true reason; "the provider lost it" would not be true.
+                    continue
                 if not job.terminal and now - tracker.last_change > self.config.stall_timeout_s:
                     detail = f"no progress for {self.config.stall_timeout_s:g} s at {job.progress}%"
-                    reason = ErrorReason.STALLED if job.provider_job_id else ErrorReason.LOST
+                    reason = ErrorReason.STALLED
                     # An adapter may know better why nothing moves (the provider said it queued the job).
                     hint = job.provider_data.get("stall_reason")
                     if hint in ErrorReason._value2member_map_:

@@ -111,14 +111,14 @@ async def test_a_lost_callback_delays_a_result_by_at_most_the_fallback_poll(harn
     job = await engine.submit(make_job(name))
     await wait_until(lambda: _polls(sim, 1))
     sim.faults.update({"error_rate": 1.0})  # eight failed polls in a row: the old backoff passed 2.5 s
-    await wait_until(lambda: _failed_polls(sim, 8), within=10)
+    await wait_until(lambda: _failed_polls(sim, 8), within=20)
     sim.faults.update({"error_rate": 0.0})
     done = await harness.finished(engine, job.id, within=10)
     assert done.status is JobStatus.COMPLETED
     times = [r["time"] for r in sim.requests if _is_poll(r)]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    # The bound plus generous room for a slow machine; the old backoff doubled well past it.
-    assert max(gaps) < fallback + 1.0, gaps
+    # The bound plus generous room for a loaded machine; the old backoff doubled far past it (5 s and more).
+    assert max(gaps) < fallback + 2.0, gaps
 
 
 def _is_poll(request: dict[str, object]) -> bool:
