@@ -1,22 +1,39 @@
-"""/imagine and the job buttons: parse, defer, hand the job to the engine, return."""
+"""/imagine and the job buttons: parse, record, defer, hand the job to the engine, return.
+
+Between the defer (a public "thinking…" message) and the stored job there is a moment in which a crash
+would leave that message thinking forever: nothing in the database knows about it. So every interaction
+is noted in an :class:`InteractionLedger` before it is deferred, and the note is removed once the job is
+stored or the member has their answer. The next start finds the notes of the interactions a crash cut
+off and explains each on its message (see :meth:`Imagine.settle_left_over`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
 import logging
+import os
 import secrets
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import crashpoints
 from bot.errors import InputError
-from bot.models import Action, ErrorReason, Job, JobStatus
+from bot.models import Action, ErrorReason, Job, JobStatus, utcnow
 from bot.moderation import ButtonPolicy, Refusal
 from bot.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
 from bot.ui import gate
-from bot.ui.render import action_title, job_link
+from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt
 from bot.ui.replies import refuse
 from bot.ui.texts import refusal_text
 from cogs._runtime import RuntimeAccess
@@ -31,6 +48,16 @@ MAX_OPTION_LENGTH = 6000
 IMAGE_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 # A reference image larger than this is refused before any provider sees it (the image guard's own cap).
 MAX_REFERENCE_BYTES = MAX_IMAGE_BYTES
+# What a "thinking…" message left by a crash says after the restart. True in every case it is shown: no
+# job was stored for it, so nothing was sent to an image service and nothing counts against a quota.
+NOT_STARTED = (
+    "❌ **Not started:** The bot restarted before it could start this request. Nothing was sent to the"
+    " image service and it does not count against your quota. Please try again."
+)
+# How often, and how far apart, explaining a left-over interaction is tried before the next start.
+SETTLE_RETRY_DELAYS = (1.0, 3.0, 10.0)
+# The interaction ledger is cut down to its open notes once it has grown past this.
+LEDGER_COMPACT_BYTES = 1 << 20
 
 
 def new_job_id() -> str:
@@ -45,11 +72,187 @@ def check_reference(image: discord.Attachment) -> None:
         raise InputError(ErrorReason.INVALID_IMAGE, "The image is larger than 10 MB.")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PendingInteraction:
+    """An /imagine or a press about to be deferred, with what the next start needs to reach its message."""
+
+    job_id: str
+    token: str
+    expires_at: dt.datetime
+    user_id: int
+    action: Action
+    prompt: str | None = None
+    parent_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        interaction: discord.Interaction,
+        job_id: str,
+        action: Action,
+        *,
+        prompt: str | None = None,
+        parent_id: str | None = None,
+    ) -> PendingInteraction:
+        return cls(job_id, interaction.token, interaction.expires_at, interaction.user.id, action, prompt, parent_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        # By hand: dataclasses.asdict deep-copies, ten times the cost, and this runs before every defer.
+        return {
+            "job_id": self.job_id,
+            "token": self.token,
+            "expires_at": self.expires_at.isoformat(),
+            "user_id": self.user_id,
+            "action": self.action.value,
+            "prompt": self.prompt,
+            "parent_id": self.parent_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PendingInteraction:
+        """Raises ValueError, KeyError or TypeError for anything but a whole note."""
+        return cls(
+            job_id=str(data["job_id"]),
+            token=str(data["token"]),
+            expires_at=dt.datetime.fromisoformat(data["expires_at"]),
+            user_id=int(data["user_id"]),
+            action=Action(data["action"]),
+            prompt=data.get("prompt"),
+            parent_id=data.get("parent_id"),
+        )
+
+
+class InteractionLedger:
+    """Interactions acknowledged (or about to be) whose job is not stored yet, in an append-only file.
+
+    A note is written before the defer, and the acknowledgement must not wait on the database: another
+    process may hold its lock for seconds, and Discord allows 3. Appending a line to a file kept open
+    takes microseconds and needs no lock (creating a file per note costs about a millisecond here).
+    Lines are ``{"open": note}`` and ``{"done": job_id}``; what is open at a start is what the last run
+    did not see through. Nothing is fsynced: a killed process loses nothing the kernel already has, and a
+    power cut loses at most what SQLite's own NORMAL sync would lose of the jobs. The notes hold
+    interaction tokens, so only the bot's user may read the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        # The lines of the notes still open, by job id: all a compaction keeps.
+        self._open: dict[str, bytes] = {}
+        self._size = 0
+
+    def open(self) -> list[PendingInteraction]:
+        """The notes the last run left open; the file is cut down to them and appended to from now on.
+
+        Call before any interaction arrives.
+        """
+        left: dict[str, bytes] = {}
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        for line in raw.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                # Cut off by the kill as it was written, which is before the defer: nothing was posted.
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("open"), dict):
+                left[str(entry["open"].get("job_id"))] = line + b"\n"
+            elif isinstance(entry, dict) and "done" in entry:
+                left.pop(str(entry["done"]), None)
+        notes = []
+        for job_id, line in list(left.items()):
+            try:
+                notes.append(PendingInteraction.from_dict(json.loads(line)["open"]))
+            except (ValueError, KeyError, TypeError):
+                del left[job_id]
+        self._open = left
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._rewrite()
+        return notes
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @contextlib.contextmanager
+    def pending(self, note: PendingInteraction) -> Iterator[None]:
+        """Note the interaction for the block, which defers it and stores its job (or answers it).
+
+        The note is closed once the block ends, normally or by an error (the command tree's error handler
+        answers the member then). A cancellation leaves it open: a stopping bot may leave the member's
+        message thinking, and the next start explains it.
+        """
+        line = json.dumps({"open": note.to_dict()}, ensure_ascii=False).encode() + b"\n"
+        self._append(line)
+        self._open[note.job_id] = line
+        try:
+            yield
+        except Exception:
+            self.done(note.job_id)
+            raise
+        self.done(note.job_id)
+
+    def done(self, job_id: str) -> None:
+        """The interaction is seen through: its job is stored, or its member has their answer."""
+        if self._open.pop(job_id, None) is None:
+            return
+        self._append(json.dumps({"done": job_id}).encode() + b"\n")
+        if self._size > LEDGER_COMPACT_BYTES:
+            self._rewrite()
+
+    def _append(self, line: bytes) -> None:
+        if self._fd is None:
+            return
+        try:
+            # One write of a whole line, with O_APPEND: a kill leaves it whole or absent (or cut, see open()).
+            os.write(self._fd, line)
+        except OSError as exc:
+            # The request goes on unrecorded: only a crash in the next moments would leave it thinking.
+            _log.warning("could not write to the interaction ledger: %s", exc)
+            return
+        self._size += len(line)
+
+    def _rewrite(self) -> None:
+        """Replace the file by the open notes alone, atomically, and append to the new one."""
+        self.close()
+        data = b"".join(self._open.values())
+        spare = self.path.with_name(self.path.name + ".new")
+        try:
+            fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(spare, self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
+        except OSError as exc:
+            _log.warning("the interaction ledger %s cannot be written: %s", self.path, exc)
+            return
+        self._size = len(data)
+
+
 class Imagine(RuntimeAccess, commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
         # Uploads served by the configured Discord are trusted; links typed into a prompt never are.
         self.images = ImageGuard.for_discord(bot.settings.discord_api_base)
+        self.ledger = InteractionLedger(bot.settings.data_dir / "interactions.jsonl")
+        self._settling: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        # Loaded before the gateway connects, so every open note found now is from an earlier run.
+        left_over = self.ledger.open()
+        if left_over:
+            self._settling = asyncio.create_task(self.settle_left_over(left_over), name="interactions-left-over")
+
+    async def cog_unload(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
+            await asyncio.gather(self._settling, return_exceptions=True)
+        self.ledger.close()
 
     @app_commands.command(name="imagine", description="Create four images from a prompt")
     @app_commands.describe(
@@ -86,38 +289,41 @@ class Imagine(RuntimeAccess, commands.Cog):
         except InputError as exc:
             await refuse(interaction, str(exc))
             return
-        response = await interaction.response.defer(thinking=True)
-        try:
-            # Name lookups take a moment, so they run after the defer; a refusal still reaches only the member.
-            for link in parsed.image_urls:
-                await self.images.check_link(link)
-            if image is not None:
-                await self.images.check_upload(image.url)
-        except InputError as exc:
-            _log.info("refused an image link of member %s: %s", interaction.user.id, getattr(exc, "why", exc))
-            await refuse(interaction, str(exc))
-            return
-        message_id = await _response_message_id(interaction, response)
-        job = Job(
-            id=new_job_id(),
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id or 0,
-            message_id=message_id,
-            interaction_token=interaction.token,
-            token_expires_at=interaction.expires_at,
-            provider=self.bot.settings.provider,
-            action=Action.IMAGINE,
-            prompt=prompt,
-            prompt_final=parsed.final(include_images=False),
-            params=parsed.params,
-            image_urls_in=image_urls,
-            upload_limit=interaction.filesize_limit,
-        )
-        try:
-            await self.engine.submit(job, admit=self.moderation.admitter(gate.role_ids(interaction.user)))
-        except Refusal as exc:
-            await refuse(interaction, refusal_text(exc))
+        job_id = new_job_id()
+        with self.ledger.pending(PendingInteraction.of(interaction, job_id, Action.IMAGINE, prompt=prompt)):
+            response = await interaction.response.defer(thinking=True)
+            crashpoints.reached("after_defer")
+            try:
+                # Name lookups take a moment, so they run after the defer; a refusal still reaches only the member.
+                for link in parsed.image_urls:
+                    await self.images.check_link(link)
+                if image is not None:
+                    await self.images.check_upload(image.url)
+            except InputError as exc:
+                _log.info("refused an image link of member %s: %s", interaction.user.id, getattr(exc, "why", exc))
+                await refuse(interaction, str(exc))
+                return
+            message_id = await _response_message_id(interaction, response)
+            job = Job(
+                id=job_id,
+                user_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id or 0,
+                message_id=message_id,
+                interaction_token=interaction.token,
+                token_expires_at=interaction.expires_at,
+                provider=self.bot.settings.provider,
+                action=Action.IMAGINE,
+                prompt=prompt,
+                prompt_final=parsed.final(include_images=False),
+                params=parsed.params,
+                image_urls_in=image_urls,
+                upload_limit=interaction.filesize_limit,
+            )
+            try:
+                await self.engine.submit(job, admit=self.moderation.admitter(gate.role_ids(interaction.user)))
+            except Refusal as exc:
+                await refuse(interaction, refusal_text(exc))
 
     async def press(self, interaction: discord.Interaction, job_id: str, action: Action) -> None:
         """A job button was pressed: make the child job, which gets a message of its own."""
@@ -130,47 +336,123 @@ class Imagine(RuntimeAccess, commands.Cog):
             if owner is not None and owner.user_id != interaction.user.id:
                 await refuse(interaction, ErrorReason.BUTTON_RESTRICTED.message)
                 return
-        response = await interaction.response.defer(thinking=True)
-        parent = await self.engine.get(job_id)
-        if parent is None:
-            await refuse(interaction, "That image is no longer known to the bot.")
-            return
-        if not await gate.prompt_allowed(self.bot, interaction, state, parent.prompt, strike=False):
-            return  # a word banned since the image was made
-        if parent.status is not JobStatus.COMPLETED or action not in parent.actions:
-            await refuse(interaction, "That button is not available on this image.")
-            return
-        message_id = await _response_message_id(interaction, response)
-        child = Job(
-            id=new_job_id(),
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id or parent.channel_id,
-            message_id=message_id,
-            interaction_token=interaction.token,
-            token_expires_at=interaction.expires_at,
-            provider=parent.provider,
-            account=parent.account,
-            parent_id=parent.id,
-            action=action,
-            prompt=parent.prompt,
-            prompt_final=parent.prompt_final,
-            params=parent.params,
-            image_urls_in=parent.image_urls_in,
-            upload_limit=interaction.filesize_limit,
-        )
+        child_id = new_job_id()
+        with self.ledger.pending(PendingInteraction.of(interaction, child_id, action, parent_id=job_id)):
+            response = await interaction.response.defer(thinking=True)
+            crashpoints.reached("after_defer")
+            parent = await self.engine.get(job_id)
+            if parent is None:
+                await refuse(interaction, "That image is no longer known to the bot.")
+                return
+            if not await gate.prompt_allowed(self.bot, interaction, state, parent.prompt, strike=False):
+                return  # a word banned since the image was made
+            if parent.status is not JobStatus.COMPLETED or action not in parent.actions:
+                await refuse(interaction, "That button is not available on this image.")
+                return
+            message_id = await _response_message_id(interaction, response)
+            child = Job(
+                id=child_id,
+                user_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id or parent.channel_id,
+                message_id=message_id,
+                interaction_token=interaction.token,
+                token_expires_at=interaction.expires_at,
+                provider=parent.provider,
+                account=parent.account,
+                parent_id=parent.id,
+                action=action,
+                prompt=parent.prompt,
+                prompt_final=parent.prompt_final,
+                params=parent.params,
+                image_urls_in=parent.image_urls_in,
+                upload_limit=interaction.filesize_limit,
+            )
+            try:
+                # The child belongs to whoever pressed, and counts against their quota.
+                admit = self.moderation.admitter(gate.role_ids(interaction.user))
+                stored, created = await self.engine.submit_child(child, admit=admit)
+            except Refusal as exc:
+                await refuse(interaction, refusal_text(exc))
+                return
+            if not created:
+                what = action_title(action) or action.value
+                link = job_link(stored)
+                where = f": {link}" if link else "."
+                await refuse(interaction, f"{what} was already requested for this image{where}")
+
+    # -- interactions a crash cut off ----------------------------------------------------------------
+
+    async def settle_left_over(self, notes: list[PendingInteraction]) -> None:
+        """See through every interaction the last run noted but did not: a stored job is the engine's to
+        finish; any other is explained on its message (:meth:`_explain`). Runs in the background at start."""
+        for note in notes:
+            try:
+                if await self.engine.get(note.job_id) is not None:
+                    # The job was stored: the engine resumes it and its message shows how it goes.
+                    self.ledger.done(note.job_id)
+                    continue
+                for delay in (0.0, *SETTLE_RETRY_DELAYS):
+                    await asyncio.sleep(delay)
+                    if await self._explain(note):
+                        self.ledger.done(note.job_id)
+                        break
+                else:
+                    _log.warning("could not explain the interaction of job %s; the next start tries again", note.job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("could not settle the interaction of job %s", note.job_id)
+
+    async def _explain(self, note: PendingInteraction) -> bool:
+        """Say on the interaction's message that it was not started. False: try again later.
+
+        No job was stored, so the request was never sent anywhere; it is not started now either. Its
+        message was posted and then the bot died, or the bot died before answering at all:
+
+        - The defer went out: the member sees "thinking…" and is waiting. The message is edited to say
+          the request was not started, in the channel where everyone saw it thinking.
+        - It did not: the member saw "The application did not respond", which is true, and may well have
+          asked again already. Running the job now would post an image nobody waits for and could bill
+          a second generation, so it is never run. Discord invalidates the token of an interaction not
+          answered within 3 s, so there is normally nobody to tell; should Discord still take a
+          follow-up on the token (up to its 15 minutes), the member is told privately what happened.
+        """
+        if utcnow() >= note.expires_at:
+            # The token is dead and the message id unknown: nothing can reach it any more.
+            _log.info("interaction of job %s expired before it could be explained", note.job_id)
+            return True
+        webhook = discord.Webhook.partial(self.bot.application_id or 0, note.token, client=self.bot)
+        # An interaction's webhook, which is what lets discord.py send an ephemeral follow-up on it.
+        webhook.type = discord.WebhookType.application
+        text = await self._not_started_text(note)
         try:
-            # The child belongs to whoever pressed, and counts against their quota.
-            admit = self.moderation.admitter(gate.role_ids(interaction.user))
-            stored, created = await self.engine.submit_child(child, admit=admit)
-        except Refusal as exc:
-            await refuse(interaction, refusal_text(exc))
-            return
-        if not created:
-            what = action_title(action) or action.value
-            link = job_link(stored)
-            where = f": {link}" if link else "."
-            await refuse(interaction, f"{what} was already requested for this image{where}")
+            # "@original" stands for the interaction's own response, whose id we never learnt (the route
+            # takes it where a message id goes; discord.py's hint says int).
+            original: Any = "@original"
+            await webhook.edit_message(original, content=text, view=None, allowed_mentions=NO_MENTIONS)
+            _log.info("the restart explained the left-over interaction of job %s", note.job_id)
+            return True
+        except discord.HTTPException as exc:
+            if exc.status >= 500 or exc.status == 429:
+                return False
+            _log.info("no message to explain for job %s (%s %s)", note.job_id, exc.status, exc.code)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            _log.info("could not reach Discord to explain job %s: %s", note.job_id, exc)
+            return False
+        with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError):
+            await webhook.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        return True
+
+    async def _not_started_text(self, note: PendingInteraction) -> str:
+        prompt = note.prompt
+        if prompt is None and note.parent_id is not None:
+            parent = await self.engine.get(note.parent_id)
+            prompt = parent.prompt if parent is not None else None
+        head = f"**{quote_prompt(prompt)}** - <@{note.user_id}>" if prompt else f"<@{note.user_id}>"
+        if title := action_title(note.action):
+            head += f" · {title}"
+        return f"{head}\n{NOT_STARTED}"
 
 
 async def _response_message_id(
