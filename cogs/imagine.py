@@ -33,7 +33,7 @@ from bot.moderation import ButtonPolicy, Refusal
 from bot.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
 from bot.ui import gate
-from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt
+from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, result_actions
 from bot.ui.replies import refuse
 from bot.ui.texts import refusal_text
 from cogs._runtime import RuntimeAccess
@@ -346,9 +346,14 @@ class Imagine(RuntimeAccess, commands.Cog):
                 return
             if not await gate.prompt_allowed(self.bot, interaction, state, parent.prompt, strike=False):
                 return  # a word banned since the image was made
-            if parent.status is not JobStatus.COMPLETED or action not in parent.actions:
+            if action not in result_actions(parent):
                 await refuse(interaction, "That button is not available on this image.")
                 return
+            # 🔄 on a job that ended not knowing whether the provider made it sends that job again, as a new
+            # job of its own (the member's choice; the bot never resends on a guess). One retry per job.
+            retry = parent.status is not JobStatus.COMPLETED
+            if retry:
+                action = parent.action
             message_id = await _response_message_id(interaction, response)
             child = Job(
                 id=child_id,
@@ -359,7 +364,8 @@ class Imagine(RuntimeAccess, commands.Cog):
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
                 provider=parent.provider,
-                account=parent.account,
+                # A new /imagine may go to any account; a press belongs to the account of the image it acts on.
+                account=None if action is Action.IMAGINE else parent.account,
                 parent_id=parent.id,
                 action=action,
                 prompt=parent.prompt,

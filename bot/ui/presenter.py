@@ -175,7 +175,8 @@ class Presenter:
     async def _final_message(self, job: Job) -> dict[str, Any]:
         content = job_content(job)
         if job.status is not JobStatus.COMPLETED or job.result_url is None:
-            return {"content": content, "view": None, "attachments": []}
+            # A job that may exist at the provider offers 🔄 to send it again; other failures offer nothing.
+            return {"content": content, "view": result_view(job), "attachments": []}
         data = await self._image(job, job.result_url, required=True)
         assert data is not None
         filename = "grid.png" if job.grid_url else "image.png"
