@@ -188,7 +188,7 @@ async def _terminate(process: asyncio.subprocess.Process | None) -> None:
 
 def _base_env() -> dict[str, str]:
     """This environment without anything the bot would read as a setting: the benchmark sets its own."""
-    from bot.settings import Settings
+    from bot.core.settings import Settings
 
     ours = {name.upper() for name in Settings.model_fields}
     env = {k: v for k, v in os.environ.items() if k.upper() not in ours}

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.errors import ConfigError, StoreError
-from bot.settings import Settings, load_settings
+from bot.core.errors import ConfigError, StoreError
+from bot.core.settings import Settings, load_settings
 
 _log = logging.getLogger("bot")
 
@@ -35,8 +35,8 @@ def point_discord_at(settings: Settings) -> None:
 
 
 async def _run(settings: Settings, token: str) -> None:
-    from bot.client import ImagineBot
-    from bot.runtime import Runtime
+    from bot.core.runtime import Runtime
+    from bot.ui.client import ImagineBot
 
     point_discord_at(settings)
     bot = ImagineBot(settings, Runtime(settings))
@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     token = settings.require_token()
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     setup_logging(settings.log_level, _secrets(settings))
     try:
@@ -79,8 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _sync(settings: Settings, token: str) -> dict[str, int | None]:
     """Log in over REST only (no gateway), sync every target whatever its stored hash, close."""
-    from bot.client import ImagineBot
-    from bot.runtime import Runtime
+    from bot.core.runtime import Runtime
+    from bot.ui.client import ImagineBot
 
     point_discord_at(settings)
     bot = ImagineBot(settings, Runtime(settings), commands_only=True)
@@ -95,7 +95,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     token = settings.require_token()
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     setup_logging(settings.log_level, _secrets(settings))
     try:
@@ -112,7 +112,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bot.providers import build_accounts
+    from bot.core.providers import build_accounts
 
     settings = load_settings()
     accounts = build_accounts(settings)
@@ -141,7 +141,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_playground(args: argparse.Namespace) -> int:
-    from bot.playground import PlaygroundOptions, run_playground
+    from bot.devtools.playground import PlaygroundOptions, run_playground
 
     options = PlaygroundOptions(
         port=args.port,
@@ -154,7 +154,7 @@ def cmd_playground(args: argparse.Namespace) -> int:
 
 
 def _add_playground_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bot.playground import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_STEP_SECONDS
+    from bot.devtools.playground import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_STEP_SECONDS
 
     playground = sub.add_parser(
         "playground",

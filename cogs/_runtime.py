@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.client import ImagineBot
-    from bot.engine import JobEngine
-    from bot.moderation import Moderation
+    from bot.core.engine import JobEngine
+    from bot.core.moderation import Moderation
+    from bot.ui.client import ImagineBot
 
 __all__ = ["RuntimeAccess"]
 

@@ -26,12 +26,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import crashpoints
-from bot.errors import InputError
-from bot.models import Action, ErrorReason, Job, JobStatus, utcnow
-from bot.moderation import ButtonPolicy, Refusal
-from bot.netguard import MAX_IMAGE_BYTES, ImageGuard
-from bot.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
+from bot.core import crashpoints
+from bot.core.errors import InputError
+from bot.core.models import Action, ErrorReason, Job, JobStatus, utcnow
+from bot.core.moderation import ButtonPolicy, Refusal
+from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
+from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
 from bot.ui import gate
 from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, result_actions
 from bot.ui.replies import refuse
@@ -39,7 +39,7 @@ from bot.ui.texts import refusal_text
 from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
-    from bot.client import ImagineBot
+    from bot.ui.client import ImagineBot
 
 _log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import InputError, ProviderError
-from bot.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus
-from bot.moderation import AuditAction
-from bot.prompt import ASPECT_CHOICES
+from bot.core.errors import InputError, ProviderError
+from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus
+from bot.core.moderation import AuditAction
+from bot.core.prompt import ASPECT_CHOICES
 from bot.ui import gate
 from bot.ui.buttons import result_view
 from bot.ui.controls import CancelButton, PageButton, pager_view, progress_view
@@ -29,8 +29,8 @@ from bot.ui.texts import JOBS_PER_PAGE, blocked_text, info_text, job_list_page, 
 from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
-    from bot.client import ImagineBot
-    from bot.moderation import Moderation
+    from bot.core.moderation import Moderation
+    from bot.ui.client import ImagineBot
 
 _log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The group is hidden from members by its default permissions (Manage Server) and checked again on every
 use, since a server can grant the command to anyone in its integration settings and a moderator role
 may be configured per guild. Each subcommand parses, defers when it touches the store, calls
-:class:`bot.moderation.Moderation` or the engine, and replies ephemerally.
+:class:`bot.core.moderation.Moderation` or the engine, and replies ephemerally.
 
 The audit channel receives every recorded entry: each job's end, each blocked prompt and each
 moderator action, posted by one worker so that posts keep their order.
@@ -21,10 +21,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import StoreError
-from bot.models import ErrorReason, JobEvent, JobEventKind, JobStatus, utcnow
-from bot.moderation import AuditAction, AuditEntry, InvalidTerm
-from bot.moderation.policy import parse_duration
+from bot.core.errors import StoreError
+from bot.core.models import ErrorReason, JobEvent, JobEventKind, JobStatus, utcnow
+from bot.core.moderation import AuditAction, AuditEntry, InvalidTerm
+from bot.core.moderation.policy import parse_duration
 from bot.ui import gate
 from bot.ui.controls import pager_view
 from bot.ui.render import NO_MENTIONS, quote_prompt
@@ -41,7 +41,7 @@ from cogs._runtime import RuntimeAccess
 from cogs.member import job_list, parse_job_id, reply
 
 if TYPE_CHECKING:
-    from bot.client import ImagineBot
+    from bot.ui.client import ImagineBot
 
 _log = logging.getLogger(__name__)
 

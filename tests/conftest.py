@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.store import Store
+from bot.core.store import Store
 from localdiscord import SPEC_SETTING, LocalDiscord, SpecValidator
 
 

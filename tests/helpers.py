@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.models import Job, JobEvent
+from bot.core.models import Job, JobEvent
 
 __all__ = ["Recorder", "make_job", "wait_until"]
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.models import Action, Job
+from bot.core.models import Action, Job
 from bot.ui.render import button_label, button_rows, result_actions
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.models import Job, JobStatus
+from bot.core.models import Job, JobStatus
 
 if TYPE_CHECKING:
     from cogs.member import Member

@@ -1,6 +1,6 @@
 """The checks a member's request meets before the interaction is acknowledged, and who counts as a moderator.
 
-Everything here reads only the cached guild snapshot (see :class:`bot.moderation.Moderation`), so it
+Everything here reads only the cached guild snapshot (see :class:`bot.core.moderation.Moderation`), so it
 runs well inside Discord's 3 seconds; only a guild's first request after a start loads the snapshot.
 A refused request is answered ephemerally, before anything public was posted.
 """
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.moderation import GuildState, MemberSettings, Moderation
-from bot.prompt import ParsedPrompt, parse_prompt
+from bot.core.moderation import GuildState, MemberSettings, Moderation
+from bot.core.prompt import ParsedPrompt, parse_prompt
 from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import refuse
 from bot.ui.texts import ban_text, blocked_text, channel_pointer
 
 if TYPE_CHECKING:
-    from bot.client import ImagineBot
+    from bot.ui.client import ImagineBot
 
 __all__ = ["guard", "is_moderator", "prompt_allowed", "role_ids", "with_member_defaults"]
 

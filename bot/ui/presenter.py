@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import crashpoints
-from bot.errors import ProviderError
-from bot.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
-from bot.scheduling import WorkGate
+from bot.core import crashpoints
+from bot.core.errors import ProviderError
+from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
+from bot.core.scheduling import WorkGate
 from bot.ui.buttons import result_view
 from bot.ui.controls import progress_view
 from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content
 
 if TYPE_CHECKING:
-    from bot.client import ImagineBot
+    from bot.ui.client import ImagineBot
 
 __all__ = ["Presenter"]
 

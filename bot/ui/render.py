@@ -13,7 +13,7 @@ import re
 import discord
 from PIL import Image
 
-from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason, Job, JobStatus
+from bot.core.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason, Job, JobStatus
 
 __all__ = [
     "NO_MENTIONS",

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.errors import StoreError
+from bot.core.errors import StoreError
 from bot.ui.render import NO_MENTIONS
 
 __all__ = ["FAILED", "SAVE_FAILED", "answer_failures", "refuse", "report_failure"]
@@ -62,7 +62,7 @@ async def report_failure(interaction: discord.Interaction, error: Exception) -> 
     """Every command and button that raises ends here: one polite answer to the member and one log line.
 
     Installed as the command tree's error handler and around every persistent button's callback
-    (see :mod:`bot.client`), so no failure goes unanswered and none is logged twice.
+    (see :mod:`bot.ui.client`), so no failure goes unanswered and none is logged twice.
     """
     original = getattr(error, "original", None) or error
     what = _what(interaction)

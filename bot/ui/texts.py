@@ -11,8 +11,8 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
-from bot.models import ErrorReason, Job, JobStatus
-from bot.moderation import (
+from bot.core.models import ErrorReason, Job, JobStatus
+from bot.core.moderation import (
     AuditAction,
     AuditEntry,
     Ban,

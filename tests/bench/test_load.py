@@ -95,7 +95,7 @@ def test_profile_shares_charge_the_standard_library_to_its_caller(tmp_path: Path
     raw = tmp_path / "bot.raw"
     raw.write_text(
         "main (bot/__main__.py:1);run (asyncio/runners.py:1);poll (discord/gateway.py:9);loads (json/decoder.py:3) 3\n"
-        "main (bot/__main__.py:1);_submit (bot/engine.py:5);send (httpx/_client.py:7) 1\n"
+        "main (bot/__main__.py:1);_submit (bot/core/engine.py:5);send (httpx/_client.py:7) 1\n"
         "main (bot/__main__.py:1);run (asyncio/runners.py:1);select (selectors.py:468) 1\n"
     )
     shares = profile_shares(raw)

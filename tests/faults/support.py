@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bot.models import ErrorReason, JobStatus
+from bot.core.models import ErrorReason, JobStatus
 from localdiscord import LocalDiscord
 from providersim import SimServer
 from tests.e2e.harness import BotProcess, button_ids, eventually

@@ -1,4 +1,4 @@
-"""kill -9 at each named crash point (bot/crashpoints.py), then a restart: nothing is left behind.
+"""kill -9 at each named crash point (bot/core/crashpoints.py), then a restart: nothing is left behind.
 
 A kill aimed by timing lands in a window only by luck; ``IMAGINEBOT_CRASH_AT`` makes the bot SIGKILL itself
 at the named point every time. For each point one /imagine (or a press on its result) is sent through the
@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from bot import crashpoints
-from bot.models import Action, JobStatus
+from bot.core import crashpoints
+from bot.core.models import Action, JobStatus
 from cogs import imagine as imagine_cog
 from cogs.imagine import NOT_STARTED, InteractionLedger, PendingInteraction
 from localdiscord import LocalDiscord

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.models import ErrorReason, JobStatus
+from bot.core.models import ErrorReason, JobStatus
 from bot.ui.render import job_content
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator

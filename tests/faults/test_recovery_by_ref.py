@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot import crashpoints
-from bot.models import ErrorReason, JobStatus
+from bot.core import crashpoints
+from bot.core.models import ErrorReason, JobStatus
 from localdiscord import LocalDiscord
 from providersim import simulator
 from tests.e2e.harness import BotProcess, button_ids, eventually

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import ErrorReason, JobStatus
+from bot.core.models import ErrorReason, JobStatus
 from localdiscord import LocalDiscord
 from providersim import simulator
 from tests.e2e.harness import eventually

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.models import JobStatus
-from bot.store._store import BUSY_TIMEOUT_MS
+from bot.core.models import JobStatus
+from bot.core.store._store import BUSY_TIMEOUT_MS
 from localdiscord import LocalDiscord
 from tests.e2e.harness import button_ids, eventually
 from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine

@@ -21,16 +21,16 @@ import httpx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.engine import EngineConfig, JobEngine
-from bot.errors import InputError, ProviderError, WebhookRejected
-from bot.models import ErrorReason, Job, JobStatus, ProviderUpdate
-from bot.prompt import MAX_PROMPT_LENGTH, parse_prompt
-from bot.providers import provider_class
-from bot.providers._common import REF_HEADER
-from bot.providers.base import Account, ActionRequest, ImagineRequest, Provider
-from bot.providers.local import LocalProvider
-from bot.scheduling import AccountPool
-from bot.store import Store
+from bot.core.engine import EngineConfig, JobEngine
+from bot.core.errors import InputError, ProviderError, WebhookRejected
+from bot.core.models import ErrorReason, Job, JobStatus, ProviderUpdate
+from bot.core.prompt import MAX_PROMPT_LENGTH, parse_prompt
+from bot.core.providers import provider_class
+from bot.core.providers._common import REF_HEADER
+from bot.core.providers.base import Account, ActionRequest, ImagineRequest, Provider
+from bot.core.providers.local import LocalProvider
+from bot.core.scheduling import AccountPool
+from bot.core.store import Store
 from bot.ui.render import MAX_CONTENT, job_content
 
 REMOTE = ("thenextleg", "useapi", "imaginepro", "apiframe")
@@ -179,7 +179,7 @@ def test_poll_and_submit_answers(name: str, answer: tuple[int, bytes, str | None
                 provider.imagine(ImagineRequest(job_id="j", prompt="a fox", webhook_url="http://h/w/x")), runner
             )
         else:
-            from bot.models import Action
+            from bot.core.models import Action
 
             request = ActionRequest(
                 job_id="c", action=Action.U1, parent_provider_job_id="pj-1",

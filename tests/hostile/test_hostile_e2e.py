@@ -17,9 +17,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.models import ErrorReason, JobStatus
-from bot.prompt import MAX_PROMPT_LENGTH
-from bot.providers._common import webhook_header_secret
+from bot.core.models import ErrorReason, JobStatus
+from bot.core.prompt import MAX_PROMPT_LENGTH
+from bot.core.providers._common import webhook_header_secret
 from bot.ui.render import quote_prompt
 from localdiscord import ControlError, LocalDiscord
 from providersim import simulator

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot import netguard
-from bot.errors import ProviderError
-from bot.models import ErrorReason
-from bot.netguard import MAX_PIXELS, ImageGuard, ImageRefused, open_image
-from bot.providers.base import Account, ImagineRequest
-from bot.providers.local import LocalProvider
+from bot.core import netguard
+from bot.core.errors import ProviderError
+from bot.core.models import ErrorReason
+from bot.core.netguard import MAX_PIXELS, ImageGuard, ImageRefused, open_image
+from bot.core.providers.base import Account, ImagineRequest
+from bot.core.providers.local import LocalProvider
 
 # A public address from the documentation-free global space; nothing here ever connects to it.
 PUBLIC_IP = "93.184.216.34"
@@ -344,7 +344,7 @@ async def test_pinning_through_the_bots_own_transport(monkeypatch: pytest.Monkey
     """The bot's providers share an aiohttp-backed httpx transport: a pinned request still names its host."""
     from aiohttp import web
 
-    from bot.http_transport import AiohttpTransport
+    from bot.core.http_transport import AiohttpTransport
 
     seen: list[str] = []
 

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import webhooks
-from bot.models import Job, JobStatus
-from bot.providers._common import webhook_header_secret
-from bot.webhooks import WebhookServer
+from bot.core import webhooks
+from bot.core.models import Job, JobStatus
+from bot.core.providers._common import webhook_header_secret
+from bot.core.webhooks import WebhookServer
 from tests.helpers import make_job, wait_until
 from tests.providers.conftest import WEBHOOK_SECRET, Harness
 

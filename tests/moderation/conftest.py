@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from bot.models import Job
-from bot.moderation import AuditEntry, Moderation
-from bot.store import Store
+from bot.core.models import Job
+from bot.core.moderation import AuditEntry, Moderation
+from bot.core.store import Store
 from tests.helpers import make_job
 
 GUILD = 1000

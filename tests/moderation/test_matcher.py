@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from bot.moderation.defaults import DEFAULT_PHRASES
-from bot.moderation.matcher import (
+from bot.core.moderation.defaults import DEFAULT_PHRASES
+from bot.core.moderation.matcher import (
     MAX_REGEX_LENGTH,
     InvalidTerm,
     Term,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.moderation import Moderation
-from bot.store import Store
+from bot.core.moderation import Moderation
+from bot.core.store import Store
 from tests.moderation.conftest import ALICE, BOB
 
 

@@ -7,11 +7,11 @@ import datetime as dt
 
 import pytest
 
-from bot.engine import JobEngine
-from bot.models import ErrorReason, JobStatus
-from bot.moderation import AuditAction, AuditEntry, ButtonPolicy, InvalidTerm, Moderation, Refusal
-from bot.scheduling import AccountPool
-from bot.store import Store
+from bot.core.engine import JobEngine
+from bot.core.models import ErrorReason, JobStatus
+from bot.core.moderation import AuditAction, AuditEntry, ButtonPolicy, InvalidTerm, Moderation, Refusal
+from bot.core.scheduling import AccountPool
+from bot.core.store import Store
 
 from .conftest import ALICE, BOB, GUILD, MOD, Clock, job
 

@@ -6,12 +6,12 @@ import datetime as dt
 
 import pytest
 
-from bot.errors import InputError
-from bot.models import ErrorReason, JobStatus
-from bot.moderation import AuditAction, AuditEntry, Ban, MemberSettings, Refusal, StrikeOutcome, Term, WordFilter
-from bot.moderation.policy import GuildConfig, WordEntry, parse_duration
-from bot.moderation.service import GuildState
-from bot.prompt import parse_prompt
+from bot.core.errors import InputError
+from bot.core.models import ErrorReason, JobStatus
+from bot.core.moderation import AuditAction, AuditEntry, Ban, MemberSettings, Refusal, StrikeOutcome, Term, WordFilter
+from bot.core.moderation.policy import GuildConfig, WordEntry, parse_duration
+from bot.core.moderation.service import GuildState
+from bot.core.prompt import parse_prompt
 from bot.ui.gate import suffix_params, with_member_defaults
 from bot.ui.texts import audit_text, blocked_text, job_list_text, refusal_text, words_text
 

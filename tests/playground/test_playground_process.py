@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.playground import bot_environment
+from bot.devtools.playground import bot_environment
 
 from .support import Playground, pid_alive, wait_until
 

@@ -14,13 +14,13 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.engine import EngineConfig, JobEngine
-from bot.models import Action, Job, JobStatus
-from bot.providers import provider_class
-from bot.providers.base import Account, Provider
-from bot.scheduling import AccountPool
-from bot.store import Store
-from bot.webhooks import WebhookServer
+from bot.core.engine import EngineConfig, JobEngine
+from bot.core.models import Action, Job, JobStatus
+from bot.core.providers import provider_class
+from bot.core.providers.base import Account, Provider
+from bot.core.scheduling import AccountPool
+from bot.core.store import Store
+from bot.core.webhooks import WebhookServer
 from providersim import SimServer, simulator
 from tests.helpers import Recorder, make_job, wait_until
 

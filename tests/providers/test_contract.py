@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import GRID_ACTIONS, Action, JobEventKind, JobStatus
+from bot.core.models import GRID_ACTIONS, Action, JobEventKind, JobStatus
 from providersim import SimServer
 
 from .conftest import PROVIDERS, Harness

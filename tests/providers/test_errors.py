@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import ProviderError
-from bot.models import Action, ErrorReason, JobStatus, ReasonKind
-from bot.providers.base import ActionRequest
+from bot.core.errors import ProviderError
+from bot.core.models import Action, ErrorReason, JobStatus, ReasonKind
+from bot.core.providers.base import ActionRequest
 from providersim import MJ_FAILURES
 from providersim._core import ErrorSpec
 

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.errors import ProviderError
-from bot.models import ErrorReason, JobStatus
-from bot.providers.base import ImagineRequest
+from bot.core.errors import ProviderError
+from bot.core.models import ErrorReason, JobStatus
+from bot.core.providers.base import ImagineRequest
 
 from .conftest import API_KEY, Harness, make_job, wait_until
 
@@ -102,7 +102,7 @@ async def test_webhook_token_never_reaches_an_error_detail(harness: Harness) -> 
     from providersim._core import ErrorSpec
 
     sim = await harness.sim("imaginepro")
-    echo = {"success": False, "error": "bad webhookOverride http://bot/webhooks/imaginepro/SECRETTOKEN123"}
+    echo = {"success": False, "error": "bad webhookOverride http://bot/core/webhooks/imaginepro/SECRETTOKEN123"}
     sim.errors = {**sim.errors, "echo": ErrorSpec(400, echo)}
     sim.fail_next.append("echo")
     with pytest.raises(ProviderError) as caught:

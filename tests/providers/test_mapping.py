@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.models import GRID_ACTIONS, Action, ErrorReason, JobStatus
-from bot.providers import provider_class
-from bot.providers._common import (
+from bot.core.errors import ProviderError, ProviderProtocolError, WebhookRejected
+from bot.core.models import GRID_ACTIONS, Action, ErrorReason, JobStatus
+from bot.core.providers import provider_class
+from bot.core.providers._common import (
     REF_HEADER,
     actions_from_labels,
     compose_prompt,
     parse_progress,
     reason_from_text,
 )
-from bot.providers.base import Account, ImagineRequest, Provider
+from bot.core.providers.base import Account, ImagineRequest, Provider
 
 
 def adapter(name: str, handler: Any = None, **options: Any) -> Provider:
@@ -127,11 +127,11 @@ async def test_thenextleg_sends_the_documented_submit_body() -> None:
         return httpx.Response(200, json={"success": True, "messageId": "m1", "createdAt": "2023-04-04T13:07:01.927Z"})
 
     tnl = adapter("thenextleg", handler, ignore_prefilter=False)
-    request = ImagineRequest(job_id="job-1", prompt="a cat", webhook_url="https://bot/webhooks/thenextleg/t")
+    request = ImagineRequest(job_id="job-1", prompt="a cat", webhook_url="https://bot/core/webhooks/thenextleg/t")
     submission = await tnl.imagine(request)
     assert submission.provider_job_id == "m1"
     assert seen["auth"] == "Bearer KEY-123456"
-    assert seen["body"] == {"msg": "a cat", "ref": "job-1", "webhookOverride": "https://bot/webhooks/thenextleg/t",
+    assert seen["body"] == {"msg": "a cat", "ref": "job-1", "webhookOverride": "https://bot/core/webhooks/thenextleg/t",
                             "ignorePrefilter": "false"}  # fmt: skip
 
 
@@ -200,7 +200,7 @@ def test_apiframe_result_without_status_and_integer_or_camel_ids() -> None:
 
 @pytest.mark.parametrize("style", ["raw", "bearer"])
 async def test_apiframe_auth_styles_and_action_endpoints(style: str) -> None:
-    from bot.providers.base import ActionRequest
+    from bot.core.providers.base import ActionRequest
 
     seen: list[tuple[str, str, dict[str, Any]]] = []
 
@@ -218,12 +218,12 @@ async def test_apiframe_auth_styles_and_action_endpoints(style: str) -> None:
     for action, (path, extra) in cases.items():
         await frame.act(ActionRequest(job_id="j", action=action, parent_provider_job_id="p",
                                       parent_provider_data={}, parent_prompt="x",
-                                      webhook_url="https://bot/webhooks/apiframe/tok"))  # fmt: skip
+                                      webhook_url="https://bot/core/webhooks/apiframe/tok"))  # fmt: skip
         got_path, auth, body = seen[-1]
         assert got_path.endswith(path)
         assert auth == ("Bearer KEY-123456" if style == "bearer" else "KEY-123456")
         assert body["parent_task_id"] == "p" and all(body[k] == v for k, v in extra.items())
-        assert body["webhook_url"] == "https://bot/webhooks/apiframe/tok?ref=j" and body["webhook_secret"]
+        assert body["webhook_url"] == "https://bot/core/webhooks/apiframe/tok?ref=j" and body["webhook_secret"]
 
 
 async def test_errors_never_carry_the_key() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.models import ErrorReason, JobStatus
+from bot.core.models import ErrorReason, JobStatus
 
 from .conftest import API_KEY, Harness, make_job
 

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.errors import ProviderError
-from bot.models import AnswerClass, ErrorReason, JobStatus, SubmitOutcome
-from bot.providers import provider_class
-from bot.providers.base import Account, ImagineRequest, Provider
+from bot.core.errors import ProviderError
+from bot.core.models import AnswerClass, ErrorReason, JobStatus, SubmitOutcome
+from bot.core.providers import provider_class
+from bot.core.providers.base import Account, ImagineRequest, Provider
 from providersim import SimServer
 from providersim._core import ErrorSpec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import ErrorReason, JobStatus
+from bot.core.models import ErrorReason, JobStatus
 
 from .conftest import PROVIDERS, Harness, make_job, wait_until
 
@@ -68,7 +68,7 @@ async def test_lost_webhooks_fall_back_to_polling(harness: Harness, name: str) -
 
 
 async def test_unknown_status_is_a_protocol_error_not_a_crash(harness: Harness) -> None:
-    from bot.errors import ProviderProtocolError
+    from bot.core.errors import ProviderProtocolError
 
     sim = await harness.sim("useapi")
     adapter = harness.adapter("useapi", sim)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from bot.models import JobStatus
-from bot.providers._common import webhook_header_secret
+from bot.core.models import JobStatus
+from bot.core.providers._common import webhook_header_secret
 
 from .conftest import PROVIDERS, WEBHOOK_SECRET, Harness, make_job, wait_until
 
@@ -79,8 +79,8 @@ async def test_callback_for_a_job_is_applied_by_ref(harness: Harness) -> None:
 
 
 async def test_runtime_starts_and_stops_the_receiver(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.runtime import Runtime
-    from bot.settings import Settings
+    from bot.core.runtime import Runtime
+    from bot.core.settings import Settings
 
     settings = Settings(
         _env_file=None, data_dir=tmp_path, webhook_enabled=True, webhook_port=0,

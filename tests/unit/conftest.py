@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.engine import EngineConfig, JobEngine
-from bot.providers.base import Account
-from bot.providers.local import LocalProvider
-from bot.scheduling import AccountPool
-from bot.store import Store
+from bot.core.engine import EngineConfig, JobEngine
+from bot.core.providers.base import Account
+from bot.core.providers.local import LocalProvider
+from bot.core.scheduling import AccountPool
+from bot.core.store import Store
 from tests.helpers import Recorder, make_job, wait_until
 
 __all__ = ["Recorder", "local_provider", "make_job", "wait_until"]

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from discord import app_commands
 
-from bot.client import INITIAL_EXTENSIONS, ImagineBot, command_digest
-from bot.runtime import Runtime
-from bot.settings import load_settings
-from bot.store import Store
+from bot.core.runtime import Runtime
+from bot.core.settings import load_settings
+from bot.core.store import Store
+from bot.ui.client import INITIAL_EXTENSIONS, ImagineBot, command_digest
 
 APPLICATION = 1_234_567_890_123_456_789
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 
-from bot.errors import ProviderError
-from bot.models import Action, ErrorReason, JobStatus, ProviderUpdate
-from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
-from bot.store import Store
+from bot.core.errors import ProviderError
+from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
+from bot.core.store import Store
 from tests.unit.conftest import local_provider, make_job, wait_until
 
 
@@ -185,9 +185,9 @@ async def test_unfinished_jobs_resume_after_restart(
 
 
 async def test_job_caught_mid_submit_is_never_sent_twice(make_engine: Any, store: Store, monkeypatch: Any) -> None:
-    import bot.engine
+    import bot.core.engine
 
-    monkeypatch.setattr(bot.engine, "LIMBO_GRACE_S", 0.1)
+    monkeypatch.setattr(bot.core.engine, "LIMBO_GRACE_S", 0.1)
     provider = ScriptedProvider()
     job = make_job(provider="scripted", account="a")
     job.submit_started_at = job.created_at  # the crash came after this was written, before the answer

@@ -7,11 +7,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bot.engine import DELIVERED_FLUSH_S
-from bot.models import Job, JobStatus, ProviderUpdate
-from bot.providers.base import Capabilities, ImagineRequest, Submission
-from bot.scheduling import FairQueue
-from bot.store import Store
+from bot.core.engine import DELIVERED_FLUSH_S
+from bot.core.models import Job, JobStatus, ProviderUpdate
+from bot.core.providers.base import Capabilities, ImagineRequest, Submission
+from bot.core.scheduling import FairQueue
+from bot.core.store import Store
 from tests.unit.conftest import make_job, wait_until
 from tests.unit.test_engine import ScriptedProvider, done, finished
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ProviderError
-from bot.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
-from bot.providers.base import Submission
-from bot.store import Store
+from bot.core.errors import ProviderError
+from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.providers.base import Submission
+from bot.core.store import Store
 from tests.unit.conftest import make_job, wait_until
 from tests.unit.test_engine import ScriptedProvider, done, finished
 

@@ -16,12 +16,12 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.client import ImagineBot
-from bot.errors import StoreError
-from bot.models import Action
-from bot.runtime import Runtime
-from bot.settings import load_settings
+from bot.core.errors import StoreError
+from bot.core.models import Action
+from bot.core.runtime import Runtime
+from bot.core.settings import load_settings
 from bot.ui.buttons import JobButton
+from bot.ui.client import ImagineBot
 from bot.ui.controls import CancelButton, PageButton
 from bot.ui.replies import FAILED, SAVE_FAILED, answer_failures, report_failure
 from cogs.moderation import NotModerator

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.http_transport import AiohttpTransport
+from bot.core.http_transport import AiohttpTransport
 
 
 async def _echo(request: web.Request) -> web.Response:

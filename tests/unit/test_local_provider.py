@@ -6,9 +6,9 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from bot.models import Action, JobStatus
-from bot.providers.base import ActionRequest, ImagineRequest
-from bot.providers.local import render_grid
+from bot.core.models import Action, JobStatus
+from bot.core.providers.base import ActionRequest, ImagineRequest
+from bot.core.providers.local import render_grid
 from tests.unit.conftest import local_provider
 
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bot.models import Job, JobStatus
+from bot.core.models import Job, JobStatus
 from bot.ui.render import MAX_CONTENT
 from bot.ui.texts import JOBS_PER_PAGE, job_line, job_list_page, job_list_text, page_start
 from tests.helpers import make_job

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import InputError
-from bot.prompt import MAX_PROMPT_LENGTH, parse_prompt
+from bot.core.errors import InputError
+from bot.core.prompt import MAX_PROMPT_LENGTH, parse_prompt
 
 
 def test_parameters_are_parsed_and_normalised() -> None:

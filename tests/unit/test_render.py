@@ -4,7 +4,7 @@ import io
 
 from PIL import Image
 
-from bot.models import Action, ErrorReason, JobStatus
+from bot.core.models import Action, ErrorReason, JobStatus
 from bot.ui.buttons import result_view
 from bot.ui.render import encode_for_upload, job_content, quote_prompt
 from tests.unit.conftest import make_job

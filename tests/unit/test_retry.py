@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import Action, ErrorReason
-from bot.retry import MAX_RETRY_DELAY_S, Decision, Verdict, decide_after_refusal, next_poll_interval, poll_ceiling
+from bot.core.models import Action, ErrorReason
+from bot.core.retry import MAX_RETRY_DELAY_S, Decision, Verdict, decide_after_refusal, next_poll_interval, poll_ceiling
 
 R = ErrorReason
 IMAGINE, PRESS = Action.IMAGINE, Action.U2

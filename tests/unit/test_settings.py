@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.errors import ConfigError
-from bot.settings import load_settings
+from bot.core.errors import ConfigError
+from bot.core.settings import load_settings
 
 
 def test_defaults_need_only_a_token(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:

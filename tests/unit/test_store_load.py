@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import JobStatus
-from bot.scheduling import WorkGate
-from bot.store import Store
+from bot.core.models import JobStatus
+from bot.core.scheduling import WorkGate
+from bot.core.store import Store
 from tests.unit.conftest import make_job
 
 

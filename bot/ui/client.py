@@ -21,9 +21,9 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.errors import StoreError
-from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.core.errors import StoreError
+from bot.core.runtime import Runtime
+from bot.core.settings import Settings
 from bot.ui.buttons import JobButton
 from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS

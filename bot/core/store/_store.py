@@ -15,8 +15,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.errors import StoreError
-from bot.models import Action, ErrorReason, Job, JobStatus, utcnow
+from bot.core.errors import StoreError
+from bot.core.models import Action, ErrorReason, Job, JobStatus, utcnow
 
 _log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class Store:
     def migrations() -> list[tuple[int, str, str]]:
         """The numbered migrations shipped with the package, in order."""
         found = []
-        for entry in resources.files("bot.store.migrations").iterdir():
+        for entry in resources.files("bot.core.store.migrations").iterdir():
             stem, _, ext = entry.name.partition(".")
             number, _, name = stem.partition("_")
             if ext == "sql" and number.isdigit():

@@ -63,7 +63,7 @@ def bot_environment(
     A developer's shell may hold a real token, a paid provider or a webhook port; none of it may leak
     into a playground that promises to need none of them.
     """
-    from bot.settings import Settings
+    from bot.core.settings import Settings
 
     ours = {name.upper() for name in Settings.model_fields}
     env = {key: value for key, value in base.items() if key.upper() not in ours}

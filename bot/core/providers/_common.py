@@ -1,7 +1,7 @@
 """Plumbing shared by the four HTTP adapters: requests, error mapping, progress and button parsing.
 
 Each provider speaks its own dialect, but they all wrap the same Midjourney and fail in the same
-words, so the translation of those words onto :class:`bot.models.ErrorReason`, the parsing of a
+words, so the translation of those words onto :class:`bot.core.models.ErrorReason`, the parsing of a
 progress that may be a number, a string or a sentence, and the reading of button labels live here.
 An adapter subclasses :class:`HttpAdapter` and keeps only what is really its provider's own.
 """
@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
-from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.models import ACTION_LABELS, GRID_ACTIONS, Action, AnswerClass, ErrorReason
-from bot.providers.base import Account, ImagineRequest, Provider, Submission, loads_json, retry_after_seconds
+from bot.core.errors import ProviderError, ProviderProtocolError, WebhookRejected
+from bot.core.models import ACTION_LABELS, GRID_ACTIONS, Action, AnswerClass, ErrorReason
+from bot.core.providers.base import Account, ImagineRequest, Provider, Submission, loads_json, retry_after_seconds
 
 __all__ = [
     "GRID_SET",

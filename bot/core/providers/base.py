@@ -1,11 +1,11 @@
 """The provider adapter protocol.
 
 An adapter speaks one provider's HTTP contract and maps everything it hears onto the closed sets in
-:mod:`bot.models`: statuses, actions and error reasons. It holds no job state of its own: the engine
+:mod:`bot.core.models`: statuses, actions and error reasons. It holds no job state of its own: the engine
 passes in what it needs (the provider's job id and the ``provider_data`` the adapter asked to keep)
 and stores what comes back.
 
-Every method that talks to the provider raises :class:`bot.errors.ProviderError` with a reason, never
+Every method that talks to the provider raises :class:`bot.core.errors.ProviderError` with a reason, never
 a bare httpx exception; :meth:`Provider.request` does that translation for the common cases.
 """
 
@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from bot.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome
+from bot.core.errors import ProviderError, ProviderProtocolError, WebhookRejected
+from bot.core.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome
 
 __all__ = [
     "Account",

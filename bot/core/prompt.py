@@ -12,8 +12,8 @@ import re
 import unicodedata
 from typing import Any
 
-from bot.errors import InputError
-from bot.models import ErrorReason
+from bot.core.errors import InputError
+from bot.core.models import ErrorReason
 
 __all__ = ["ASPECT_CHOICES", "MAX_PROMPT_LENGTH", "ParsedPrompt", "parse_prompt"]
 

@@ -8,8 +8,8 @@ import dataclasses
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
-from bot.models import ErrorReason, Job
-from bot.providers.base import Account, Provider
+from bot.core.models import ErrorReason, Job
+from bot.core.providers.base import Account, Provider
 
 __all__ = ["AccountPool", "FairQueue", "WorkGate"]
 

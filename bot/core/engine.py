@@ -18,9 +18,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from bot import crashpoints
-from bot.errors import ProviderError, StoreError, WebhookRejected
-from bot.models import (
+from bot.core import crashpoints
+from bot.core.errors import ProviderError, StoreError, WebhookRejected
+from bot.core.models import (
     Action,
     ErrorReason,
     Job,
@@ -32,10 +32,10 @@ from bot.models import (
     SubmitOutcome,
     utcnow,
 )
-from bot.providers.base import ActionRequest, ImagineRequest, Provider, Submission
-from bot.retry import Verdict, decide_after_refusal, next_poll_interval, poll_ceiling
-from bot.scheduling import AccountPool, FairQueue, WorkGate
-from bot.store import Store
+from bot.core.providers.base import ActionRequest, ImagineRequest, Provider, Submission
+from bot.core.retry import Verdict, decide_after_refusal, next_poll_interval, poll_ceiling
+from bot.core.scheduling import AccountPool, FairQueue, WorkGate
+from bot.core.store import Store
 
 __all__ = ["Admission", "EngineConfig", "JobEngine", "Listener"]
 

@@ -21,9 +21,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bot.errors import ConfigError, ProviderError
-from bot.models import GRID_ACTIONS, Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
-from bot.providers._common import (
+from bot.core.errors import ConfigError, ProviderError
+from bot.core.models import GRID_ACTIONS, Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.providers._common import (
     REF_HEADER,
     UPSCALED_SET,
     HttpAdapter,
@@ -36,7 +36,7 @@ from bot.providers._common import (
     str_list,
     webhook_header_secret,
 )
-from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
+from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
 
 __all__ = ["ApiFrameProvider"]
 

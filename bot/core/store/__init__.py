@@ -1,5 +1,5 @@
 """The SQLite job store: the bot's source of truth. Public face: :class:`Store`."""
 
-from bot.store._store import Store
+from bot.core.store._store import Store
 
 __all__ = ["Store"]

@@ -1,8 +1,8 @@
 """Community moderation and member self-service, without Discord: banned words, sanctions, limits,
 member settings, the audit trail and statistics. Public face: :class:`Moderation`."""
 
-from bot.moderation.matcher import InvalidTerm, Term, Verdict, WordFilter, normalize
-from bot.moderation.policy import (
+from bot.core.moderation.matcher import InvalidTerm, Term, Verdict, WordFilter, normalize
+from bot.core.moderation.policy import (
     AuditAction,
     AuditEntry,
     Ban,
@@ -15,7 +15,7 @@ from bot.moderation.policy import (
     StrikeOutcome,
     Usage,
 )
-from bot.moderation.service import GuildState, Moderation, Stats
+from bot.core.moderation.service import GuildState, Moderation, Stats
 
 __all__ = [
     "AuditAction",

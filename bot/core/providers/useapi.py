@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from bot.errors import ProviderError
-from bot.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
-from bot.providers._common import (
+from bot.core.errors import ProviderError
+from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.providers._common import (
     DEFAULT_QUEUE_FULL_WAIT_S,
     GRID_SET,
     UPSCALED_SET,
@@ -39,7 +39,7 @@ from bot.providers._common import (
     parse_progress,
     reason_from_text,
 )
-from bot.providers.base import ActionRequest, Capabilities, ImagineRequest, Submission, retry_after_seconds
+from bot.core.providers.base import ActionRequest, Capabilities, ImagineRequest, Submission, retry_after_seconds
 
 __all__ = ["UseApiProvider"]
 

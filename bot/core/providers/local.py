@@ -28,10 +28,10 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from bot.errors import ProviderError
-from bot.models import Action, ErrorReason, JobStatus, ProviderUpdate
-from bot.netguard import ImageGuard, ImageRefused, open_image
-from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
+from bot.core.errors import ProviderError
+from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.core.netguard import ImageGuard, ImageRefused, open_image
+from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
 
 __all__ = ["LocalProvider", "render_grid"]
 

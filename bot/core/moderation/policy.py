@@ -1,6 +1,6 @@
 """The moderation vocabulary: limits, guild configuration, bans, member settings, audit entries, refusals.
 
-Plain frozen values with no I/O; :mod:`bot.moderation.service` reads and writes them.
+Plain frozen values with no I/O; :mod:`bot.core.moderation.service` reads and writes them.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from bot.errors import ImagineBotError
-from bot.models import ErrorReason
+from bot.core.errors import ImagineBotError
+from bot.core.models import ErrorReason
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -10,14 +10,14 @@ import logging
 
 import httpx
 
-from bot.engine import EngineConfig, JobEngine
-from bot.http_transport import AiohttpTransport
-from bot.moderation import Moderation
-from bot.providers import Provider, build_accounts, provider_class
-from bot.scheduling import AccountPool
-from bot.settings import Settings
-from bot.store import Store
-from bot.webhooks import WebhookServer
+from bot.core.engine import EngineConfig, JobEngine
+from bot.core.http_transport import AiohttpTransport
+from bot.core.moderation import Moderation
+from bot.core.providers import Provider, build_accounts, provider_class
+from bot.core.scheduling import AccountPool
+from bot.core.settings import Settings
+from bot.core.store import Store
+from bot.core.webhooks import WebhookServer
 
 __all__ = ["Runtime"]
 

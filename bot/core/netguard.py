@@ -39,8 +39,8 @@ from typing import Final
 import httpx
 from PIL import Image
 
-from bot.errors import InputError
-from bot.models import ErrorReason
+from bot.core.errors import InputError
+from bot.core.models import ErrorReason
 
 __all__ = [
     "DISCORD_MEDIA_ORIGINS",

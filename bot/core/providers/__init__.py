@@ -1,6 +1,6 @@
 """Provider adapters behind one protocol.
 
-Public face: the protocol types from :mod:`bot.providers.base`, :func:`provider_class` to look an
+Public face: the protocol types from :mod:`bot.core.providers.base`, :func:`provider_class` to look an
 adapter up by its setting name, and :func:`build_accounts` to turn settings into accounts.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-from bot.errors import ConfigError
-from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
-from bot.settings import Settings
+from bot.core.errors import ConfigError
+from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
+from bot.core.settings import Settings
 
 __all__ = [
     "Account",
@@ -25,11 +25,11 @@ __all__ = [
 
 # Setting name → module:class. Imported lazily so a deployment loads only the adapters it uses.
 _ADAPTERS = {
-    "local": "bot.providers.local:LocalProvider",
-    "thenextleg": "bot.providers.thenextleg:TheNextLegProvider",
-    "useapi": "bot.providers.useapi:UseApiProvider",
-    "imaginepro": "bot.providers.imaginepro:ImagineProProvider",
-    "apiframe": "bot.providers.apiframe:ApiFrameProvider",
+    "local": "bot.core.providers.local:LocalProvider",
+    "thenextleg": "bot.core.providers.thenextleg:TheNextLegProvider",
+    "useapi": "bot.core.providers.useapi:UseApiProvider",
+    "imaginepro": "bot.core.providers.imaginepro:ImagineProProvider",
+    "apiframe": "bot.core.providers.apiframe:ApiFrameProvider",
 }
 
 

@@ -17,7 +17,7 @@ provider certainly does not have the job; a job it may have is never sent again.
 
 from __future__ import annotations
 
-from bot.models import AnswerClass, ErrorReason, SubmitOutcome
+from bot.core.models import AnswerClass, ErrorReason, SubmitOutcome
 
 __all__ = [
     "ConfigError",

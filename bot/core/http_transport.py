@@ -22,7 +22,7 @@ import aiohttp
 import httpx
 import yarl
 
-from bot import crashpoints
+from bot.core import crashpoints
 
 __all__ = ["AiohttpTransport"]
 

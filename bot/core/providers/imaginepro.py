@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from bot.errors import ConfigError, ProviderError
-from bot.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
-from bot.providers._common import (
+from bot.core.errors import ConfigError, ProviderError
+from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.providers._common import (
     GRID_SET,
     UPSCALED_SET,
     HttpAdapter,
@@ -35,7 +35,7 @@ from bot.providers._common import (
     reason_from_text,
     str_list,
 )
-from bot.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
+from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
 
 __all__ = ["ImagineProProvider"]
 

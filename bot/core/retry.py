@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 
-from bot.models import Action, ErrorReason, ReasonKind
+from bot.core.models import Action, ErrorReason, ReasonKind
 
 __all__ = ["MAX_RETRY_DELAY_S", "Decision", "Verdict", "decide_after_refusal", "next_poll_interval", "poll_ceiling"]
 

@@ -28,9 +28,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.engine import JobEngine
-from bot.errors import WebhookRejected
-from bot.providers._common import REF_HEADER, webhook_header_secret
+from bot.core.engine import JobEngine
+from bot.core.errors import WebhookRejected
+from bot.core.providers._common import REF_HEADER, webhook_header_secret
 
 __all__ = ["MAX_WEBHOOK_BODY", "WebhookServer"]
 

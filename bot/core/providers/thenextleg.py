@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from bot.errors import ProviderError
-from bot.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
-from bot.providers._common import (
+from bot.core.errors import ProviderError
+from bot.core.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.providers._common import (
     DEFAULT_RATE_LIMIT_WAIT_S,
     GRID_SET,
     UPSCALED_SET,
@@ -37,7 +37,7 @@ from bot.providers._common import (
     reason_from_text,
     str_list,
 )
-from bot.providers.base import ActionRequest, Capabilities, ImagineRequest, Submission, retry_after_seconds
+from bot.core.providers.base import ActionRequest, Capabilities, ImagineRequest, Submission, retry_after_seconds
 
 __all__ = ["TheNextLegProvider"]
 

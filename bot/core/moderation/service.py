@@ -21,10 +21,10 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from bot.models import ErrorReason, Job, JobStatus, utcnow
-from bot.moderation.defaults import DEFAULT_PHRASES
-from bot.moderation.matcher import InvalidTerm, Term, Verdict, WordFilter, check_regex, phrase_pattern
-from bot.moderation.policy import (
+from bot.core.models import ErrorReason, Job, JobStatus, utcnow
+from bot.core.moderation.defaults import DEFAULT_PHRASES
+from bot.core.moderation.matcher import InvalidTerm, Term, Verdict, WordFilter, check_regex, phrase_pattern
+from bot.core.moderation.policy import (
     MAX_COOLDOWN_S,
     MAX_LIMIT,
     AuditAction,
@@ -40,8 +40,8 @@ from bot.moderation.policy import (
     Usage,
     WordEntry,
 )
-from bot.store import Store
-from bot.store._store import iso
+from bot.core.store import Store
+from bot.core.store._store import iso
 
 __all__ = ["MAX_REGEXES", "MAX_WORDS", "GuildState", "Moderation", "Stats"]
 

@@ -1,0 +1,1 @@
+"""The core: jobs, providers, moderation and storage. It never imports discord.py."""
