@@ -1,0 +1,28 @@
+"""The layout's promises, kept by tools: the layers import only what they may, and the bot type-checks.
+
+``lint-imports`` reads the contracts in pyproject.toml ([tool.importlinter]); mypy runs in strict mode on
+``bot/`` and ``cogs/`` ([tool.mypy]). Both run as the developer would run them, from the project root.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_import_contracts_are_kept() -> None:
+    # The console script beside this interpreter: the one the test extras installed.
+    result = _run(str(Path(sys.executable).parent / "lint-imports"), "--no-cache", timeout=300)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_bot_and_cogs_type_check_in_strict_mode() -> None:
+    result = _run(sys.executable, "-m", "mypy", timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
