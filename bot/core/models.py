@@ -83,8 +83,8 @@ class Action(StrEnum):
     UPSCALE_CREATIVE = "upscale_creative"
 
     @property
-    def index(self) -> int | None:
-        """The 1-based tile an upscale or variation acts on, or None."""
+    def tile(self) -> int | None:
+        """The 1-based tile an upscale or variation acts on, or None (``index`` would shadow str.index)."""
         if self.value[0] in "uv" and self.value[1:].isdigit():
             return int(self.value[1:])
         return None

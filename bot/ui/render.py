@@ -95,9 +95,9 @@ def progress_bar(percent: int) -> str:
 
 def action_title(action: Action) -> str:
     if action.is_upscale:
-        return f"Image #{action.index}"
+        return f"Image #{action.tile}"
     if action.is_variation:
-        return f"Variations of image #{action.index}"
+        return f"Variations of image #{action.tile}"
     return _ACTION_WORDS.get(action, "")
 
 

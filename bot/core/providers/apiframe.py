@@ -128,10 +128,10 @@ class ApiFrameProvider(HttpAdapter):
         body: dict[str, Any] = {"parent_task_id": request.parent_provider_job_id}
         if action.is_upscale:
             path, kind = "/upscale-1x", "upscale"
-            body["index"] = str(action.index)
+            body["index"] = str(action.tile)
         elif action.is_variation:
             path, kind = "/variations", "grid"
-            body["index"] = str(action.index)
+            body["index"] = str(action.tile)
         elif action is Action.REROLL:
             path, kind = "/reroll", "grid"
         elif action in (Action.VARY_STRONG, Action.VARY_SUBTLE):

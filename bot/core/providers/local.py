@@ -322,8 +322,8 @@ class LocalProvider(Provider):
             if parent is None:
                 raise ProviderError(ErrorReason.LOST, "the parent task is gone from the local provider")
             source = self._result_image(task["parent"], parent, depth + 1)
-            if action.index is not None:
-                source = split_grid(source)[action.index - 1]
+            if action.tile is not None:
+                source = split_grid(source)[action.tile - 1]
             image = self._derive(action, source, task["seed"])
         return image
 
