@@ -39,7 +39,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image, ImageFilter
 
-from bot.core.providers.local import render_grid, split_grid
+from providersim._images import render_grid, split_grid
 
 __all__ = [
     "JSON_BODY",
