@@ -38,7 +38,9 @@ def provider_class(name: str) -> type[Provider]:
         module_name, _, class_name = _ADAPTERS[name].partition(":")
     except KeyError:
         raise ValueError(f"unknown provider {name!r}") from None
-    return getattr(importlib.import_module(module_name), class_name)
+    adapter = getattr(importlib.import_module(module_name), class_name)
+    assert isinstance(adapter, type) and issubclass(adapter, Provider)
+    return adapter
 
 
 def available_providers() -> tuple[str, ...]:

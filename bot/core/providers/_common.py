@@ -205,13 +205,14 @@ class HttpAdapter(Provider):
         super().__init__(account, http)
         self.base_url = (account.base_url or self.default_base_url).rstrip("/")
         # Tests and slow plans tune polling per account; everything else comes from the class.
-        tuned = {
-            name: float(account.options[name])
-            for name in ("poll_interval", "max_poll_interval", "min_request_interval")
-            if name in account.options
-        }
-        if tuned:
-            self.capabilities = dataclasses.replace(type(self).capabilities, **tuned)  # type: ignore[misc]
+        options, caps = account.options, type(self).capabilities
+        if any(name in options for name in ("poll_interval", "max_poll_interval", "min_request_interval")):
+            self.capabilities = dataclasses.replace(
+                caps,
+                poll_interval=float(options.get("poll_interval", caps.poll_interval)),
+                max_poll_interval=float(options.get("max_poll_interval", caps.max_poll_interval)),
+                min_request_interval=float(options.get("min_request_interval", caps.min_request_interval)),
+            )
 
     # -- overridden by the adapters --------------------------------------------------------------
 
@@ -222,8 +223,9 @@ class HttpAdapter(Provider):
         """The human text in an error body, wherever this provider puts it."""
         if isinstance(body, dict):
             for key in ("error", "msg", "message", "detail"):
-                if isinstance(body.get(key), str):
-                    return body[key]
+                value = body.get(key)
+                if isinstance(value, str):
+                    return value
         return None
 
     def status_reason(self, status: int, body: Any, headers: httpx.Headers, text: str | None) -> ProviderError | None:

@@ -93,7 +93,7 @@ class ApiFrameProvider(HttpAdapter):
 
     def error_text(self, body: Any) -> str | None:
         if isinstance(body, dict) and isinstance(body.get("errors"), list):
-            texts = [e.get("msg") for e in body["errors"] if isinstance(e, dict) and isinstance(e.get("msg"), str)]
+            texts = [str(e["msg"]) for e in body["errors"] if isinstance(e, dict) and isinstance(e.get("msg"), str)]
             if texts:
                 return "; ".join(texts)
         return super().error_text(body)

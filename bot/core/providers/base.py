@@ -107,7 +107,8 @@ class Provider(abc.ABC):
     """Base class of the adapters. One instance serves one :class:`Account`."""
 
     name: ClassVar[str]
-    capabilities: ClassVar[Capabilities]
+    # Declared per class; an account's options may tune an instance's copy (poll pace, request spacing).
+    capabilities: Capabilities
     # For every class of answer to a submit, whether the provider has the job afterwards. An adapter that
     # talks over a network declares all of them; a class it leaves out counts as UNKNOWN (never resent).
     submit_outcomes: ClassVar[Mapping[AnswerClass, SubmitOutcome]] = {}

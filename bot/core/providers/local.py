@@ -407,4 +407,7 @@ class LocalProvider(Provider):
 
 def _average_colour(data: bytes) -> tuple[int, ...]:
     with open_image(data) as image:
-        return tuple(image.convert("RGB").resize((1, 1)).getpixel((0, 0)))
+        pixel = image.convert("RGB").resize((1, 1)).getpixel((0, 0))
+    if not isinstance(pixel, tuple):  # an RGB image has tuple pixels; anything else is not a colour we can use
+        raise ValueError("the image has no RGB pixel")
+    return tuple(int(channel) for channel in pixel)

@@ -202,6 +202,7 @@ class TheNextLegProvider(HttpAdapter):
             )
         button_message_id = first_str(data, "buttonMessageId")
         actions = actions_from_labels(data.get("buttons"))
+        images: tuple[str, ...]
         if kind == "upscale":
             grid, images = None, (image,)
         else:

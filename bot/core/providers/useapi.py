@@ -210,7 +210,8 @@ class UseApiProvider(HttpAdapter):
         # Anything but a string is an unknown status (a list would not even be hashable).
         status = data.get("status") if isinstance(data.get("status"), str) else None
         ref = first_str(data, "replyRef")
-        content = data.get("content") if isinstance(data.get("content"), str) else ""
+        raw_content = data.get("content")
+        content = raw_content if isinstance(raw_content, str) else ""
         raw_attachments = data.get("attachments")
         attachments = [a for a in raw_attachments if isinstance(a, dict)] if isinstance(raw_attachments, list) else []
         urls = [u for u in (first_str(a, "url", "proxy_url") for a in attachments) if u]
