@@ -1,10 +1,10 @@
 """The browser playground: a static page, served by LocalDiscord, that plays the Discord client.
 
-The page (``index.html``, ``app.js``, ``style.css`` next to this file) needs nothing but the server it
-came from: it reads the world and a live feed of messages from ``GET /_control/events`` (server-sent
-events, see ``localdiscord._events``) and acts through the control API (run a slash command, press a
-button, submit a modal) as whichever seeded member the visitor picks. No CDN, font or script from
-elsewhere, so it works offline.
+The page (``index.html``, ``style.css`` and the ES modules next to this file, ``app.js`` the entry that
+imports the others) needs nothing but the server it came from: it reads the world and a live feed of
+messages from ``GET /_control/events`` (server-sent events, see ``localdiscord._events``) and acts
+through the control API (run a slash command, press a button, submit a modal) as whichever seeded
+member the visitor picks. No CDN, font or script from elsewhere, so it works offline.
 """
 
 from __future__ import annotations

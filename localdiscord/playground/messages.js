@@ -1,0 +1,438 @@
+// Drawing messages: one message as an <article> (author, content, attachments, embeds, components,
+// the ephemeral note), the open channel's list, and keeping the list scrolled to the newest.
+
+import { choose, press } from "./actions.js";
+import { selectChannel } from "./channels.js";
+import { el, els, icon, paintAvatar } from "./dom.js";
+import { link, renderInline, renderMarkdown } from "./richtext.js";
+import { FLAG_EPHEMERAL, channel, channelMessages, displayName, guild, store, visible } from "./state.js";
+
+function timeLabel(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function isImage(attachment) {
+  return (attachment.content_type || "").startsWith("image/") || /\.(png|jpe?g|gif|webp)$/i.test(attachment.filename || "");
+}
+
+function renderAttachments(message, parent) {
+  if (!message.attachments || !message.attachments.length) return;
+  const box = el("div", "attachments");
+  for (const attachment of message.attachments) {
+    if (isImage(attachment)) {
+      const a = el("a", "attachment-image");
+      a.href = attachment.url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      const img = el("img");
+      img.src = attachment.url;
+      img.alt = attachment.description || attachment.filename || "image";
+      img.title = attachment.filename || "";
+      if (attachment.width && attachment.height) {
+        img.width = attachment.width;
+        img.height = attachment.height;
+      }
+      img.addEventListener("load", keepPinned);
+      a.appendChild(img);
+      box.appendChild(a);
+    } else {
+      const file = el("a", "attachment-file");
+      file.href = attachment.url;
+      file.target = "_blank";
+      file.rel = "noopener noreferrer";
+      file.appendChild(icon("file", "file-icon"));
+      file.appendChild(el("span", "file-name", attachment.filename));
+      file.appendChild(el("span", "file-size", formatSize(attachment.size)));
+      box.appendChild(file);
+    }
+  }
+  parent.appendChild(box);
+}
+
+function formatSize(bytes) {
+  if (!bytes && bytes !== 0) return "";
+  if (bytes < 1024) return bytes + " B";
+  if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+  return (bytes / 1024 / 1024).toFixed(2) + " MB";
+}
+
+function attachmentUrl(message, url) {
+  if (typeof url !== "string") return null;
+  if (url.startsWith("attachment://")) {
+    const name = url.slice("attachment://".length);
+    const found = (message.attachments || []).find((a) => a.filename === name);
+    return found ? found.url : null;
+  }
+  return /^https?:\/\//.test(url) ? url : null;
+}
+
+function renderEmbeds(message, parent) {
+  for (const embed of message.embeds || []) {
+    const box = el("div", "embed");
+    if (typeof embed.color === "number") box.style.borderLeftColor = "#" + embed.color.toString(16).padStart(6, "0");
+    if (embed.author && embed.author.name) box.appendChild(el("div", "embed-author", embed.author.name));
+    if (embed.title) {
+      const title = el("div", "embed-title");
+      if (embed.url && /^https?:\/\//.test(embed.url)) title.appendChild(link(embed.url, embed.title));
+      else renderInline(embed.title, title);
+      box.appendChild(title);
+    }
+    if (embed.description) {
+      const description = el("div", "embed-description");
+      renderMarkdown(embed.description, description);
+      box.appendChild(description);
+    }
+    if (embed.fields && embed.fields.length) {
+      const fields = el("div", "embed-fields");
+      for (const field of embed.fields) {
+        const f = el("div", field.inline ? "embed-field inline" : "embed-field");
+        const name = el("div", "embed-field-name");
+        renderInline(field.name || "", name);
+        const value = el("div", "embed-field-value");
+        renderMarkdown(field.value || "", value);
+        f.append(name, value);
+        fields.appendChild(f);
+      }
+      box.appendChild(fields);
+    }
+    const image = embed.image && attachmentUrl(message, embed.image.url);
+    if (image) {
+      const img = el("img", "embed-image");
+      img.src = image;
+      img.alt = "";
+      img.addEventListener("load", keepPinned);
+      box.appendChild(img);
+    }
+    const thumb = embed.thumbnail && attachmentUrl(message, embed.thumbnail.url);
+    if (thumb) {
+      const img = el("img", "embed-thumbnail");
+      img.src = thumb;
+      img.alt = "";
+      box.appendChild(img);
+    }
+    if ((embed.footer && embed.footer.text) || embed.timestamp) {
+      const parts = [];
+      if (embed.footer && embed.footer.text) parts.push(embed.footer.text);
+      if (embed.timestamp) parts.push(new Date(embed.timestamp).toLocaleString());
+      box.appendChild(el("div", "embed-footer", parts.join(" • ")));
+    }
+    parent.appendChild(box);
+  }
+}
+
+const BUTTON_STYLES = { 1: "btn-primary", 2: "btn-secondary", 3: "btn-success", 4: "btn-danger", 5: "btn-secondary", 6: "btn-primary" };
+
+function emojiNode(emoji) {
+  if (!emoji) return null;
+  // A custom emoji's image lives on Discord's CDN, which the playground never contacts.
+  return el("span", "emoji", emoji.id ? ":" + (emoji.name || "emoji") + ":" : emoji.name);
+}
+
+function renderButton(message, component) {
+  if (component.style === 5 && component.url) {
+    const a = el("a", "btn btn-secondary btn-link-out");
+    if (/^https?:\/\//.test(component.url)) a.href = component.url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    const emoji = emojiNode(component.emoji);
+    if (emoji) a.appendChild(emoji);
+    if (component.label) a.appendChild(el("span", "btn-label", component.label));
+    a.appendChild(el("span", "btn-external", "↗"));
+    return a;
+  }
+  const button = el("button", "btn " + (BUTTON_STYLES[component.style] || "btn-secondary"));
+  button.type = "button";
+  button.disabled = Boolean(component.disabled) || Boolean(message._local);
+  button.dataset.customId = component.custom_id || "";
+  const emoji = emojiNode(component.emoji);
+  if (emoji) button.appendChild(emoji);
+  if (component.label) button.appendChild(el("span", "btn-label", component.label));
+  button.title = component.label || (component.emoji && component.emoji.name) || "";
+  button.setAttribute("aria-label", button.title);
+  button.addEventListener("click", () => press(message, component, button));
+  return button;
+}
+
+function renderSelect(message, component) {
+  const select = el("select", "component-select");
+  select.disabled = Boolean(component.disabled);
+  select.dataset.customId = component.custom_id || "";
+  const placeholder = el("option", null, component.placeholder || "Make a selection");
+  placeholder.value = "";
+  select.appendChild(placeholder);
+  let choices = component.options || [];
+  if (component.type === 5 || component.type === 7) {
+    choices = choices.concat((guild() ? guild().members : []).map((m) => ({ label: m.username, value: m.id })));
+  }
+  if (component.type === 6 || component.type === 7) {
+    choices = choices.concat((guild() ? guild().roles : []).map((r) => ({ label: "@" + r.name, value: r.id })));
+  }
+  if (component.type === 8) {
+    choices = choices.concat((guild() ? guild().channels : []).map((c) => ({ label: "#" + c.name, value: c.id })));
+  }
+  for (const choice of choices) {
+    const option = el("option", null, (choice.emoji && choice.emoji.name ? choice.emoji.name + " " : "") + choice.label);
+    option.value = choice.value;
+    if (choice.description) option.title = choice.description;
+    select.appendChild(option);
+  }
+  select.addEventListener("change", () => {
+    if (select.value) choose(message, component, [select.value], select);
+  });
+  return select;
+}
+
+function renderComponents(message, components, parent) {
+  for (const component of components || []) {
+    switch (component.type) {
+      case 1: {
+        const row = el("div", "action-row");
+        for (const child of component.components || []) {
+          if (child.type === 2) row.appendChild(renderButton(message, child));
+          else if ([3, 5, 6, 7, 8].includes(child.type)) row.appendChild(renderSelect(message, child));
+        }
+        parent.appendChild(row);
+        break;
+      }
+      case 10: {  // text display
+        const text = el("div", "v2-text");
+        renderMarkdown(component.content || "", text);
+        parent.appendChild(text);
+        break;
+      }
+      case 9: {  // section: text beside an accessory
+        const section = el("div", "v2-section");
+        const body = el("div", "v2-section-body");
+        renderComponents(message, component.components, body);
+        section.appendChild(body);
+        if (component.accessory) {
+          const side = el("div", "v2-accessory");
+          renderComponents(message, [component.accessory], side);
+          section.appendChild(side);
+        }
+        parent.appendChild(section);
+        break;
+      }
+      case 2:
+        parent.appendChild(renderButton(message, component));
+        break;
+      case 11: {  // thumbnail
+        const url = attachmentUrl(message, component.media && component.media.url);
+        if (url) {
+          const img = el("img", "v2-thumbnail");
+          img.src = url;
+          img.alt = component.description || "";
+          parent.appendChild(img);
+        }
+        break;
+      }
+      case 12: {  // media gallery
+        const gallery = el("div", "attachments");
+        for (const item of component.items || []) {
+          const url = attachmentUrl(message, item.media && item.media.url);
+          if (!url) continue;
+          const img = el("img");
+          img.src = url;
+          img.alt = item.description || "";
+          img.addEventListener("load", keepPinned);
+          const a = el("a", "attachment-image");
+          a.href = url;
+          a.target = "_blank";
+          a.rel = "noopener noreferrer";
+          a.appendChild(img);
+          gallery.appendChild(a);
+        }
+        parent.appendChild(gallery);
+        break;
+      }
+      case 14:
+        parent.appendChild(el("hr", "v2-separator"));
+        break;
+      case 17: {  // container
+        const box = el("div", "v2-container");
+        if (typeof component.accent_color === "number") {
+          box.style.borderLeftColor = "#" + component.accent_color.toString(16).padStart(6, "0");
+        }
+        renderComponents(message, component.components, box);
+        parent.appendChild(box);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+function interactionLine(message) {
+  const meta = message.interaction_metadata;
+  if (!meta || !meta.user) return null;
+  const line = el("div", "interaction-line");
+  line.appendChild(el("span", "reply-spine"));
+  const mini = el("span", "avatar mini");
+  paintAvatar(mini, meta.user.id, meta.user.username, false);
+  line.appendChild(mini);
+  line.appendChild(el("span", "interaction-user", displayName(meta.user)));
+  if (meta.type === 2 && message._command) {
+    line.appendChild(document.createTextNode(" used "));
+    line.appendChild(el("span", "interaction-command", "/" + message._command));
+  } else if (meta.type === 3) {
+    line.appendChild(document.createTextNode(" pressed "));
+    line.appendChild(el("span", "interaction-command", buttonName(meta.interacted_message_id, message._custom_id)));
+  } else if (meta.type === 5) {
+    line.appendChild(document.createTextNode(" submitted a form"));
+  }
+  return line;
+}
+
+function buttonName(messageId, customId) {
+  for (const map of store.messages.values()) {
+    const source = map.get(String(messageId));
+    if (!source) continue;
+    const found = findComponent(source.components || [], customId);
+    if (found) return [found.emoji && found.emoji.name, found.label].filter(Boolean).join(" ") || "a button";
+  }
+  return "a button";
+}
+
+function findComponent(components, customId) {
+  for (const c of components) {
+    if (c.custom_id === customId) return c;
+    const inner = findComponent([...(c.components || []), ...(c.accessory ? [c.accessory] : [])], customId);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+function buildMessage(message) {
+  const ephemeral = Boolean(message._ephemeral || message.flags & FLAG_EPHEMERAL);
+  const article = el("article", "message");
+  article.id = "msg-" + message.id;
+  article.dataset.id = message.id;
+  article.dataset.author = message.author ? message.author.username : "";
+  if (ephemeral) article.classList.add("ephemeral");
+  if (message._loading) article.classList.add("loading");
+  if (message._local) article.classList.add("local");
+
+  const line = interactionLine(message);
+  if (line) article.appendChild(line);
+
+  const row = el("div", "message-row");
+  const avatar = el("div", "avatar");
+  avatar.setAttribute("aria-hidden", "true");
+  const author = message.author || {};
+  paintAvatar(avatar, author.id, author.username, author.bot);
+  if (message._local) avatar.replaceChildren(icon("info"));
+  row.appendChild(avatar);
+
+  const main = el("div", "message-main");
+  const header = el("div", "message-header");
+  header.appendChild(el("span", "author-name", displayName(author)));
+  if (author.bot) header.appendChild(el("span", "bot-tag", message._local ? "SYSTEM" : "APP"));
+  const time = el("time", "message-time", timeLabel(message.timestamp));
+  time.dateTime = message.timestamp || "";
+  header.appendChild(time);
+  if (message.edited_timestamp) header.appendChild(el("span", "edited", "(edited)"));
+  main.appendChild(header);
+
+  if (message._loading && !message.content) {
+    const thinking = el("div", "thinking");
+    thinking.appendChild(el("span", null, displayName(author) + " is thinking"));
+    const dots = el("span", "dots");
+    for (let i = 0; i < 3; i++) dots.appendChild(el("span", "dot", "."));
+    thinking.appendChild(dots);
+    main.appendChild(thinking);
+  }
+  if (message.content) {
+    const content = el("div", "message-content");
+    renderMarkdown(message.content, content);
+    main.appendChild(content);
+  }
+  renderAttachments(message, main);
+  renderEmbeds(message, main);
+  if (message.components && message.components.length) {
+    const components = el("div", "components");
+    renderComponents(message, message.components, components);
+    main.appendChild(components);
+  }
+  if (ephemeral) {
+    const note = el("div", "ephemeral-note");
+    note.appendChild(icon("eye"));
+    note.appendChild(el("span", "only-you", "Only you can see this"));
+    note.appendChild(el("span", "sep", "•"));
+    const dismiss = el("button", "dismiss", "Dismiss message");
+    dismiss.type = "button";
+    dismiss.addEventListener("click", () => {
+      store.dismissed.add(message.id);
+      article.remove();
+    });
+    note.appendChild(dismiss);
+    main.appendChild(note);
+  }
+  row.appendChild(main);
+  article.appendChild(row);
+  return article;
+}
+
+// -- the list of the open channel -----------------------------------------------------------------
+
+// Whether the list follows the newest message: true until the visitor scrolls up.
+let pinned = true;
+
+function atBottom() {
+  const box = els.messages;
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+}
+
+function keepPinned() {
+  if (pinned) els.messages.scrollTop = els.messages.scrollHeight;
+}
+
+export function initMessages() {
+  els.messages.addEventListener("scroll", () => {
+    pinned = atBottom();
+  });
+}
+
+// Draws a new or changed message in the open channel, or removes it if the visitor may not see it.
+export function renderMessage(message) {
+  const existing = document.getElementById("msg-" + message.id);
+  if (!visible(message)) {
+    if (existing) existing.remove();
+    return;
+  }
+  const node = buildMessage(message);
+  if (existing) {
+    existing.replaceWith(node);
+  } else {
+    const empty = els.messages.querySelector(".empty-channel");
+    if (empty) empty.remove();
+    els.messages.appendChild(node);
+  }
+  keepPinned();
+}
+
+export function renderChannelMessages() {
+  els.messages.replaceChildren();
+  const shown = [...channelMessages(store.channelId).values()].filter(visible);
+  if (!shown.length) {
+    const empty = el("div", "empty-channel");
+    const ch = channel(store.channelId);
+    empty.appendChild(el("div", "empty-hash", "#"));
+    empty.appendChild(el("h2", null, "Welcome to #" + (ch ? ch.name : "…") + "!"));
+    empty.appendChild(el("p", null, "Type / below to see what the bot can do."));
+    els.messages.appendChild(empty);
+  }
+  for (const message of shown) els.messages.appendChild(buildMessage(message));
+  pinned = true;
+  keepPinned();
+}
+
+export function jumpTo(channelId, messageId) {
+  selectChannel(channelId);
+  const node = document.getElementById("msg-" + messageId);
+  if (!node) return;
+  node.scrollIntoView({ block: "center" });
+  node.classList.add("highlight");
+  setTimeout(() => node.classList.remove("highlight"), 1600);
+}
