@@ -16,10 +16,11 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 import discord
@@ -33,6 +34,7 @@ from bot.core.moderation import ButtonPolicy, Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
 from bot.ui import gate
+from bot.ui.buttons import JOB_BUTTON_TEMPLATE, job_button
 from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, result_actions
 from bot.ui.replies import refuse
 from bot.ui.texts import refusal_text
@@ -234,6 +236,33 @@ class InteractionLedger:
         self._size = len(data)
 
 
+class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=JOB_BUTTON_TEMPLATE):
+    """A press of a job button (drawn by :mod:`bot.ui.buttons`), handed to :meth:`Imagine.press`."""
+
+    # discord.py registers the class and makes an instance per press, so the cog is reached through the
+    # class: Imagine.cog_load sets it, cog_unload clears it. One bot, and so one such cog, per process.
+    cog: ClassVar[Imagine | None] = None
+
+    def __init__(self, job_id: str, action: Action) -> None:
+        super().__init__(job_button(job_id, action))
+        self.job_id = job_id
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> JobButton:
+        # Runs inside Discord's 3-second window: parse only, no I/O.
+        return cls(match["job"], Action(match["action"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = self.cog
+        if cog is None:
+            await interaction.response.send_message("Image generation is switched off right now.", ephemeral=True)
+            return
+        await cog.press(interaction, self.job_id, self.action)
+
+
 class Imagine(RuntimeAccess, commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
@@ -243,12 +272,17 @@ class Imagine(RuntimeAccess, commands.Cog):
         self._settling: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
+        JobButton.cog = self
+        self.bot.add_dynamic_items(JobButton)
         # Loaded before the gateway connects, so every open note found now is from an earlier run.
         left_over = self.ledger.open()
         if left_over:
             self._settling = asyncio.create_task(self.settle_left_over(left_over), name="interactions-left-over")
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(JobButton)
+        if JobButton.cog is self:
+            JobButton.cog = None
         if self._settling is not None:
             self._settling.cancel()
             await asyncio.gather(self._settling, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""Member self-service: /jobs, /job, /settings, /info, the Cancel button, and DMs when a job ends.
+"""Member self-service: /jobs, /job, /settings, /info, the Cancel and /jobs page buttons, and DMs when a job ends.
 
 Each command parses, defers when it reads the store, calls the core and replies; everything but the
 re-post of /job is ephemeral.
@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import io
 import logging
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -22,73 +23,83 @@ from bot.core.moderation import AuditAction
 from bot.core.prompt import ASPECT_CHOICES
 from bot.ui import gate
 from bot.ui.buttons import result_view
-from bot.ui.controls import CancelButton, PageButton, pager_view, progress_view
+from bot.ui.controls import (
+    CANCEL_TEMPLATE,
+    PageRef,
+    cancel_button,
+    page_button,
+    page_template,
+    pager_view,
+    progress_view,
+)
+from bot.ui.jobs import job_list, parse_job_id
 from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content, job_link, quote_prompt
-from bot.ui.replies import refuse
-from bot.ui.texts import JOBS_PER_PAGE, blocked_text, info_text, job_list_page, page_start, settings_text
+from bot.ui.replies import refuse, reply
+from bot.ui.texts import blocked_text, info_text, settings_text
 from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
-    from bot.core.moderation import Moderation
     from bot.ui.client import ImagineBot
 
 _log = logging.getLogger(__name__)
 
-# Jobs per page of /jobs and /mod jobs at most; a page of long rows holds fewer (see job_list_page).
-PAGE_SIZE = JOBS_PER_PAGE
 # Words that clear a setting in /settings (a slash option cannot be set to nothing).
 CLEAR_WORDS = frozenset({"off", "none", "clear", "-"})
-_JOB_ID_CHARS = frozenset("0123456789abcdef")
 
 
-def parse_job_id(text: str) -> str | None:
-    """A job id as members paste it: with or without backticks, any case."""
-    cleaned = text.strip().strip("`").strip().lower()
-    return cleaned if len(cleaned) == 16 and set(cleaned) <= _JOB_ID_CHARS else None
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CANCEL_TEMPLATE):
+    """A press of Cancel under an unfinished job (drawn by :mod:`bot.ui.controls`), handed to
+    :meth:`Member.cancel_pressed`."""
+
+    # discord.py registers the class and makes an instance per press, so the cog is reached through the
+    # class: Member.cog_load sets it, cog_unload clears it. One bot, and so one such cog, per process.
+    cog: ClassVar[Member | None] = None
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(cancel_button(job_id))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CancelButton:
+        # Runs inside Discord's 3-second window: parse only, no I/O.
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = self.cog
+        if cog is None:
+            await interaction.response.send_message("Cancelling is switched off right now.", ephemeral=True)
+            return
+        await cog.cancel_pressed(interaction, self.job_id)
 
 
-async def job_list(
-    moderation: Moderation,
-    *,
-    guild_id: int | None,
-    user_id: int | None,
-    status: JobStatus | None,
-    title: str,
-    show_member: bool,
-    page: int,
-    offset: int | None,
-) -> tuple[str, int | None]:
-    """One page of a job list, newest first, and the row the next page starts at (None: nothing follows).
+class PageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=page_template("me")):
+    """A press of a page button of /jobs (drawn by :mod:`bot.ui.controls`), handed to :meth:`Member.show_page`."""
 
-    ``offset`` is the row this page starts at; None (Newer, or a button from before pages were sized) lays
-    the pages out from the top to find it, so going back shows exactly the page shown on the way forward.
-    """
-    statuses = [status] if status else None
+    # Set and cleared with CancelButton's, for the same reason.
+    cog: ClassVar[Member | None] = None
 
-    async def rows(limit: int, start: int) -> list[Job]:
-        return await moderation.store.query_jobs(
-            guild_id=guild_id, user_id=user_id, statuses=statuses, limit=limit, offset=start
-        )
+    def __init__(
+        self, member: int, status: str, page: int, *, label: str, offset: int | None = None, disabled: bool = False
+    ) -> None:
+        super().__init__(page_button("me", member, status, page, label=label, offset=offset, disabled=disabled))
+        self.member, self.status, self.page, self.offset = member, status, page, offset
 
-    if offset is None:
-        # Each page holds at most PAGE_SIZE rows, so this page and one row past it lie within these.
-        head = await rows((page + 1) * PAGE_SIZE + 1, 0)
-        gone = [job.id for job in head if await moderation.deleted(job.id)]
-        offset = page_start(head, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE)
-        jobs = head[offset : offset + PAGE_SIZE + 1]
-    else:
-        jobs = await rows(PAGE_SIZE + 1, offset)
-        gone = [job.id for job in jobs if await moderation.deleted(job.id)]
-    text, shown = job_list_page(jobs, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE)
-    return text, offset + shown if len(jobs) > shown else None
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> PageButton:
+        ref = PageRef.of(match)
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(ref.member, ref.status, ref.page, label=label or "", offset=ref.offset)
 
-
-async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
-    """An ephemeral answer, whether or not the interaction was deferred."""
-    if interaction.response.is_done():
-        await interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS, **kwargs)
-    else:
-        await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = self.cog
+        if cog is None:
+            await interaction.response.send_message("Job lists are switched off right now.", ephemeral=True)
+            return
+        await cog.show_page(interaction, self.member, self.status, self.page, self.offset)
 
 
 class Member(RuntimeAccess, commands.Cog):
@@ -97,10 +108,16 @@ class Member(RuntimeAccess, commands.Cog):
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def cog_load(self) -> None:
+        CancelButton.cog = self
+        PageButton.cog = self
         self.bot.add_dynamic_items(CancelButton, PageButton)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(CancelButton, PageButton)
+        if CancelButton.cog is self:
+            CancelButton.cog = None
+        if PageButton.cog is self:
+            PageButton.cog = None
         for task in list(self._tasks):
             task.cancel()
 

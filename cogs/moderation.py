@@ -1,4 +1,4 @@
-"""/mod: the moderators' console, and the audit channel.
+"""/mod: the moderators' console, its job-list page buttons, and the audit channel.
 
 The group is hidden from members by its default permissions (Manage Server) and checked again on every
 use, since a server can grant the command to anyone in its integration settings and a moderator role
@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -26,9 +27,10 @@ from bot.core.models import ErrorReason, JobEvent, JobEventKind, JobStatus, utcn
 from bot.core.moderation import AuditAction, AuditEntry, InvalidTerm
 from bot.core.moderation.policy import parse_duration
 from bot.ui import gate
-from bot.ui.controls import pager_view
+from bot.ui.controls import PageRef, page_button, page_template, pager_view
+from bot.ui.jobs import job_list, parse_job_id
 from bot.ui.render import NO_MENTIONS, quote_prompt
-from bot.ui.replies import refuse
+from bot.ui.replies import refuse, reply
 from bot.ui.texts import (
     audit_text,
     bans_text,
@@ -38,7 +40,6 @@ from bot.ui.texts import (
     words_text,
 )
 from cogs._runtime import RuntimeAccess
-from cogs.member import job_list, parse_job_id, reply
 
 if TYPE_CHECKING:
     from bot.ui.client import ImagineBot
@@ -53,6 +54,36 @@ STATUS_CHOICES = [app_commands.Choice(name=s.value.replace("_", " "), value=s.va
 
 class NotModerator(app_commands.CheckFailure):
     """Someone without Manage Server or the moderator role used /mod; the tree's error handler says so."""
+
+
+class ModPageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=page_template("mod")):
+    """A press of a page button of /mod jobs (drawn by :mod:`bot.ui.controls`), handed to
+    :meth:`ModerationCog.show_page`, which checks the presser is a moderator."""
+
+    # discord.py registers the class and makes an instance per press, so the cog is reached through the
+    # class: ModerationCog.cog_load sets it, cog_unload clears it. One bot, and so one such cog, per process.
+    cog: ClassVar[ModerationCog | None] = None
+
+    def __init__(
+        self, member: int, status: str, page: int, *, label: str, offset: int | None = None, disabled: bool = False
+    ) -> None:
+        super().__init__(page_button("mod", member, status, page, label=label, offset=offset, disabled=disabled))
+        self.member, self.status, self.page, self.offset = member, status, page, offset
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ModPageButton:
+        ref = PageRef.of(match)
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(ref.member, ref.status, ref.page, label=label or "", offset=ref.offset)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = self.cog
+        if cog is None:
+            await interaction.response.send_message("Job lists are switched off right now.", ephemeral=True)
+            return
+        await cog.show_page(interaction, self.member, self.status, self.page, self.offset)
 
 
 @app_commands.guild_only()
@@ -72,16 +103,21 @@ class ModerationCog(
         super().__init__()
 
     async def cog_load(self) -> None:
+        ModPageButton.cog = self
+        self.bot.add_dynamic_items(ModPageButton)
         self.moderation.add_listener(self._queue_audit)
         self._worker = asyncio.create_task(self._audit_worker(), name="audit-channel")
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ModPageButton)
+        if ModPageButton.cog is self:
+            ModPageButton.cog = None
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         state = await self.moderation.guild(interaction.guild_id) if interaction.guild_id else None
         if state is None or not gate.is_moderator(interaction, state):
             raise NotModerator(ErrorReason.NOT_A_MODERATOR.message)

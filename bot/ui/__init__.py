@@ -1,1 +1,2 @@
-"""The thin Discord layer: buttons, pure rendering of jobs into messages, and the message editor."""
+"""The thin Discord layer: the bot class, pure rendering of jobs into messages and their buttons (drawn
+here, answered by the extensions that own them), and the message editor. It never imports an extension."""

@@ -1,57 +1,62 @@
-"""Persistent job buttons. The custom_id carries the job id and the action, nothing else, so a button
-works on any message after any restart: the rest comes from the store when it is pressed.
+"""How a job's buttons look and what their custom_ids say. Drawing only: no press is handled here.
 
-Scheme (versioned so it can change without breaking old messages): ``img1:<job id>:<action>``.
+The custom_id carries the job id and the action, nothing else, so a button works on any message after any
+restart: the rest comes from the store when it is pressed. Scheme (versioned so it can change without
+breaking old messages): ``img1:<job id>:<action>``. The imagine extension's ``JobButton``
+(``cogs/imagine.py``) answers presses by matching :data:`JOB_BUTTON_TEMPLATE`; this module only draws
+the buttons, so the presenter and the member commands can show them without importing an extension.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from bot.core.models import Action, Job
 from bot.ui.render import button_label, button_rows, result_actions
 
-if TYPE_CHECKING:
-    from cogs.imagine import Imagine
-
-__all__ = ["JobButton", "result_view"]
+__all__ = ["JOB_BUTTON_TEMPLATE", "DrawnButton", "job_button", "job_button_id", "result_view"]
 
 _ACTIONS = "|".join(re.escape(a.value) for a in Action if a is not Action.IMAGINE)
+# Matches the custom_id of every job button, old or new; the handler's DynamicItem template.
+JOB_BUTTON_TEMPLATE = rf"img1:(?P<job>[0-9a-f]{{16}}):(?P<action>{_ACTIONS})"
 
 
-class JobButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"img1:(?P<job>[0-9a-f]{{16}}):(?P<action>{_ACTIONS})"
-):
-    def __init__(self, job_id: str, action: Action, *, row: int | None = None) -> None:
-        label, emoji = button_label(action)
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                label=label,
-                emoji=emoji,
-                custom_id=f"img1:{job_id}:{action.value}",
-                row=row,
-            )
-        )
-        self.job_id = job_id
-        self.action = action
+class DrawnButton(discord.ui.Button[discord.ui.View]):
+    """A button as a message shows it, which answers nothing itself.
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> JobButton:
-        # Runs inside Discord's 3-second window: parse only, no I/O.
-        return cls(match["job"], Action(match["action"]))
+    Its presses are answered by the extension's DynamicItem whose template matches its custom_id. Saying
+    it is not dispatchable keeps it, and its view, out of discord.py's view store: a dispatchable button
+    would make every job message edited with buttons keep its view there for the life of the process,
+    for a callback that does nothing. The message itself is the same either way.
+    """
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog: Imagine | None = interaction.client.get_cog("Imagine")  # type: ignore[union-attr]
-        if cog is None:
-            await interaction.response.send_message("Image generation is switched off right now.", ephemeral=True)
-            return
-        await cog.press(interaction, self.job_id, self.action)
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+def job_button_id(job_id: str, action: Action) -> str:
+    return f"img1:{job_id}:{action.value}"
+
+
+def job_button(job_id: str, action: Action, *, row: int | None = None) -> discord.ui.Button[Any]:
+    """The button of ``action`` under job ``job_id``, as the handler's DynamicItem wraps it."""
+    return _job_button(discord.ui.Button, job_id, action, row)
+
+
+def _job_button(
+    kind: type[discord.ui.Button[Any]], job_id: str, action: Action, row: int | None
+) -> discord.ui.Button[Any]:
+    label, emoji = button_label(action)
+    return kind(
+        style=discord.ButtonStyle.secondary,
+        label=label,
+        emoji=emoji,
+        custom_id=job_button_id(job_id, action),
+        row=row,
+    )
 
 
 def result_view(job: Job) -> discord.ui.View | None:
@@ -62,5 +67,5 @@ def result_view(job: Job) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for row_index, row in enumerate(button_rows(actions)[:5]):
         for action in row:
-            view.add_item(JobButton(job.id, action, row=row_index))
+            view.add_item(_job_button(DrawnButton, job.id, action, row_index))
     return view

@@ -24,7 +24,6 @@ from discord.ext import commands
 from bot.core.errors import StoreError
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
-from bot.ui.buttons import JobButton
 from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import answer_failures, report_failure
@@ -90,7 +89,7 @@ class ImagineBot(commands.Bot):
         self.tree.error(report_failure)
         await self.runtime.start()
         self.runtime.engine.add_listener(self.presenter.on_event)
-        self.add_dynamic_items(JobButton)
+        # Each extension registers the buttons it answers in its cog_load (through add_dynamic_items).
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
         if self.commands_only:

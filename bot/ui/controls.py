@@ -1,108 +1,108 @@
-"""Persistent controls beside the job buttons: Cancel on unfinished jobs, and page buttons on job lists.
+"""How the controls beside the job buttons look and what their custom_ids say: Cancel on unfinished jobs,
+and page buttons on job lists. Drawing only, like :mod:`bot.ui.buttons`.
 
-Like :class:`bot.ui.buttons.JobButton` they are DynamicItems whose custom_id carries all their state, so
-they keep working after a restart. Cancel is ``img1:<job>:cancel`` (the job-button template only
-matches actions, so the two never clash); a page button is ``img1:pg:<scope>:<member>:<status>:<offset>:<page>``.
-Pages hold as many whole rows as fit, so where a page begins cannot be worked out from its number: Older
-carries the row the next page starts at. Newer, and buttons from before pages were sized, carry no offset
-(``img1:pg:<scope>:<member>:<status>:<page>``) and the cog lays the pages out from the top to find it.
-The callbacks only hand over to the cogs, which check who pressed.
+Their custom_ids carry all their state, so they keep working after a restart. Cancel is
+``img1:<job>:cancel`` (the job-button template only matches actions, so the two never clash); a page
+button is ``img1:pg:<scope>:<member>:<status>:<offset>:<page>``. Pages hold as many whole rows as fit, so
+where a page begins cannot be worked out from its number: Older carries the row the next page starts at.
+Newer, and buttons from before pages were sized, carry no offset (``img1:pg:<scope>:<member>:<status>:<page>``)
+and the list is laid out from the top to find it (:func:`bot.ui.jobs.job_list`).
+
+Presses are answered by the extensions' DynamicItems, which match these templates: Cancel and the
+``me`` pages (a member's /jobs) by the member extension, the ``mod`` pages (/mod jobs) by the moderation
+extension. Each checks who pressed.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, NamedTuple
 
 import discord
 
 from bot.core.models import Job, JobStatus
+from bot.ui.buttons import DrawnButton
 
-if TYPE_CHECKING:
-    from cogs.member import Member
-    from cogs.moderation import ModerationCog
+__all__ = [
+    "CANCEL_TEMPLATE",
+    "PageRef",
+    "PageScope",
+    "cancel_button",
+    "page_button",
+    "page_template",
+    "pager_view",
+    "progress_view",
+]
 
-__all__ = ["CancelButton", "PageButton", "pager_view", "progress_view"]
+# A member's own history (/jobs), or the moderators' view of the server's (/mod jobs).
+PageScope = Literal["me", "mod"]
 
 _STATUSES = "|".join(s.value for s in JobStatus)
+CANCEL_TEMPLATE = r"img1:(?P<job>[0-9a-f]{16}):cancel"
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"img1:(?P<job>[0-9a-f]{16}):cancel"):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(style=discord.ButtonStyle.danger, label="Cancel", custom_id=f"img1:{job_id}:cancel")
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> CancelButton:
-        # Runs inside Discord's 3-second window: parse only, no I/O.
-        return cls(match["job"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog: Member | None = interaction.client.get_cog("Member")  # type: ignore[union-attr]
-        if cog is None:
-            await interaction.response.send_message("Cancelling is switched off right now.", ephemeral=True)
-            return
-        await cog.cancel_pressed(interaction, self.job_id)
+def page_template(scope: PageScope) -> str:
+    """The custom_ids of the page buttons of one scope, with or without an offset."""
+    return rf"img1:pg:(?P<scope>{scope}):(?P<member>\d+):(?P<status>all|{_STATUSES}):(?:(?P<offset>\d+):)?(?P<page>\d+)"
 
 
-class PageButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=(
-        rf"img1:pg:(?P<scope>me|mod):(?P<member>\d+):(?P<status>all|{_STATUSES}):(?:(?P<offset>\d+):)?(?P<page>\d+)"
-    ),
-):
-    """One page of a job list; ``scope`` is a member's own history or the moderators' view.
+class PageRef(NamedTuple):
+    """Where a page button leads: whose list (0: everyone's), which status (or "all"), which page, and
+    the row the page starts at when known (see the module docstring)."""
 
-    ``offset`` is the list row the page starts at, when known (see the module docstring).
-    """
-
-    def __init__(
-        self,
-        scope: str,
-        member: int,
-        status: str,
-        page: int,
-        *,
-        label: str,
-        offset: int | None = None,
-        disabled: bool = False,
-    ) -> None:
-        start = "" if offset is None else f"{offset}:"
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                label=label,
-                disabled=disabled,
-                custom_id=f"img1:pg:{scope}:{member}:{status}:{start}{page}",
-            )
-        )
-        self.scope, self.member, self.status, self.page, self.offset = scope, member, status, page, offset
+    member: int
+    status: str
+    page: int
+    offset: int | None
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> PageButton:
+    def of(cls, match: re.Match[str]) -> PageRef:
+        """From a custom_id matched by :func:`page_template`."""
         offset = int(match["offset"]) if match["offset"] is not None else None
-        return cls(
-            match["scope"],
-            int(match["member"]),
-            match["status"],
-            int(match["page"]),
-            label=item.label or "",
-            offset=offset,
-        )
+        return cls(int(match["member"]), match["status"], int(match["page"]), offset)
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        name = "Member" if self.scope == "me" else "ModerationCog"
-        cog: Member | ModerationCog | None = interaction.client.get_cog(name)  # type: ignore[union-attr,assignment]
-        if cog is None:
-            await interaction.response.send_message("Job lists are switched off right now.", ephemeral=True)
-            return
-        await cog.show_page(interaction, self.member, self.status, self.page, self.offset)
+
+def cancel_button(job_id: str) -> discord.ui.Button[Any]:
+    """The Cancel button of job ``job_id``, as the handler's DynamicItem wraps it."""
+    return _cancel_button(discord.ui.Button, job_id)
+
+
+def _cancel_button(kind: type[discord.ui.Button[Any]], job_id: str) -> discord.ui.Button[Any]:
+    return kind(style=discord.ButtonStyle.danger, label="Cancel", custom_id=f"img1:{job_id}:cancel")
+
+
+def page_button(
+    scope: PageScope,
+    member: int,
+    status: str,
+    page: int,
+    *,
+    label: str,
+    offset: int | None = None,
+    disabled: bool = False,
+) -> discord.ui.Button[Any]:
+    """A button to page ``page`` of a job list, as the handler's DynamicItem wraps it."""
+    return _page_button(discord.ui.Button, scope, member, status, page, label=label, offset=offset, disabled=disabled)
+
+
+def _page_button(
+    kind: type[discord.ui.Button[Any]],
+    scope: PageScope,
+    member: int,
+    status: str,
+    page: int,
+    *,
+    label: str,
+    offset: int | None,
+    disabled: bool,
+) -> discord.ui.Button[Any]:
+    start = "" if offset is None else f"{offset}:"
+    return kind(
+        style=discord.ButtonStyle.secondary,
+        label=label,
+        disabled=disabled,
+        custom_id=f"img1:pg:{scope}:{member}:{status}:{start}{page}",
+    )
 
 
 def progress_view(job: Job) -> discord.ui.View | None:
@@ -110,11 +110,13 @@ def progress_view(job: Job) -> discord.ui.View | None:
     if job.terminal:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job.id))
+    view.add_item(_cancel_button(DrawnButton, job.id))
     return view
 
 
-def pager_view(scope: str, member: int, status: str, page: int, *, next_offset: int | None) -> discord.ui.View | None:
+def pager_view(
+    scope: PageScope, member: int, status: str, page: int, *, next_offset: int | None
+) -> discord.ui.View | None:
     """Previous and next buttons; none when everything fits on the first page.
 
     ``next_offset`` is the row right after the last one shown, or None when no row follows.
@@ -123,8 +125,12 @@ def pager_view(scope: str, member: int, status: str, page: int, *, next_offset: 
     if page == 0 and not has_more:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(PageButton(scope, member, status, max(0, page - 1), label="◀ Newer", disabled=page == 0))
-    view.add_item(
-        PageButton(scope, member, status, page + 1, label="Older ▶", offset=next_offset or 0, disabled=not has_more)
+    newer = _page_button(
+        DrawnButton, scope, member, status, max(0, page - 1), label="◀ Newer", offset=None, disabled=page == 0
     )
+    older = _page_button(
+        DrawnButton, scope, member, status, page + 1, label="Older ▶", offset=next_offset or 0, disabled=not has_more
+    )
+    view.add_item(newer)
+    view.add_item(older)
     return view

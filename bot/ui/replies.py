@@ -14,7 +14,7 @@ from discord import app_commands
 from bot.core.errors import StoreError
 from bot.ui.render import NO_MENTIONS
 
-__all__ = ["FAILED", "SAVE_FAILED", "answer_failures", "refuse", "report_failure"]
+__all__ = ["FAILED", "SAVE_FAILED", "answer_failures", "refuse", "reply", "report_failure"]
 
 _log = logging.getLogger(__name__)
 
@@ -28,6 +28,14 @@ SAVE_FAILED = "The bot could not save your request just now; nothing was charged
 _UPDATES = frozenset(
     {discord.InteractionResponseType.deferred_message_update, discord.InteractionResponseType.message_update}
 )
+
+
+async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
+    """An ephemeral answer, whether or not the interaction was deferred."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS, **kwargs)
+    else:
+        await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
 
 
 async def refuse(interaction: discord.Interaction, text: str) -> None:
@@ -54,7 +62,8 @@ def _what(interaction: discord.Interaction) -> str:
     command = interaction.command
     if command is not None:
         return f"/{command.qualified_name}"
-    custom_id = (interaction.data or {}).get("custom_id")
+    data = interaction.data
+    custom_id = data.get("custom_id") if data is not None else None
     return f"button {custom_id}" if custom_id else f"interaction type {interaction.type.value}"
 
 
@@ -101,5 +110,5 @@ def answer_failures(item: ItemT) -> ItemT:
             await report_failure(interaction, error)
 
     answered.__answers_failures__ = True  # type: ignore[attr-defined]
-    item.callback = answered  # type: ignore[method-assign,assignment]
+    item.callback = answered  # type: ignore[method-assign]
     return item

@@ -20,11 +20,11 @@ from bot.core.errors import StoreError
 from bot.core.models import Action
 from bot.core.runtime import Runtime
 from bot.core.settings import load_settings
-from bot.ui.buttons import JobButton
 from bot.ui.client import ImagineBot
-from bot.ui.controls import CancelButton, PageButton
 from bot.ui.replies import FAILED, SAVE_FAILED, answer_failures, report_failure
-from cogs.moderation import NotModerator
+from cogs.imagine import JobButton
+from cogs.member import CancelButton, PageButton
+from cogs.moderation import ModPageButton, NotModerator
 
 JOB = "0123456789abcdef"
 
@@ -60,9 +60,9 @@ class Followup:
 
 
 class Press:
-    """A button press as the callbacks see it, with the cogs it reaches."""
+    """A button press as the callbacks see it; the cog it reaches is set on the button's class."""
 
-    def __init__(self, custom_id: str, **cogs: Any) -> None:
+    def __init__(self, custom_id: str) -> None:
         self.response = Response()
         self.followup = Followup()
         self.originals_deleted = 0
@@ -70,7 +70,6 @@ class Press:
         self.type = discord.InteractionType.component
         self.data = {"custom_id": custom_id}
         self.user = SimpleNamespace(id=42)
-        self.client = SimpleNamespace(get_cog=cogs.get)
 
     async def delete_original_response(self) -> None:
         self.originals_deleted += 1
@@ -98,8 +97,8 @@ async def bot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ImagineBot:
     monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
     settings = load_settings(discord_token="t", data_dir=tmp_path)
     bot = ImagineBot(settings, Runtime(settings))
-    # As the cogs and setup_hook register them.
-    bot.add_dynamic_items(CancelButton, PageButton, JobButton)
+    # As the cogs register them.
+    bot.add_dynamic_items(CancelButton, PageButton, JobButton, ModPageButton)
     return bot
 
 
@@ -108,10 +107,11 @@ def replies_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def test_a_button_that_fails_before_answering_gets_the_polite_answer(
-    bot: ImagineBot, caplog: pytest.LogCaptureFixture
+    bot: ImagineBot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO)
-    press = Press(f"img1:{JOB}:cancel", Member=FailingCog(RuntimeError("boom")))
+    press = Press(f"img1:{JOB}:cancel")
+    monkeypatch.setattr(CancelButton, "cog", FailingCog(RuntimeError("boom")))
     await CancelButton(JOB).callback(press)  # type: ignore[arg-type]
     [(text, options)] = press.answers()
     assert text == FAILED and options["ephemeral"] is True
@@ -122,11 +122,12 @@ async def test_a_button_that_fails_before_answering_gets_the_polite_answer(
 
 
 async def test_a_page_button_that_fails_after_deferring_leaves_its_list_alone(
-    bot: ImagineBot, caplog: pytest.LogCaptureFixture
+    bot: ImagineBot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO)
-    press = Press("img1:pg:me:42:all:17:2", Member=FailingCog(StoreError("database is locked"), defer=True))
-    button = PageButton("me", 42, "all", 2, label="Older ▶", offset=17)
+    press = Press("img1:pg:me:42:all:17:2")
+    monkeypatch.setattr(PageButton, "cog", FailingCog(StoreError("database is locked"), defer=True))
+    button = PageButton(42, "all", 2, label="Older ▶", offset=17)
     await button.callback(press)  # type: ignore[arg-type]
     # The deferred answer is the list message itself: it is not deleted, the answer comes beside it.
     assert press.originals_deleted == 0
@@ -137,22 +138,26 @@ async def test_a_page_button_that_fails_after_deferring_leaves_its_list_alone(
 
 
 async def test_a_result_button_that_fails_after_thinking_removes_the_public_thinking_message(
-    bot: ImagineBot, caplog: pytest.LogCaptureFixture
+    bot: ImagineBot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO)
-    press = Press(f"img1:{JOB}:u1", Imagine=FailingCog(ValueError("unreadable row"), defer=True, thinking=True))
+    press = Press(f"img1:{JOB}:u1")
+    monkeypatch.setattr(JobButton, "cog", FailingCog(ValueError("unreadable row"), defer=True, thinking=True))
     await JobButton(JOB, Action.U1).callback(press)  # type: ignore[arg-type]
     assert press.originals_deleted == 1
     assert [text for text, _ in press.followup.sent] == [FAILED]
     assert len(replies_log(caplog)) == 1
 
 
-async def test_buttons_built_from_a_custom_id_answer_their_failures_too(bot: ImagineBot) -> None:
-    press = Press("img1:pg:mod:0:all:3", ModerationCog=FailingCog(RuntimeError("boom")))
-    match = PageButton.__discord_ui_compiled_template__.fullmatch("img1:pg:mod:0:all:3")
+async def test_buttons_built_from_a_custom_id_answer_their_failures_too(
+    bot: ImagineBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    press = Press("img1:pg:mod:0:all:3")
+    monkeypatch.setattr(ModPageButton, "cog", FailingCog(RuntimeError("boom")))
+    match = ModPageButton.__discord_ui_compiled_template__.fullmatch("img1:pg:mod:0:all:3")
     assert match is not None and match["offset"] is None
     item = discord.ui.Button(label="◀ Newer", custom_id="img1:pg:mod:0:all:3")
-    button = await PageButton.from_custom_id(press, item, match)  # type: ignore[arg-type]
+    button = await ModPageButton.from_custom_id(press, item, match)  # type: ignore[arg-type]
     await button.callback(press)  # type: ignore[arg-type]
     assert [text for text, _ in press.answers()] == [FAILED]
 
