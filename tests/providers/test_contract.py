@@ -83,7 +83,9 @@ async def test_img2img_link_goes_first(harness: Harness, name: str) -> None:
 async def test_thenextleg_request_spacing_is_honoured(harness: Harness) -> None:
     # The simulator refuses a second request within the window; the engine must never trip it.
     sim = await harness.sim("thenextleg", rate_limit_seconds=0.15)
-    adapter = harness.adapter("thenextleg", sim, min_request_interval=0.16)
+    # The throttle spaces sends; the simulator measures arrivals, which a loaded machine can bunch by a few
+    # tens of milliseconds: a 0.1 s margin keeps this about the engine, not the scheduler.
+    adapter = harness.adapter("thenextleg", sim, min_request_interval=0.25)
     engine = await harness.engine(adapter)
     parent = await harness.imagine(engine, "thenextleg")
     child = await harness.press(engine, parent, Action.U3)
