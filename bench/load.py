@@ -61,7 +61,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import datetime as dt
 import itertools
@@ -83,7 +82,8 @@ from typing import Any
 
 import httpx
 
-from localdiscord import LocalDiscord
+from bot.devtools import processes
+from localdiscord import LocalDiscord, bot_connected
 
 __all__ = ["FIELDS", "BenchOptions", "main", "run"]
 
@@ -159,31 +159,8 @@ class Sequence:
 # -- child processes -------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: a SIGKILL'd benchmark must not leave a bot or simulator behind."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-async def _spawn(args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("wb") as out:
-        return await asyncio.create_subprocess_exec(
-            *args, cwd=cwd, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
-
-
-async def _terminate(process: asyncio.subprocess.Process | None) -> None:
-    """SIGTERM, as a service manager would, then SIGKILL if it does not go."""
-    if process is None or process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+# Started, waited for and stopped by ``bot.devtools.processes``: output to a log file in the working
+# directory, SIGTERM then SIGKILL at the end, and SIGKILL from the kernel should this process die first.
 
 
 def _base_env() -> dict[str, str]:
@@ -214,9 +191,14 @@ class Simulator:
     def __init__(self, name: str, workdir: Path) -> None:
         self.name = name
         self.workdir = workdir
-        self.process: asyncio.subprocess.Process | None = None
+        self.child: processes.Child | None = None
         self.base_url = ""
         self.url = ""
+
+    @property
+    def pid(self) -> int:
+        assert self.child is not None
+        return self.child.pid
 
     async def start(self) -> None:
         out = self.workdir / f"providersim-{self.name}.log"
@@ -224,20 +206,21 @@ class Simulator:
         args += ["--api-key", API_KEY, "--stock-images"]
         if self.name == "thenextleg":
             args += ["--rate-limit-seconds", "0"]
-        self.process = await _spawn(args, cwd=self.workdir, env=_base_env(), log=out)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            first = out.read_text(errors="replace").split("\n", 1)[0] if out.exists() else ""
-            if first.startswith("{"):
-                info = json.loads(first)
-                self.url, self.base_url = info["url"], info["base_url"]
-                return
-            if self.process.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {self.name} simulator did not start:\n{out.read_text(errors='replace')}")
-            await asyncio.sleep(0.05)
+        self.child = await processes.start(
+            args, cwd=self.workdir, env=_base_env(), log=out, name=f"the {self.name} simulator"
+        )
+
+        def announced() -> dict[str, Any] | None:
+            """The JSON line a simulator prints first, once it listens (read only once it is whole)."""
+            first, newline, _ = out.read_text(errors="replace").partition("\n")
+            return json.loads(first) if newline and first.startswith("{") else None
+
+        info = await self.child.wait_ready(announced, within=START_TIMEOUT_S, what="its address")
+        self.url, self.base_url = info["url"], info["base_url"]
 
     async def stop(self) -> None:
-        await _terminate(self.process)
+        if self.child is not None:
+            await self.child.stop(grace=STOP_TIMEOUT_S)
 
     async def get(self, path: str) -> Any:
         async with httpx.AsyncClient(timeout=30.0) as client:
@@ -253,7 +236,7 @@ class Bot:
         self.ld = ld
         self.workdir = workdir
         self.env = env
-        self.process: asyncio.subprocess.Process | None = None
+        self.child: processes.Child | None = None
 
     @property
     def log_path(self) -> Path:
@@ -261,24 +244,23 @@ class Bot:
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        assert self.child is not None
+        return self.child.pid
 
     async def start(self) -> None:
         args = [sys.executable, "-m", "bot", "run"]
-        self.process = await _spawn(args, cwd=self.workdir, env=_base_env() | self.env, log=self.log_path)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        self.child = await processes.start(
+            args, cwd=self.workdir, env=_base_env() | self.env, log=self.log_path, name="the bot"
+        )
         # READY sent on a connected session: commands were synced and the engine started before it.
-        while not any(s["connected"] and s["seq"] >= 1 for s in self.ld.gateway.snapshot()["sessions"]):
-            if self.process.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the bot did not connect:\n{self.log_tail()}")
-            await asyncio.sleep(0.05)
+        await self.child.wait_ready(lambda: bot_connected(self.ld), within=START_TIMEOUT_S, what="it to connect")
 
     async def stop(self) -> None:
-        await _terminate(self.process)
+        if self.child is not None:
+            await self.child.stop(grace=STOP_TIMEOUT_S)
 
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+    def log_tail(self) -> str:
+        return self.child.log_tail() if self.child is not None else ""
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
@@ -700,7 +682,7 @@ async def run(
             sim = Simulator(options.provider, workdir)
             stack.push_async_callback(sim.stop)
             await sim.start()
-            log(f"{options.provider} simulator on {sim.url} as pid {sim.process.pid if sim.process else '?'}")
+            log(f"{options.provider} simulator on {sim.url} as pid {sim.pid}")
         bot = Bot(ld, workdir, bot_env(ld, workdir, options, sim))
         stack.push_async_callback(bot.stop)
         await bot.start()
@@ -713,12 +695,12 @@ async def run(
             if spy is None:
                 log("--profile: py-spy is not installed (pip install py-spy); running without it")
             else:
-                profiler = await _spawn(
+                profiler = await processes.start(
                     [spy, "record", "--pid", str(bot.pid), "--rate", "250", "--format", "raw", "--nonblocking",
                      "--output", str(raw_profile)],
-                    cwd=workdir, env=dict(os.environ), log=workdir / "py-spy.log",
+                    cwd=workdir, env=dict(os.environ), log=workdir / "py-spy.log", name="py-spy",
                 )  # fmt: skip
-                stack.push_async_callback(_terminate, profiler)
+                stack.push_async_callback(profiler.stop, grace=STOP_TIMEOUT_S)
 
         sim_calls_before = (await sim.get("/_sim/requests"))["total"] if sim else 0
         feed = Feed(ld)
@@ -728,27 +710,25 @@ async def run(
         since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat(timespec="microseconds")
         cpu_before = bot.cpu_seconds()
         own_before = _own_cpu_seconds()
-        sim_before = cpu_seconds(sim.process.pid) if sim and sim.process else 0.0
+        sim_before = cpu_seconds(sim.pid) if sim else 0.0
         load_started = time.monotonic()
         log(f"load: {options.jobs} sequences, {options.concurrency} at a time, {len(members)} members")
         sequences = await drive(ld, feed, members, options)
         cpu_s = bot.cpu_seconds() - cpu_before
         own_cpu = _own_cpu_seconds() - own_before
-        sim_cpu = cpu_seconds(sim.process.pid) - sim_before if sim and sim.process else 0.0
+        sim_cpu = cpu_seconds(sim.pid) - sim_before if sim else 0.0
         peak_rss = bot.peak_rss_mb()
         await requests.close()
         if profiler is not None:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(profiler.wait(), STOP_TIMEOUT_S)
+            await profiler.stop(signum=signal.SIGINT, grace=STOP_TIMEOUT_S)  # py-spy writes its file on SIGINT
         provider_calls, provider_done = 0, {}
         if sim is not None:
             provider_calls = (await sim.get("/_sim/requests"))["total"] - sim_calls_before
             sim_jobs = (await sim.get("/_sim/jobs"))["jobs"]
             provider_done = {j["id"]: j["finished_at"] for j in sim_jobs if j["finished_at"]}
         await bot.stop()
-        if bot.process is not None and bot.process.returncode not in (0, -signal.SIGTERM):
-            log(f"the bot exited with {bot.process.returncode}:\n{bot.log_tail()}")
+        if bot.child is not None and bot.child.returncode not in (0, -signal.SIGTERM):
+            log(f"the bot exited with {bot.child.returncode}:\n{bot.log_tail()}")
         jobs = read_jobs(workdir / "data" / "imagine-bot.db", since)
         result, diag = figures(
             options=options, sequences=sequences, ld=ld, entries=requests.entries, jobs=jobs,

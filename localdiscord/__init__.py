@@ -15,6 +15,7 @@ The same operations are served over HTTP under ``/_control`` (see ``ControlClien
 from __future__ import annotations
 
 from ._errors import ControlError, DiscordError
+from ._events import bot_connected
 from ._ratelimit import normalize_route
 from ._server import LocalDiscord, create_app
 from ._snowflake import seed_id, snowflake_time_ms
@@ -33,6 +34,7 @@ __all__ = [
     "LocalDiscord",
     "Perm",
     "SpecValidator",
+    "bot_connected",
     "create_app",
     "default_spec_path",
     "normalize_route",

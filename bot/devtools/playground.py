@@ -9,23 +9,23 @@ One command starts three things as one process tree:
 - the page, which plays the Discord client for whichever seeded member the visitor picks.
 
 Ctrl-C or SIGTERM stops the bot first (SIGTERM, then SIGKILL after a grace period), then the server.
-On Linux the child also asks the kernel for SIGTERM should this process die without cleaning up, so
-no bot is left behind either way.
+On Linux the child also asks the kernel for SIGKILL should this process die without cleaning up, so
+no bot is left behind either way (``bot.devtools.processes`` starts and stops it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+
+from bot.devtools import processes
 
 if TYPE_CHECKING:
     from localdiscord import LocalDiscord
@@ -42,7 +42,8 @@ EDIT_INTERVAL_S = 1.0
 # What a fresh start removes from the data directory: the bot's database and the local provider's images.
 _FRESH_FILES = ("imagine-bot.db", "imagine-bot.db-wal", "imagine-bot.db-shm")
 _FRESH_DIRS = ("local-provider",)
-_PR_SET_PDEATHSIG = 1
+# How much of the bot's log is shown when it dies: its last words, not its history.
+TAIL_LINES = 25
 
 
 @dataclass(frozen=True)
@@ -98,48 +99,8 @@ def _fresh(data_dir: Path) -> None:
         shutil.rmtree(data_dir / name, ignore_errors=True)
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the kernel SIGTERM the child when this process dies (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        # The parent may have died between fork and prctl; then nobody would send the signal.
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-async def _stop_child(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-
-
 async def _serve(options: PlaygroundOptions, out: TextIO) -> int:
-    from localdiscord import LocalDiscord
-    from localdiscord._events import bot_connected
+    from localdiscord import LocalDiscord, bot_connected
 
     # Lenient: a request body Discord's spec would quibble with is recorded, not refused, so the page
     # keeps working for someone trying a half-finished change.
@@ -173,25 +134,16 @@ async def _serve(options: PlaygroundOptions, out: TextIO) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
 
-    process: asyncio.subprocess.Process | None = None
+    bot: processes.Child | None = None
     try:
-        with log_path.open("ab") as log:
-            # The bot runs in the data directory so a developer's .env is not read by it.
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                cwd=data_dir,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=_die_with_parent(),
-            )
+        # The bot runs in the data directory so a developer's .env is not read by it; its log is kept
+        # across runs, as the data directory is.
+        bot = await processes.start(
+            [sys.executable, "-m", "bot", "run"], cwd=data_dir, env=env, log=log_path, append=True, name="the bot"
+        )
         url = ld.url
         print(f"imagine-bot playground: {url}", file=out)
-        print(f"  bot:      pid {process.pid}, log {log_path}", file=out)
+        print(f"  bot:      pid {bot.pid}, log {log_path}", file=out)
         kept = "kept from the last run" if options.keep_data else "fresh for this run; --keep-data keeps it"
         print(f"  database: {data_dir / 'imagine-bot.db'} ({kept})", file=out)
         print("  Ctrl-C stops the playground and the bot.", file=out, flush=True)
@@ -200,7 +152,7 @@ async def _serve(options: PlaygroundOptions, out: TextIO) -> int:
 
             webbrowser.open(url)
 
-        exited = asyncio.create_task(process.wait())
+        exited = asyncio.create_task(bot.wait())
         stopping = asyncio.create_task(stop.wait())
         ready_announced = False
         while True:
@@ -210,9 +162,8 @@ async def _serve(options: PlaygroundOptions, out: TextIO) -> int:
                 break
             if exited in done:
                 stopping.cancel()
-                code = process.returncode
-                print(f"error: the bot stopped with exit code {code}; the end of its log:", file=sys.stderr)
-                print(_tail(log_path), file=sys.stderr)
+                print(f"error: the bot stopped with exit code {bot.returncode}; the end of its log:", file=sys.stderr)
+                print(bot.log_tail(TAIL_LINES), file=sys.stderr)
                 return 1
             if not ready_announced and bot_connected(ld) and _command_count(ld):
                 ready_announced = True
@@ -221,8 +172,8 @@ async def _serve(options: PlaygroundOptions, out: TextIO) -> int:
         print("stopping…", file=out, flush=True)
         return 0
     finally:
-        if process is not None:
-            await _stop_child(process)
+        if bot is not None:
+            await bot.stop(grace=STOP_GRACE_S)
         await ld.stop()
 
 

@@ -2,45 +2,28 @@
 
 The bot is started exactly as a person would start it (``python -m bot run``), with its settings in
 the environment, its own data directory, and its output captured to a log file that a failing test
-prints. Every wait has a deadline; every process a test starts is stopped when the test ends.
+prints. Every wait has a deadline; every process a test starts is stopped when the test ends (and,
+through ``bot.devtools.processes``, killed by the kernel should the test run itself be killed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bot.devtools import processes
 from localdiscord import LocalDiscord
 
-__all__ = ["BotProcess", "button_ids", "eventually", "job_id_of", "message_buttons"]
+__all__ = ["BotProcess", "button_ids", "job_id_of", "message_buttons"]
 
 # A cold start imports discord.py, opens SQLite, syncs commands and connects the gateway.
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-
-
-async def eventually(fn: Callable[[], Any], *, within: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
-    """Poll ``fn`` (sync or async) until it returns something truthy; fail with the last value after ``within`` s."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while True:
-        value = fn()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        last = value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what or fn!r}; last value: {last!r}")
-        await asyncio.sleep(interval)
 
 
 def message_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -79,8 +62,13 @@ class BotProcess:
             "EDIT_INTERVAL_S": "0.3",
             "LOG_LEVEL": "INFO",
         } | {key: str(value) for key, value in env.items()}
-        self.process: asyncio.subprocess.Process | None = None
+        self.child: processes.Child | None = None
         self.starts = 0
+
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        """The current run's process (tests read its ``returncode``), None before the first start."""
+        return self.child.process if self.child is not None else None
 
     @property
     def log_path(self) -> Path:
@@ -97,27 +85,16 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "PROVIDER", "LOCAL_"))}
         env |= self.env
         env["PYTHONUNBUFFERED"] = "1"
-        with self.log_path.open("wb") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                cwd=self.workdir,
-                env=env,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-
-        def ready() -> bool:
-            if self.process is not None and self.process.returncode is not None:
-                raise AssertionError(f"the bot exited with {self.process.returncode}:\n{self.log()}")
-            return self._sessions() > before
-
+        self.child = await processes.start(
+            [sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=env, log=self.log_path, name="the bot"
+        )
         try:
-            await eventually(ready, within=START_TIMEOUT_S, what="the bot to connect")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self.log()}") from None
+            await self.child.wait_ready(
+                lambda: self._sessions() > before, within=START_TIMEOUT_S, what="the bot to connect"
+            )
+        except processes.StartFailed as exc:
+            # Every run's log, not only this one's: a failed restart is read beside the run it replaced.
+            raise AssertionError(f"{exc.reason}:\n{self.log()}") from None
 
     def _sessions(self) -> int:
         """Connected gateway sessions that have been sent READY; a new one means the bot is up."""
@@ -126,22 +103,13 @@ class BotProcess:
 
     async def stop(self) -> None:
         """SIGTERM, as a service manager would, then SIGKILL if it does not go."""
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if self.child is not None:
+            await self.child.stop(grace=STOP_TIMEOUT_S)
 
     async def kill(self) -> None:
         """kill -9: no clean-up of any kind."""
-        process = self.process
-        if process is not None and process.returncode is None:
-            process.kill()
-            await process.wait()
+        if self.child is not None:
+            await self.child.kill()
 
     async def restart(self) -> None:
         await self.stop()

@@ -19,7 +19,8 @@ import pytest
 import pytest_asyncio
 
 from localdiscord import LocalDiscord
-from tests.e2e.harness import BotProcess, button_ids, eventually
+from tests.e2e.harness import BotProcess, button_ids
+from tests.helpers import wait_until
 
 __all__ = [
     "World",
@@ -125,7 +126,7 @@ async def answer(
         return text
 
     try:
-        return await eventually(settled, within=within, what=f"an answer containing {contains!r}")
+        return await wait_until(settled, within=within, what=f"an answer containing {contains!r}")
     except AssertionError as exc:
         live, _ = _texts(world.ld, interaction["interaction_id"])
         raise AssertionError(f"{exc}\nanswer so far: {[m['content'] for m in live]}\n{world.bot.log()}") from None
@@ -165,7 +166,7 @@ async def final(world: World, message_id: str, *, within: float = 30.0) -> dict[
             return message
         return None
 
-    return await eventually(done, within=within, what=f"message {message_id} to show a finished job")
+    return await wait_until(done, within=within, what=f"message {message_id} to show a finished job")
 
 
 def jobs_of(world: World, user: str) -> list[sqlite3.Row]:
@@ -186,4 +187,4 @@ async def idle(world: World) -> None:
     def done() -> bool:
         return not world.rows("SELECT 1 FROM jobs WHERE status IN ('queued', 'submitted', 'running')")
 
-    await eventually(done, within=60, what="every job to end")
+    await wait_until(done, within=60, what="every job to end")

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from localdiscord import LocalDiscord
-from tests.e2e.harness import BotProcess, eventually
+from tests.e2e.harness import BotProcess
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +55,7 @@ async def answers_settings(ld: LocalDiscord) -> None:
         message = ld.message(message_id) if message_id else None
         return bool(message and "Your settings" in (message["content"] or ""))
 
-    await eventually(answered, what="the answer to /settings")
+    await wait_until(answered, within=15.0, what="the answer to /settings")
 
 
 @pytest.mark.parametrize("target", ["guild", "global"])

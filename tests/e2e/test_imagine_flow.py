@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from localdiscord import LocalDiscord
-from tests.e2e.harness import button_ids, download, eventually, job_id_of, message_buttons
+from tests.e2e.harness import button_ids, download, job_id_of, message_buttons
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +27,7 @@ async def response_message_id(ld: LocalDiscord, interaction_id: str) -> str:
     def answered() -> str | None:
         return ld.interaction(interaction_id)["response_message_id"]
 
-    return await eventually(answered, what=f"a response to interaction {interaction_id}")
+    return await wait_until(answered, within=15.0, what=f"a response to interaction {interaction_id}")
 
 
 async def final(ld: LocalDiscord, message_id: str, *, within: float = 20.0) -> dict[str, Any]:
@@ -38,7 +39,7 @@ async def final(ld: LocalDiscord, message_id: str, *, within: float = 20.0) -> d
             return message
         return None
 
-    return await eventually(done, within=within, what=f"message {message_id} to show a result")
+    return await wait_until(done, within=within, what=f"message {message_id} to show a result")
 
 
 async def imagine(ld: LocalDiscord, user: str, prompt: str, **options: Any) -> str:
@@ -107,7 +108,7 @@ async def test_kill_mid_job_then_restart_finishes_and_old_buttons_work(ld: Local
         message = ld.message(second_id)
         return bool(message and "%" in message["content"])
 
-    await eventually(running, what="the second job to show progress")
+    await wait_until(running, within=15.0, what="the second job to show progress")
     await bot.kill()
     await bot.start()
 
@@ -131,7 +132,7 @@ async def test_double_press_makes_one_child_job(ld: LocalDiscord, start_bot: Any
         notices = [m for m in channel if m["_ephemeral"] and "already requested" in m["content"]]
         return upscales + notices if len(upscales) == 1 and len(notices) == 1 else None
 
-    upscale, notice = await eventually(settled, what="one upscale and one 'already requested' notice")
+    upscale, notice = await wait_until(settled, within=15.0, what="one upscale and one 'already requested' notice")
     assert upscale["id"] in answers
     assert notice["_visible_to"] in {c["user_id"] for c in [ld.interaction(c["interaction_id"]) for c in clicks]}
     assert "https://discord.com/channels/" in notice["content"] and str(upscale["id"]) in notice["content"]
@@ -174,10 +175,12 @@ async def test_deleted_message_ends_the_job_quietly(ld: LocalDiscord, start_bot:
         message = ld.message(message_id)
         return bool(message and "%" in message["content"])
 
-    await eventually(running, what="progress on the message")
+    await wait_until(running, within=15.0, what="progress on the message")
     channel = ld.message(message_id)["channel_id"]
     await ld.delete_message(channel, message_id)
-    await eventually(lambda: "message of job" in bot.log() and "deleted" in bot.log(), what="the bot to notice")
+    await wait_until(
+        lambda: "message of job" in bot.log() and "deleted" in bot.log(), within=15.0, what="the bot to notice"
+    )
     # The bot carries on serving others.
     assert button_ids(await final(ld, await imagine(ld, "bob", "still here")))
     assert bot.process is not None and bot.process.returncode is None

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.e2e.harness import button_ids, download, eventually, job_id_of
+from tests.e2e.harness import button_ids, download, job_id_of
 from tests.e2e.moderation_support import World, answer, final, jobs_of, module_world, new_member, press, run
+from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -27,7 +28,7 @@ async def start(world: World, user: str, prompt: str, **options: Any) -> str:
     def responded() -> str | None:
         return world.ld.interaction(interaction["interaction_id"])["response_message_id"]
 
-    return await eventually(responded, what="the job message")
+    return await wait_until(responded, within=15.0, what="the job message")
 
 
 async def with_cancel(world: World, message_id: str) -> dict[str, Any]:
@@ -35,7 +36,7 @@ async def with_cancel(world: World, message_id: str) -> dict[str, Any]:
         message = world.ld.message(message_id)
         return message if message and any(c.endswith(":cancel") for c in button_ids(message)) else None
 
-    return await eventually(shown, what="the Cancel button on the progress message")
+    return await wait_until(shown, within=15.0, what="the Cancel button on the progress message")
 
 
 async def test_jobs_lists_own_history_with_pages_and_jump_links(world: World) -> None:
@@ -56,7 +57,7 @@ async def test_jobs_lists_own_history_with_pages_and_jump_links(world: World) ->
         content = world.ld.message(message["id"])["content"]
         return content if "page 2" in content else None
 
-    second = await eventually(second_page, what="the second page of /jobs")
+    second = await wait_until(second_page, within=15.0, what="the second page of /jobs")
     assert "history 0" in second and second.count("\n") == 1
 
 
@@ -128,7 +129,7 @@ async def test_settings_defaults_apply_and_a_dm_arrives_when_a_job_ends(world: W
     def dm() -> list[dict[str, Any]]:
         return [m for m in world.dms(member) if job_id_of(grid) in m["content"]]
 
-    messages = await eventually(dm, what="a DM about the finished job")
+    messages = await wait_until(dm, within=15.0, what="a DM about the finished job")
     assert "is done" in messages[0]["content"] and not messages[0]["_pinged"]
 
     cleared = await run(world, member, "settings", {"aspect": "off", "suffix": "off", "notify": False})
@@ -146,7 +147,7 @@ async def test_info_shows_usage_running_and_queue_positions(world: World) -> Non
             text = await run(world, member, "info")
             return text if "in the queue" in text else None
 
-        text = await eventually(queued_info, what="/info to show a queue position")
+        text = await wait_until(queued_info, within=15.0, what="/info to show a queue position")
         assert "of 20 images used today" in text and "Running:" in text and "waiting:" in text
     finally:
         await run(world, "mod", "mod limits set", {"daily_quota": 0})

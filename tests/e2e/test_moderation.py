@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from localdiscord._errors import ControlError
-from tests.e2e.harness import button_ids, eventually, job_id_of
+from tests.e2e.harness import button_ids, job_id_of
 from tests.e2e.moderation_support import (
     World,
     answer,
@@ -26,6 +26,7 @@ from tests.e2e.moderation_support import (
     provider_submits,
     run,
 )
+from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -195,7 +196,7 @@ async def imagine_message(world: World, user: str, prompt: str) -> dict[str, Any
     def responded() -> str | None:
         return world.ld.interaction(interaction["interaction_id"])["response_message_id"]
 
-    return await final(world, await eventually(responded, what="the job message"))
+    return await final(world, await wait_until(responded, within=15.0, what="the job message"))
 
 
 async def test_quota_holds_under_parallel_presses_and_failed_jobs_are_not_counted(world: World) -> None:
@@ -317,8 +318,10 @@ async def test_oversight_jobs_cancel_delete_stats_accounts_and_audit_channel(wor
         def responded() -> str | None:
             return world.ld.interaction(running["interaction_id"])["response_message_id"]
 
-        running_id = await eventually(responded, what="the second job's message")
-        running_job = await eventually(lambda: job_id_of(world.ld.message(running_id) or {}), what="its job id")
+        running_id = await wait_until(responded, within=15.0, what="the second job's message")
+        running_job = await wait_until(
+            lambda: job_id_of(world.ld.message(running_id) or {}), within=15.0, what="its job id"
+        )
 
         listing = await run(world, "mod", "mod jobs", {"member": member})
         assert job_id_of(done) in listing and "[jump](https://discord.com/channels/" in listing
@@ -352,7 +355,7 @@ async def test_oversight_jobs_cancel_delete_stats_accounts_and_audit_channel(wor
             wanted = ("deleted the message of job", "cancelled job", "**completed**", "**cancelled**")
             return posts if all(any(w in p for p in posts) for w in wanted) else None
 
-        posts = await eventually(audit_posts, what="the audit channel to show the job ends and actions")
+        posts = await wait_until(audit_posts, within=15.0, what="the audit channel to show the job ends and actions")
         assert all(not m["_pinged"] for m in world.ld.messages("audit-log"))
         assert any("off-topic" in p for p in posts)
         assert any("an audited lighthouse" in p and "`local`" in p for p in posts)
@@ -390,6 +393,6 @@ async def test_mod_jobs_pages_and_filters_and_rechecks_on_each_page(world: World
         content = world.ld.message(message["id"])["content"]
         return content if "page 2" in content else None
 
-    second = await eventually(second_page, what="the second page")
+    second = await wait_until(second_page, within=15.0, what="the second page")
     assert second.count("\n") == 1
     assert "No jobs" in await run(world, "mod", "mod jobs", {"member": member, "status": "failed"})

@@ -23,8 +23,9 @@ import pytest
 
 from bot.ui.render import MAX_CONTENT
 from bot.ui.replies import FAILED, SAVE_FAILED
-from tests.e2e.harness import button_ids, eventually, message_buttons
+from tests.e2e.harness import button_ids, message_buttons
 from tests.e2e.moderation_support import World, answer, final, idle, jobs_of, module_world, new_member, run
+from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -61,7 +62,7 @@ async def turn(world: World, user: str, message_id: str, label: str, number: int
         content = world.ld.message(message_id)["content"]
         return content if f"· page {number}\n" in content else None
 
-    return await eventually(shown, what=f"page {number}")
+    return await wait_until(shown, within=15.0, what=f"page {number}")
 
 
 async def every_page(world: World, user: str, command: str, options: dict[str, Any]) -> tuple[list[str], str]:

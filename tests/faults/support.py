@@ -16,7 +16,8 @@ from typing import Any
 from bot.core.models import ErrorReason, JobStatus
 from localdiscord import LocalDiscord
 from providersim import SimServer
-from tests.e2e.harness import BotProcess, button_ids, eventually
+from tests.e2e.harness import BotProcess, button_ids
+from tests.helpers import wait_until
 
 __all__ = [
     "API_KEY",
@@ -62,7 +63,7 @@ async def response_message_id(ld: LocalDiscord, interaction_id: str, *, within: 
     def answered() -> str | None:
         return ld.interaction(interaction_id)["response_message_id"]
 
-    return await eventually(answered, within=within, what=f"a response to interaction {interaction_id}")
+    return await wait_until(answered, within=within, what=f"a response to interaction {interaction_id}")
 
 
 def job_rows(bot: BotProcess) -> dict[str, dict[str, Any]]:
@@ -104,7 +105,7 @@ async def settle(
         return rows if not missing else None
 
     try:
-        return await eventually(done, within=within, interval=0.2, what="every job to end and show it")
+        return await wait_until(done, within=within, interval=0.2, what="every job to end and show it")
     except AssertionError:
         rows = job_rows(bot)
         stuck = [(m, rows.get(m, {}).get("status"), (ld.message(m) or {}).get("content", "")[-120:])

@@ -37,9 +37,10 @@ from cogs import imagine as imagine_cog
 from cogs.imagine import NOT_STARTED, InteractionLedger, PendingInteraction
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
-from tests.e2e.harness import BotProcess, button_ids, eventually
+from tests.e2e.harness import BotProcess, button_ids
 from tests.e2e.test_imagine_flow import final
 from tests.faults.support import API_KEY, free_port, job_rows, message_shows, provider_env, response_message_id
+from tests.helpers import wait_until
 
 # The job takes two short steps, so each run is quick and a progress edit may still be seen.
 STEP_S = 0.15
@@ -84,14 +85,14 @@ async def test_kill_at_crash_point_then_restart(ld: LocalDiscord, start_bot: Any
             interactions.append(await ld.click("bob", grid["id"], upscale))
         process = bot.process
         assert process is not None
-        await eventually(lambda: process.returncode is not None, within=20, what="the bot to die at the crash point")
+        await wait_until(lambda: process.returncode is not None, within=20, what="the bot to die at the crash point")
         assert process.returncode == -signal.SIGKILL, bot.log()
         _check_where_it_died(ld, bot, sim, case, interactions[-1])
 
         del bot.env[crashpoints.ENV]
         await bot.start()
         try:
-            await eventually(lambda: not _unsettled(ld, bot), within=30, interval=0.1, what="final states")
+            await wait_until(lambda: not _unsettled(ld, bot), within=30, interval=0.1, what="final states")
         except AssertionError:
             raise AssertionError(f"not in a final state: {_unsettled(ld, bot)}\n{bot.log()}") from None
         messages = {m["id"]: m for m in ld.messages("imagine")}

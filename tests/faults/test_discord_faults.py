@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from localdiscord import LocalDiscord
-from tests.e2e.harness import button_ids, eventually
+from tests.e2e.harness import button_ids
 from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine
 from tests.faults.support import response_message_id
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +32,20 @@ async def test_gateway_dropped_mid_job_every_way(ld: LocalDiscord, start_bot: An
         gateway = ld.stats()["gateway"]
         resumes, identifies = gateway["resumes"], gateway["identifies"]
         running = await imagine(ld, "alice", f"a lighthouse through a {mode}")
-        await eventually(lambda m=running: _running(ld, m), what="the job to show progress")  # type: ignore[misc]
+        await wait_until(lambda m=running: _running(ld, m), within=15.0, what="the job to show progress")  # type: ignore[misc]
         assert await ld.drop_gateway(mode) == 1
         if mode == "invalidate":
             # The session is gone: Discord cannot deliver to it until the bot identifies anew.
-            await eventually(lambda i=identifies: ld.stats()["gateway"]["identifies"] > i, what="a new IDENTIFY")  # type: ignore[misc]
+            await wait_until(
+                lambda i=identifies: ld.stats()["gateway"]["identifies"] > i,  # type: ignore[misc]
+                within=15.0,
+                what="a new IDENTIFY",
+            )
             after = await imagine(ld, "bob", "right after a new session")
         else:
             # Sent while the socket is down: kept for the session and replayed when the bot resumes.
             started = await ld.invoke("bob", "imagine", "imagine", {"prompt": f"sent during a {mode}"})
-            await eventually(lambda r=resumes: ld.stats()["gateway"]["resumes"] > r, what="a RESUME")  # type: ignore[misc]
+            await wait_until(lambda r=resumes: ld.stats()["gateway"]["resumes"] > r, within=15.0, what="a RESUME")  # type: ignore[misc]
             after = await response_message_id(ld, started["interaction_id"])
             assert ld.interaction(started["interaction_id"])["acked"], "the replayed interaction was not answered"
         for message_id in (running, after):

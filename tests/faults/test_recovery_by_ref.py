@@ -15,9 +15,10 @@ from bot.core import crashpoints
 from bot.core.models import ErrorReason, JobStatus
 from localdiscord import LocalDiscord
 from providersim import simulator
-from tests.e2e.harness import BotProcess, button_ids, eventually
+from tests.e2e.harness import BotProcess, button_ids
 from tests.e2e.test_imagine_flow import final
 from tests.faults.support import API_KEY, free_port, job_rows, message_shows, provider_env, response_message_id
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ async def _killed_mid_submit(ld: LocalDiscord, start_bot: Any, env: dict[str, st
     message_id = await response_message_id(ld, invoked["interaction_id"])
     process = bot.process
     assert process is not None
-    await eventually(lambda: process.returncode is not None, within=20, what="the bot to die mid-submit")
+    await wait_until(lambda: process.returncode is not None, within=20, what="the bot to die mid-submit")
     assert process.returncode == -signal.SIGKILL, bot.log()
     row = job_rows(bot)[message_id]
     assert row["provider_job_id"] is None and row["submit_started_at"], row  # the answer never got stored
@@ -62,7 +63,7 @@ async def test_others_end_honestly_and_offer_one_retry(ld: LocalDiscord, start_b
         env = provider_env(name, sim, free_port(), LIMBO_GRACE_S=1, EDIT_INTERVAL_S=0.3)
         bot, message_id = await _killed_mid_submit(ld, start_bot, env)
         # The job finishes, and its only callback is lost, while the bot is down.
-        await eventually(lambda: all(j.terminal for j in sim.jobs.values()), within=10, what="the job to end")
+        await wait_until(lambda: all(j.terminal for j in sim.jobs.values()), within=10, what="the job to end")
         del bot.env[crashpoints.ENV]
         await bot.start()
 
@@ -71,7 +72,7 @@ async def test_others_end_honestly_and_offer_one_retry(ld: LocalDiscord, start_b
             row = job_rows(bot).get(message_id)
             return message if row and row["error"] and message_shows(message, row) else None
 
-        message = await eventually(honest, within=20, what="the interrupted job's message")
+        message = await wait_until(honest, within=20, what="the interrupted job's message")
         row = job_rows(bot)[message_id]
         assert row["error"] == ErrorReason.INTERRUPTED.value
         assert "not sent twice" in message["content"] and "🔄" in message["content"]
@@ -80,11 +81,11 @@ async def test_others_end_honestly_and_offer_one_retry(ld: LocalDiscord, start_b
 
         # 🔄 sends it again as a new job with its own message, once.
         await ld.click("alice", message_id, retry[0])
-        child = await eventually(lambda: _child_of(bot, row["id"]), within=15, what="the retry job")
+        child = await wait_until(lambda: _child_of(bot, row["id"]), within=15, what="the retry job")
         result = await final(ld, str(child["message_id"]), within=30)
         assert job_rows(bot)[str(child["message_id"])]["status"] == JobStatus.COMPLETED.value, result
         await ld.click("bob", message_id, retry[0])
-        await eventually(lambda: _pointed_at_retry(ld), within=15, what="a second 🔄 pointed at the first")
+        await wait_until(lambda: _pointed_at_retry(ld), within=15, what="a second 🔄 pointed at the first")
         assert all(n == 1 for n in sim.submits.values()) and sum(sim.submits.values()) == 2, sim.submits
     finally:
         await sim.stop()

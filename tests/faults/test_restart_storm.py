@@ -23,8 +23,8 @@ import pytest
 from bot.core.models import ErrorReason, JobStatus
 from localdiscord import LocalDiscord
 from providersim import simulator
-from tests.e2e.harness import eventually
 from tests.faults.support import API_KEY, bot_logs, free_port, job_rows, provider_env, response_message_id, settle
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ async def test_kill_9_repeatedly_during_100_jobs(ld: LocalDiscord, start_bot: An
         )
         message_ids = [await response_message_id(ld, i["interaction_id"]) for i in invoked]
         # Only a stored job is in flight; a deferred interaction whose job is not stored yet is not.
-        await eventually(lambda: len(_rows(bot)) == JOBS, within=20, what="all jobs stored")
+        await wait_until(lambda: len(_rows(bot)) == JOBS, within=20, what="all jobs stored")
 
         kills: list[str] = []
         in_limbo = 0
@@ -61,15 +61,15 @@ async def test_kill_9_repeatedly_during_100_jobs(ld: LocalDiscord, start_bot: An
             if n == 0:
                 # The first kill lands while a submit is at the provider and its answer not yet stored: that
                 # job must be neither lost nor sent again.
-                await eventually(lambda: _submit_in_flight(sim), within=30, interval=0.01, what="a submit in flight")
+                await wait_until(lambda: _submit_in_flight(sim), within=30, interval=0.01, what="a submit in flight")
                 kills.append("with a submit in flight")
             elif rng.random() < 0.5:
                 start, count = len(sim.requests), rng.randint(10, 150)
-                await eventually(lambda s=start, c=count: len(sim.requests) >= s + c, within=30)  # type: ignore[misc]
+                await wait_until(lambda s=start, c=count: len(sim.requests) >= s + c, within=30)  # type: ignore[misc]
                 kills.append(f"after {count} provider requests")
             else:
                 start, count = _edits(ld), rng.randint(5, 60)
-                await eventually(lambda s=start, c=count: _edits(ld) >= s + c, within=30)  # type: ignore[misc]
+                await wait_until(lambda s=start, c=count: _edits(ld) >= s + c, within=30)  # type: ignore[misc]
                 kills.append(f"after {count} Discord edits")
             await bot.kill()
             in_limbo += sum(

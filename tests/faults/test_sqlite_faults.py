@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from bot.core.models import JobStatus
-from bot.core.store._store import BUSY_TIMEOUT_MS
+from bot.core.store import BUSY_TIMEOUT_MS
 from localdiscord import LocalDiscord
-from tests.e2e.harness import button_ids, eventually
+from tests.e2e.harness import button_ids
 from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine
 from tests.faults.support import job_rows, response_message_id
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,7 @@ SAVE_FAILED = "The bot could not save your request just now; nothing was charged
 async def test_locked_database_waits_then_fails_cleanly(ld: LocalDiscord, start_bot: Any) -> None:
     bot = await start_bot(LOCAL_STEP_SECONDS="0.4", LOCAL_STEPS="4")
     running = await imagine(ld, "carol", "a job that outlives the lock")
-    await eventually(lambda: "%" in (ld.message(running) or {}).get("content", ""), what="progress")
+    await wait_until(lambda: "%" in (ld.message(running) or {}).get("content", ""), within=15.0, what="progress")
 
     locker = await asyncio.create_subprocess_exec(
         sys.executable, "-c", LOCKER, str(bot.workdir / "data" / "imagine-bot.db"),
@@ -63,7 +64,7 @@ async def test_locked_database_waits_then_fails_cleanly(ld: LocalDiscord, start_
             return notes[0] if notes else None
 
         # The first write gives up after the busy timeout and its member is told why, in plain words.
-        note = await eventually(told, within=BUSY_TIMEOUT_MS / 1000 + 5, what="the failed save to be explained")
+        note = await wait_until(told, within=BUSY_TIMEOUT_MS / 1000 + 5, what="the failed save to be explained")
         assert dt.datetime.now(dt.UTC) - locked_at >= dt.timedelta(milliseconds=BUSY_TIMEOUT_MS * 0.9)
         released_at = dt.datetime.now(dt.UTC)
         locker.stdin.write(b"release\n")

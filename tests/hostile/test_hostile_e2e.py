@@ -24,7 +24,7 @@ from bot.ui.render import quote_prompt
 from localdiscord import ControlError, LocalDiscord
 from providersim import simulator
 from providersim._core import MJ_FAILURES, ErrorSpec
-from tests.e2e.harness import BotProcess, button_ids, eventually
+from tests.e2e.harness import BotProcess, button_ids
 from tests.faults.support import (
     API_KEY,
     WEBHOOK_SECRET,
@@ -37,6 +37,7 @@ from tests.faults.support import (
     settle,
     texts_seen,
 )
+from tests.helpers import wait_until
 from tests.hostile.test_netguard import png_header_only
 
 pytestmark = pytest.mark.e2e
@@ -82,7 +83,7 @@ async def ephemeral_for(ld: LocalDiscord, user_id: str, text: str, *, within: fl
             None,
         )  # fmt: skip
 
-    return await eventually(found, within=within, what=f"an ephemeral {text!r}")
+    return await wait_until(found, within=within, what=f"an ephemeral {text!r}")
 
 
 async def test_hostile_prompts_are_stored_verbatim_shown_escaped_and_ping_no_one(

@@ -1,4 +1,4 @@
-"""The playground as a subprocess, and small waiting helpers, for the playground tests."""
+"""The playground as a subprocess, for the playground tests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Playground", "pid_alive", "wait_until"]
+__all__ = ["Playground", "pid_alive"]
 
 START_TIMEOUT_S = 40.0
 STOP_TIMEOUT_S = 15.0
@@ -32,17 +32,6 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return True
-
-
-def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Playground:

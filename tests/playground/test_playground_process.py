@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from bot.devtools.playground import bot_environment
+from tests.helpers import blocking, wait_until
 
-from .support import Playground, pid_alive, wait_until
+from .support import Playground, pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,7 +29,7 @@ def test_ctrl_c_stops_the_bot_too(tmp_path: Path) -> None:
         # Only the playground gets the signal: stopping the bot is its job, not the terminal's.
         playground.signal(signal.SIGINT)
         assert playground.process.wait(20) == 0
-        wait_until(lambda: not pid_alive(playground.bot_pid), 5, "the bot to exit")
+        blocking(wait_until(lambda: not pid_alive(playground.bot_pid), 5, "the bot to exit"))
         with pytest.raises(httpx.TransportError):
             httpx.get(playground.url + "/_control/state", timeout=2)
     finally:
@@ -42,7 +43,7 @@ def test_a_killed_playground_takes_its_bot_with_it(tmp_path: Path) -> None:
         playground.wait_for(r"^Ready: ")
         playground.signal(signal.SIGKILL)  # no clean-up code runs in the playground
         playground.process.wait(5)
-        wait_until(lambda: not pid_alive(playground.bot_pid), 15, "the orphaned bot to exit")
+        blocking(wait_until(lambda: not pid_alive(playground.bot_pid), 15, "the orphaned bot to exit"))
     finally:
         playground.kill_all()
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .support import wait_until
+from tests.helpers import blocking, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -165,7 +165,9 @@ def test_bot_content_renders_as_discord_would_and_never_as_html(
         page.locator("article.message .thinking", has_text="Local Bot is thinking").wait_for()
         page.screenshot(path=str(tmp_path / "playground-rendering.png"))
         page.select_option("#identity", bare.ids["bob"])
-        wait_until(lambda: page.locator("article.message.ephemeral").count() == 0, 5, "bob not to see alice's")
+        blocking(
+            wait_until(lambda: page.locator("article.message.ephemeral").count() == 0, 5, "bob not to see alice's")
+        )
         assert page.locator(".thinking").count() == 1  # a public defer is everyone's to see
 
         # A press with no bot connected is delivered, and the page says nobody answered.
