@@ -24,14 +24,40 @@ const STYLES = [["**", "strong"], ["__", "u"], ["~~", "s"], ["||", "spoiler"], [
 
 const MENTION_KINDS = { "@": "user", "@!": "user", "@&": "role", "#": "channel" };
 
+// The largest time a JavaScript Date holds, in seconds (100 million days either side of 1970).
+const MAX_SECONDS = 8.64e12;
+
 function findClose(text, delim, from) {
   for (let i = from; i < text.length; i++) {
     if (text[i] === "\\") { i++; continue; }
     if (text.startsWith(delim, i)) {
       // "*" must not close on the first star of a "**".
       if (delim.length === 1 && text[i + 1] === delim) { i++; continue; }
+      // "**" and "__" close on the last two of a run, as on Discord: ***both*** is bold italic.
+      if ((delim === "**" || delim === "__") && text[i + 2] === delim[0]) continue;
       return i;
     }
+  }
+  return -1;
+}
+
+// The target of a masked link, read from just after its "](".
+const LINK_TARGET = /<?(https?:\/\/[^\s)>]+)>?\)/y;
+
+// The first "]" or line break from `from` on (or the end of the text).
+function endOfLabel(text, from) {
+  let i = from;
+  while (i < text.length && text[i] !== "]" && text[i] !== "\n") i++;
+  return i;
+}
+
+// Where a code span opened by `length` backticks closes: the next run of exactly that many, or -1.
+function closingRun(text, from, length) {
+  for (let i = text.indexOf("`", from); i !== -1; ) {
+    let end = i;
+    while (text[end] === "`") end++;
+    if (end - i === length) return i;
+    i = text.indexOf("`", end);
   }
   return -1;
 }
@@ -58,6 +84,7 @@ export function parseInline(text) {
     flush();
     out.push(token);
   };
+  let labelEnd = -1;  // where the label of a "[" at or before i ends
   let i = 0;
   outer: while (i < text.length) {
     const c = text[i];
@@ -67,13 +94,20 @@ export function parseInline(text) {
       continue;
     }
     if (c === "`") {
-      const fence = text.startsWith("``", i) ? "``" : "`";
-      const end = text.indexOf(fence, i + fence.length);
-      if (end > i + fence.length - 1 && end !== i + fence.length) {
-        emit(codeToken(text.slice(i + fence.length, end)));
-        i = end + fence.length;
-        continue;
+      // A run of backticks opens a code span that a run of as many closes (```x``` inline too); as on
+      // Discord, a run that finds no such closer may open with fewer, the rest being code.
+      let run = 1;
+      while (text[i + run] === "`") run++;
+      for (let length = run; length >= 1; length--) {
+        const end = closingRun(text, i + run, length);
+        if (end === -1) continue;
+        emit(codeToken(text.slice(i + length, end)));
+        i = end + length;
+        continue outer;
       }
+      buffer += text.slice(i, i + run);
+      i += run;
+      continue;
     }
     for (const [delim, type] of STYLES) {
       if (!text.startsWith(delim, i)) continue;
@@ -95,7 +129,8 @@ export function parseInline(text) {
         continue;
       }
       m = /^<t:(-?\d+)(?::([tTdDfFR]))?>/.exec(rest);
-      if (m) {
+      // Beyond what a Date can hold it is no time at all, and stays text.
+      if (m && Math.abs(Number(m[1])) <= MAX_SECONDS) {
         emit({ type: "timestamp", seconds: Number(m[1]), style: m[2] || "f" });
         i += m[0].length;
         continue;
@@ -114,11 +149,17 @@ export function parseInline(text) {
       }
     }
     if (c === "[") {
-      const m = /^\[([^\]\n]+)\]\(<?(https?:\/\/[^\s)>]+)>?\)/.exec(text.slice(i));
-      if (m) {
-        emit({ type: "link", url: m[2], text: m[1] });
-        i += m[0].length;
-        continue;
+      // [label](https://…): the label runs to the first "]" (no line break in it). That end is shared by
+      // every "[" before it, so a long run of unclosed brackets is read once, not once per bracket.
+      if (labelEnd <= i) labelEnd = endOfLabel(text, i + 1);
+      if (labelEnd > i + 1 && text.startsWith("](", labelEnd)) {
+        LINK_TARGET.lastIndex = labelEnd + 2;
+        const m = LINK_TARGET.exec(text);
+        if (m) {
+          emit({ type: "link", url: m[1], text: text.slice(i + 1, labelEnd) });
+          i = LINK_TARGET.lastIndex;
+          continue;
+        }
       }
     }
     if (c === "h" && (text.startsWith("https://", i) || text.startsWith("http://", i))) {

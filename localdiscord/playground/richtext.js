@@ -1,9 +1,8 @@
 // Markdown tokens (markdown.js) turned into the page's own elements.
 //
 // Every token kind maps to a fixed element; text reaches the page only through text nodes and
-// textContent, and an href only when it starts with http:// or https://. Mentions are looked up in the
-// world (a name, never the raw id), channel mentions and jump links to a message here navigate inside
-// the page.
+// textContent, and an href only for an http(s) URL. Mentions are looked up in the world (a name, never
+// the raw id); channel mentions and jump links to a message here navigate inside the page.
 
 import { selectChannel } from "./channels.js";
 import { el } from "./dom.js";
