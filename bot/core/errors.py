@@ -1,4 +1,4 @@
-"""Exceptions raised by the bot's core.
+"""Every exception the bot raises on purpose, in one place.
 
 The hierarchy::
 
@@ -6,25 +6,50 @@ The hierarchy::
      ├── ConfigError            a setting is missing or invalid; the bot does not start
      ├── StoreError             the job store could not read or write; nothing was half-written
      ├── InputError             a member's input was refused (prompt, image); carries an ErrorReason
+     │    └── ImageRefused      an image link or upload the bot will not fetch or cannot use
+     ├── Refusal                a member may not start a job now (ban, quota, concurrency, cooldown)
+     ├── InvalidTerm            a moderator's banned phrase or regex cannot be used (also a ValueError)
      ├── ProviderError          a provider refused or failed a request; carries an ErrorReason
      │    └── ProviderProtocolError   the provider answered with a shape we do not understand
      └── WebhookRejected        a webhook callback was not authentic or not well formed
 
+``InputError`` is about what a member typed or sent: the same request is refused whenever it is made.
+``Refusal`` is about the member's standing under the server's rules: the same prompt passes later, or
+for another member, so it is not an InputError and is caught and worded apart from one.
+
 A ProviderError's ``reason.kind`` decides what the engine does: retry (transient), end the job (job),
 or pause the account and try another (account) — but only once the submit's ``outcome`` says the
 provider certainly does not have the job; a job it may have is never sent again.
+
+Where these were defined before, they are still importable: ``ImageRefused`` from
+:mod:`bot.core.netguard`, ``Refusal`` and ``InvalidTerm`` from :mod:`bot.core.moderation`.
+
+Not in the tree: the standard library's own ``ValueError`` where a helper checks a single value for
+its caller (a moderator's limit out of range, a duration, a member's suffix), which the callers catch
+as such; and the Discord layer's check failure ``cogs.moderation.NotModerator``, which discord.py's
+command tree must see as its own ``CheckFailure``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING
+
 from bot.core.models import AnswerClass, ErrorReason, SubmitOutcome
+
+if TYPE_CHECKING:
+    # Only for the annotation of Refusal.ban; at run time errors.py stays the bottom of the core.
+    from bot.core.moderation.policy import Ban
 
 __all__ = [
     "ConfigError",
+    "ImageRefused",
     "ImagineBotError",
     "InputError",
+    "InvalidTerm",
     "ProviderError",
     "ProviderProtocolError",
+    "Refusal",
     "StoreError",
     "WebhookRejected",
 ]
@@ -49,6 +74,41 @@ class InputError(ImagineBotError):
         self.reason = reason
         self.detail = detail
         super().__init__(detail or reason.message)
+
+
+class ImageRefused(InputError):
+    """A member's image was refused. ``str()`` is for the member; ``why`` is for the log."""
+
+    def __init__(self, text: str, why: str) -> None:
+        super().__init__(ErrorReason.INVALID_IMAGE, text)
+        self.why = why
+
+
+class Refusal(ImagineBotError):
+    """A member may not start a job now. Carries what the Discord layer needs to say why."""
+
+    def __init__(
+        self,
+        reason: ErrorReason,
+        *,
+        ban: Ban | None = None,
+        used: int | None = None,
+        limit: int | None = None,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        self.reason = reason
+        self.ban = ban
+        self.used = used
+        self.limit = limit
+        self.retry_at = retry_at
+        super().__init__(reason.message)
+
+
+class InvalidTerm(ImagineBotError, ValueError):
+    """A phrase or regex that cannot be used; the message says why in plain language.
+
+    Still a ValueError, as it was before it joined the tree: code that caught it as one keeps working.
+    """
 
 
 class ProviderError(ImagineBotError):

@@ -21,7 +21,7 @@ Discord's CDN hosts) are trusted: that is where the member's own attachments liv
 Discord of the tests serves them on loopback. A link typed into a prompt is always checked, whatever
 its host.
 
-Refusals are :class:`ImageRefused`, an :class:`~bot.errors.InputError` whose text is polite and safe to
+Refusals are :class:`ImageRefused`, an :class:`~bot.core.errors.InputError` whose text is polite and safe to
 show to the member; the technical reason (for logs) is in ``why``.
 """
 
@@ -39,8 +39,8 @@ from typing import Final
 import httpx
 from PIL import Image
 
-from bot.core.errors import InputError
-from bot.core.models import ErrorReason
+# ImageRefused lives in the exception tree (bot.core.errors) and is re-exported here, where callers found it.
+from bot.core.errors import ImageRefused
 
 __all__ = [
     "DISCORD_MEDIA_ORIGINS",
@@ -99,14 +99,6 @@ _REFUSED_LINK = "That image link is not one the bot can use. Use a public http(s
 _UNREACHABLE = "The image link could not be reached. Check that it is public, or upload the image instead."
 _NOT_AN_IMAGE = "The image link did not lead to a PNG, JPEG, GIF or WebP image. Upload the image instead."
 _TOO_LARGE = "The image is too large. Send one under 10 MB and under 40 megapixels."
-
-
-class ImageRefused(InputError):
-    """A member's image was refused. ``str()`` is for the member; ``why`` is for the log."""
-
-    def __init__(self, text: str, why: str) -> None:
-        super().__init__(ErrorReason.INVALID_IMAGE, text)
-        self.why = why
 
 
 def is_public_address(address: IPAddress) -> bool:

@@ -8,11 +8,13 @@ needed to run.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.core.errors import ConfigError
 
@@ -23,6 +25,12 @@ MIN_WEBHOOK_SECRET = 16
 
 PROVIDER_NAMES = ("local", "thenextleg", "useapi", "imaginepro", "apiframe")
 ProviderName = Literal["local", "thenextleg", "useapi", "imaginepro", "apiframe"]
+# How pydantic-settings names the field whose raw value it could not decode (JSON of a dict or list field).
+_SETTINGS_ERROR_FIELD = re.compile(r'field "(\w+)"')
+
+
+def _is_provider_name(name: str) -> TypeGuard[ProviderName]:
+    return name in PROVIDER_NAMES
 
 
 def _split_csv(value: Any) -> Any:
@@ -151,6 +159,8 @@ class Settings(BaseSettings):
 
     def remote_accounts(self, provider: str) -> list[AccountSettings]:
         """The accounts configured for a remote provider: the simple one first, then the pool."""
+        if not _is_provider_name(provider) or provider == "local":
+            raise ConfigError(f"{provider!r} is not a remote provider (one of {', '.join(PROVIDER_NAMES[1:])}).")
         accounts = []
         key: SecretStr | None = getattr(self, f"{provider}_api_key")
         if key is not None and key.get_secret_value():
@@ -173,9 +183,24 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, turning a validation failure into one ConfigError line naming the variable."""
+    """Read the settings, turning a validation failure into one ConfigError line naming the variable.
+
+    Every ValueError reading them can raise ends here as a ConfigError: pydantic's ValidationError, the
+    SettingsError of a dict or list setting (PROVIDER_ACCOUNTS, <PROVIDER>_OPTIONS) that is not JSON, and
+    the UnicodeDecodeError of a .env file that is not UTF-8.
+    """
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        # Raised before validation, when a raw value cannot even be decoded; the message names the field.
+        found = _SETTINGS_ERROR_FIELD.search(str(exc))
+        name = found.group(1).upper() if found else "A setting"
+        cause = exc.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            raise ConfigError(f"{name} is invalid: it is not valid JSON ({cause}).") from None
+        raise ConfigError(f"{name} could not be read: {cause or exc}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"The .env file is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         if not first["loc"]:  # a check across settings: its message names the variables itself

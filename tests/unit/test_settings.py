@@ -60,3 +60,24 @@ def test_env_example_as_is_loads_with_defaults(monkeypatch: pytest.MonkeyPatch, 
     assert settings.db_path == Path("data/imagine-bot.db")
     assert settings.discord_token is None and settings.webhook_public_url is None
     assert settings.discord_guild_ids == [] and settings.provider_accounts == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PROVIDER_ACCOUNTS", "not json"), ("USEAPI_OPTIONS", "{bad"), ("PROVIDER_ACCOUNTS", "")],
+)
+def test_undecodable_json_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=rf"^{variable} is invalid: it is not valid JSON") as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+
+
+def test_env_file_that_is_not_utf8_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"LOCAL_STEPS=3\nFOO=\xff\xfe\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^The \.env file is not UTF-8"):
+        load_settings()

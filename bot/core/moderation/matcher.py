@@ -31,6 +31,9 @@ from collections.abc import Iterable
 
 import regex
 
+# InvalidTerm lives in the exception tree (bot.core.errors); re-exported here, where callers found it.
+from bot.core.errors import InvalidTerm
+
 __all__ = [
     "MAX_PHRASE_LENGTH",
     "MAX_REGEX_LENGTH",
@@ -121,10 +124,6 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text.translate(_CONFUSABLES))
 
 
-class InvalidTerm(ValueError):
-    """A phrase or regex that cannot be used; the message says why in plain language."""
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Term:
     text: str
@@ -197,7 +196,7 @@ def _probes(pattern: str) -> list[str]:
     literals = sorted({ch for ch in pattern if not ch.isspace()} - set("()[]{}?*+|^$\\."))
     bases = ["a", "1", " ", "ab", "a ", *[ch for ch in literals if ch.isalnum()][:6]]
     frames = ["", "!", *literals[:6]]
-    probes = []
+    probes: list[str] = []
     for base in bases:
         run = base * (size // len(base))
         probes.extend(f"{frame}{run}!" for frame in frames)

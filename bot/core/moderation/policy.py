@@ -1,6 +1,6 @@
 """The moderation vocabulary: limits, guild configuration, bans, member settings, audit entries, refusals.
 
-Plain frozen values with no I/O; :mod:`bot.core.moderation.service` reads and writes them.
+Plain frozen values with no I/O; the modules beside this one store, admit, audit and count with them.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from bot.core.errors import ImagineBotError
-from bot.core.models import ErrorReason
+# Refusal lives in the exception tree (bot.core.errors); re-exported here, where callers found it.
+from bot.core.errors import Refusal
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -213,23 +213,3 @@ class AuditEntry:
     target_user_id: int | None = None
     job_id: str | None = None
     detail: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-class Refusal(ImagineBotError):
-    """A member may not start a job now. Carries what the Discord layer needs to say why."""
-
-    def __init__(
-        self,
-        reason: ErrorReason,
-        *,
-        ban: Ban | None = None,
-        used: int | None = None,
-        limit: int | None = None,
-        retry_at: dt.datetime | None = None,
-    ) -> None:
-        self.reason = reason
-        self.ban = ban
-        self.used = used
-        self.limit = limit
-        self.retry_at = retry_at
-        super().__init__(reason.message)
