@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.core.models import JobStatus
-from bot.core.store._store import BUSY_TIMEOUT_MS
+from bot.core.store import BUSY_TIMEOUT_MS
 from localdiscord import LocalDiscord
 from tests.e2e.harness import button_ids
 from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine

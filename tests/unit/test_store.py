@@ -74,7 +74,7 @@ async def test_account_pause_survives_reopen(tmp_path: Path) -> None:
 
 
 async def test_locked_database_gives_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.core.store._store as module
+    import bot.core.store as module
 
     store = await Store.open(tmp_path / "c.db")
     blocker = sqlite3.connect(tmp_path / "c.db", timeout=0)

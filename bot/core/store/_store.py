@@ -31,7 +31,22 @@ _TIME_FIELDS = frozenset(
      "finished_at"}
 )  # fmt: skip
 _JOB_COLUMNS = tuple(Job.model_fields)
+# The one definition of an unfinished job: the engine resumes these at start, and a member's concurrency
+# limit counts them.
 UNFINISHED = (JobStatus.QUEUED.value, JobStatus.SUBMITTED.value, JobStatus.RUNNING.value)
+# Jobs that count against a member's quota and cooldown: everything but failed, moderated, cancelled and
+# timed-out jobs, which are given back.
+COUNTED = (*UNFINISHED, JobStatus.COMPLETED.value)
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    """``('a', 'b')`` for SQL. Written out rather than bound, so SQLite can match a partial index whose
+    WHERE names the same list (jobs_member_unfinished); the values are our own status names."""
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+_UNFINISHED_SQL = _sql_list(UNFINISHED)
+_COUNTED_SQL = _sql_list(COUNTED)
 
 # Set inside a transaction so the statements it runs do not wait on the lock their transaction holds.
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
@@ -43,7 +58,7 @@ def _to_db(name: str, value: Any) -> Any:
     if name in _JSON_FIELDS:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if name in _TIME_FIELDS:
-        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+        return iso(value)
     return value
 
 
@@ -61,7 +76,12 @@ def _job_from_row(row: sqlite3.Row) -> Job:
 
 def iso(moment: dt.datetime) -> str:
     """The form timestamps take in the database, so they compare as text."""
-    return _to_db("created_at", moment)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(value: str | None) -> dt.datetime | None:
+    """A timestamp as the database holds it (see :func:`iso`), or None for NULL or empty."""
+    return dt.datetime.fromisoformat(value) if value else None
 
 
 class Store:
@@ -253,10 +273,13 @@ class Store:
         while self._batch:
             batch, self._batch = self._batch[:MAX_BATCH], self._batch[MAX_BATCH:]
             items = [(sql, params, rowid) for sql, params, rowid, _ in batch]
+            # Writes are queued only while the batch writer is open, and close() waits for this task first.
+            batcher = self._batcher
+            assert batcher is not None
             try:
                 # The lock keeps a batch out of an open transaction on the other connection.
                 async with self._lock:
-                    results = await loop.run_in_executor(self._batch_thread, _write_batch, self._batcher, items)
+                    results = await loop.run_in_executor(self._batch_thread, _write_batch, batcher, items)
             except BaseException as exc:
                 failure = StoreError(f"the database could not save the change: {exc}")
                 for *_, done in batch:
@@ -374,7 +397,8 @@ class Store:
         limit: int = 10,
         offset: int = 0,
     ) -> list[Job]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if guild_id is not None:
             clauses.append("guild_id = ?")
             params.append(guild_id)
@@ -390,6 +414,74 @@ class Store:
             f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ? OFFSET ?", [*params, limit, offset]
         )
         return [_job_from_row(row) for row in rows]
+
+    # -- what members have running and have used (moderation's limits and statistics) -------------
+
+    async def has_child(self, parent_id: str, action: Action) -> bool:
+        """Whether a press of this button on this job already made a job."""
+        row = await self.fetchone("SELECT 1 FROM jobs WHERE parent_id = ? AND action = ?", (parent_id, action.value))
+        return row is not None
+
+    async def unfinished_count(self, guild_id: int, user_id: int) -> int:
+        """A member's unfinished jobs in a guild."""
+        row = await self.fetchone(
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN {_UNFINISHED_SQL}",
+            (guild_id, user_id),
+        )
+        return int(row[0]) if row else 0
+
+    async def unfinished_by_status(self, guild_id: int, user_id: int) -> dict[JobStatus, int]:
+        """A member's unfinished jobs in a guild, per status; a status with none is left out."""
+        rows = await self.fetchall(
+            f"SELECT status, COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN {_UNFINISHED_SQL}"
+            " GROUP BY status",
+            (guild_id, user_id),
+        )
+        return {JobStatus(r[0]): int(r[1]) for r in rows}
+
+    async def counted_since(self, guild_id: int, user_id: int, since: dt.datetime) -> int:
+        """A member's jobs created at or after ``since`` that count against a quota (:data:`COUNTED`)."""
+        row = await self.fetchone(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ?"
+            f" AND status IN {_COUNTED_SQL}",
+            (guild_id, user_id, iso(since)),
+        )
+        return int(row[0]) if row else 0
+
+    async def last_counted_after(self, guild_id: int, user_id: int, after: dt.datetime) -> dt.datetime | None:
+        """When the member's newest counted job created after ``after`` was created; None if there is none."""
+        row = await self.fetchone(
+            "SELECT MAX(created_at) FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at > ?"
+            f" AND status IN {_COUNTED_SQL}",
+            (guild_id, user_id, iso(after)),
+        )
+        return from_iso(row[0]) if row else None
+
+    async def status_counts(self, guild_id: int, since: dt.datetime) -> dict[JobStatus, int]:
+        """A guild's jobs created at or after ``since``, per status; a status with none is left out."""
+        rows = await self.fetchall(
+            "SELECT status, COUNT(*) FROM jobs WHERE guild_id = ? AND created_at >= ? GROUP BY status",
+            (guild_id, iso(since)),
+        )
+        return {JobStatus(r[0]): r[1] for r in rows}
+
+    async def top_errors(self, guild_id: int, since: dt.datetime, *, limit: int = 5) -> list[tuple[str, int]]:
+        """The reasons a guild's jobs since ``since`` ended with most often, and how often."""
+        rows = await self.fetchall(
+            "SELECT error, COUNT(*) AS n FROM jobs WHERE guild_id = ? AND created_at >= ? AND error IS NOT NULL"
+            " GROUP BY error ORDER BY n DESC, error LIMIT ?",
+            (guild_id, iso(since), limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def top_members(self, guild_id: int, since: dt.datetime, *, limit: int = 10) -> list[tuple[int, int, int]]:
+        """(member, jobs, completed jobs) for the guild's busiest members since ``since``."""
+        rows = await self.fetchall(
+            "SELECT user_id, COUNT(*) AS n, SUM(status = 'completed') FROM jobs WHERE guild_id = ?"
+            " AND created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?",
+            (guild_id, iso(since), limit),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- facts about the bot itself (bot_state) ---------------------------------------------------
 
