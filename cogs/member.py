@@ -25,9 +25,8 @@ from bot.ui import gate
 from bot.ui.buttons import result_view
 from bot.ui.controls import (
     CANCEL_TEMPLATE,
-    PageRef,
+    PageHandler,
     cancel_button,
-    page_button,
     page_template,
     pager_view,
     progress_view,
@@ -74,32 +73,10 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CANC
         await cog.cancel_pressed(interaction, self.job_id)
 
 
-class PageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=page_template("me")):
+class PageButton(PageHandler, template=page_template("me")):
     """A press of a page button of /jobs (drawn by :mod:`bot.ui.controls`), handed to :meth:`Member.show_page`."""
 
-    # Set and cleared with CancelButton's, for the same reason.
-    cog: ClassVar[Member | None] = None
-
-    def __init__(
-        self, member: int, status: str, page: int, *, label: str, offset: int | None = None, disabled: bool = False
-    ) -> None:
-        super().__init__(page_button("me", member, status, page, label=label, offset=offset, disabled=disabled))
-        self.member, self.status, self.page, self.offset = member, status, page, offset
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> PageButton:
-        ref = PageRef.of(match)
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(ref.member, ref.status, ref.page, label=label or "", offset=ref.offset)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = self.cog
-        if cog is None:
-            await interaction.response.send_message("Job lists are switched off right now.", ephemeral=True)
-            return
-        await cog.show_page(interaction, self.member, self.status, self.page, self.offset)
+    scope = "me"
 
 
 class Member(RuntimeAccess, commands.Cog):

@@ -15,8 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -27,7 +26,7 @@ from bot.core.models import ErrorReason, JobEvent, JobEventKind, JobStatus, utcn
 from bot.core.moderation import AuditAction, AuditEntry, InvalidTerm
 from bot.core.moderation.policy import parse_duration
 from bot.ui import gate
-from bot.ui.controls import PageRef, page_button, page_template, pager_view
+from bot.ui.controls import PageHandler, page_template, pager_view
 from bot.ui.jobs import job_list, parse_job_id
 from bot.ui.render import NO_MENTIONS, quote_prompt
 from bot.ui.replies import refuse, reply
@@ -56,34 +55,11 @@ class NotModerator(app_commands.CheckFailure):
     """Someone without Manage Server or the moderator role used /mod; the tree's error handler says so."""
 
 
-class ModPageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=page_template("mod")):
+class ModPageButton(PageHandler, template=page_template("mod")):
     """A press of a page button of /mod jobs (drawn by :mod:`bot.ui.controls`), handed to
     :meth:`ModerationCog.show_page`, which checks the presser is a moderator."""
 
-    # discord.py registers the class and makes an instance per press, so the cog is reached through the
-    # class: ModerationCog.cog_load sets it, cog_unload clears it. One bot, and so one such cog, per process.
-    cog: ClassVar[ModerationCog | None] = None
-
-    def __init__(
-        self, member: int, status: str, page: int, *, label: str, offset: int | None = None, disabled: bool = False
-    ) -> None:
-        super().__init__(page_button("mod", member, status, page, label=label, offset=offset, disabled=disabled))
-        self.member, self.status, self.page, self.offset = member, status, page, offset
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> ModPageButton:
-        ref = PageRef.of(match)
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(ref.member, ref.status, ref.page, label=label or "", offset=ref.offset)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = self.cog
-        if cog is None:
-            await interaction.response.send_message("Job lists are switched off right now.", ephemeral=True)
-            return
-        await cog.show_page(interaction, self.member, self.status, self.page, self.offset)
+    scope = "mod"
 
 
 @app_commands.guild_only()

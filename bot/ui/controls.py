@@ -16,7 +16,7 @@ extension. Each checks who pressed.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, Self
 
 import discord
 
@@ -25,8 +25,10 @@ from bot.ui.buttons import DrawnButton
 
 __all__ = [
     "CANCEL_TEMPLATE",
+    "PageHandler",
     "PageRef",
     "PageScope",
+    "PageShower",
     "cancel_button",
     "page_button",
     "page_template",
@@ -134,3 +136,44 @@ def pager_view(
     view.add_item(newer)
     view.add_item(older)
     return view
+
+
+class PageShower(Protocol):
+    """The extension that owns a job list: it shows the page a button leads to, after its own checks."""
+
+    async def show_page(
+        self, interaction: discord.Interaction, member: int, status: str, page: int, offset: int | None
+    ) -> None: ...
+
+
+class PageHandler(discord.ui.DynamicItem[discord.ui.Button[Any]], template=page_template("me")):
+    """What the page-button handlers of every job list share: read the custom_id, hand the press over.
+
+    Each extension that owns a list subclasses it with its own scope's template, sets ``scope``, and sets
+    ``cog`` on its subclass in cog_load (clearing it in cog_unload), since discord.py registers the class
+    and makes an instance per press. This base is never registered itself.
+    """
+
+    scope: ClassVar[PageScope] = "me"
+    cog: ClassVar[PageShower | None] = None
+
+    def __init__(
+        self, member: int, status: str, page: int, *, label: str, offset: int | None = None, disabled: bool = False
+    ) -> None:
+        super().__init__(page_button(self.scope, member, status, page, label=label, offset=offset, disabled=disabled))
+        self.member, self.status, self.page, self.offset = member, status, page, offset
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        ref = PageRef.of(match)
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(ref.member, ref.status, ref.page, label=label or "", offset=ref.offset)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = self.cog
+        if cog is None:
+            await interaction.response.send_message("Job lists are switched off right now.", ephemeral=True)
+            return
+        await cog.show_page(interaction, self.member, self.status, self.page, self.offset)
