@@ -31,7 +31,7 @@ from bot.ui.controls import (
     pager_view,
     progress_view,
 )
-from bot.ui.jobs import job_list, parse_job_id
+from bot.ui.jobs import MAX_CHOICES, job_choice_name, job_list, parse_job_id
 from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content, job_link, quote_prompt
 from bot.ui.replies import refuse, reply
 from bot.ui.texts import blocked_text, info_text, settings_text
@@ -168,6 +168,20 @@ class Member(RuntimeAccess, commands.Cog):
         if view is not None:
             kwargs["view"] = view
         await interaction.edit_original_response(content=job_content(found), allowed_mentions=NO_MENTIONS, **kwargs)
+
+    @job.autocomplete("job")
+    async def job_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The member's recent jobs in this server (a moderator's: anyone's) matching what was typed, by id
+        prefix or prompt text; one indexed query on the cached guild snapshot, well inside Discord's 3 s."""
+        if interaction.guild_id is None:
+            return []
+        state = await self.moderation.guild(interaction.guild_id)
+        everyone = gate.is_moderator(interaction, state)
+        typed = current.strip().strip("`").strip()
+        jobs = await self.moderation.job_choices(
+            interaction.guild_id, typed, user_id=None if everyone else interaction.user.id
+        )
+        return [app_commands.Choice(name=job_choice_name(job), value=job.id) for job in jobs[:MAX_CHOICES]]
 
     async def _result_file(self, job: Job) -> discord.File:
         """The job's image, fetched through its provider like the presenter does."""

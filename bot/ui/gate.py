@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.core.moderation import GuildState, MemberSettings, Moderation
+from bot.core.moderation import GuildState, MemberSettings, Moderation, StrikeOutcome
 from bot.core.prompt import ParsedPrompt, parse_prompt
-from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import refuse
 from bot.ui.texts import ban_text, blocked_text, channel_pointer
 
@@ -28,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["guard", "is_moderator", "prompt_allowed", "role_ids", "with_member_defaults"]
 
 _log = logging.getLogger(__name__)
-# Strikes are recorded after the member has their answer; keep the tasks referenced until done.
+# Counting a blocked prompt runs as a task (kept referenced until done) so that the answer need not wait
+# longer than this for it; the count finishes either way.
+STRIKE_WAIT_S = 1.5
 _background: set[asyncio.Task[Any]] = set()
 
 
@@ -77,31 +78,33 @@ async def guard(bot: ImagineBot, interaction: discord.Interaction) -> GuildState
 async def prompt_allowed(
     bot: ImagineBot, interaction: discord.Interaction, state: GuildState, text: str, *, strike: bool = True
 ) -> bool:
-    """Banned words: a blocked prompt is explained at once, then counted towards the escalation."""
+    """Banned words: a blocked prompt is counted towards the escalation and explained in one private reply.
+
+    The reply says what matched and where the member now stands (how many more before an automatic pause,
+    or that the pause just started). Counting is one short transaction; should it take longer than
+    :data:`STRIKE_WAIT_S`, the reply goes without the standing (Discord's 3 seconds come first) and the
+    count still completes in the background, with no second message.
+    """
     verdict = state.filter.check(text)
     if not verdict.blocked:
         return True
-    await refuse(interaction, blocked_text(verdict))
+    outcome: StrikeOutcome | None = None
     if strike and verdict.hits and interaction.guild_id is not None:
-        task = asyncio.create_task(_strike(bot, interaction, verdict, text))
+        task = asyncio.create_task(_strike(bot, interaction.guild_id, interaction.user.id, verdict, text))
         _background.add(task)
         task.add_done_callback(_background.discard)
+        with contextlib.suppress(TimeoutError):
+            outcome = await asyncio.wait_for(asyncio.shield(task), STRIKE_WAIT_S)
+    await refuse(interaction, blocked_text(verdict, outcome))
     return False
 
 
-async def _strike(bot: ImagineBot, interaction: discord.Interaction, verdict: Any, text: str) -> None:
-    assert interaction.guild_id is not None
+async def _strike(bot: ImagineBot, guild_id: int, user_id: int, verdict: Any, text: str) -> StrikeOutcome | None:
     try:
-        outcome = await moderation_of(bot).record_block(interaction.guild_id, interaction.user.id, verdict, text)
+        return await moderation_of(bot).record_block(guild_id, user_id, verdict, text)
     except Exception:
         _log.exception("could not record a blocked prompt")
-        return
-    if outcome.ban is not None or (outcome.strike_limit and outcome.strikes_today < outcome.strike_limit):
-        # Tell the member where they stand: the warning count, or the block that just started.
-        with contextlib.suppress(discord.HTTPException):
-            await interaction.followup.send(
-                blocked_text(verdict, outcome).split("\n", 1)[-1], ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
+        return None
 
 
 def with_member_defaults(parsed: ParsedPrompt, settings: MemberSettings) -> ParsedPrompt:

@@ -7,6 +7,7 @@ because where a page ends depends on how long its rows are as :mod:`bot.ui.texts
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from bot.core.models import Job, JobStatus
@@ -15,11 +16,31 @@ from bot.ui.texts import JOBS_PER_PAGE, job_list_page, page_start
 if TYPE_CHECKING:
     from bot.core.moderation import Moderation
 
-__all__ = ["PAGE_SIZE", "job_list", "parse_job_id"]
+__all__ = ["CHOICE_NAME_MAX", "MAX_CHOICES", "PAGE_SIZE", "job_choice_name", "job_list", "parse_job_id"]
 
 # Jobs per page of /jobs and /mod jobs at most; a page of long rows holds fewer (see job_list_page).
 PAGE_SIZE = JOBS_PER_PAGE
 _JOB_ID_CHARS = frozenset("0123456789abcdef")
+# Discord's limits on an autocomplete answer: 25 choices, each name at most 100 characters.
+MAX_CHOICES = 25
+CHOICE_NAME_MAX = 100
+# What a choice name leaves out of a prompt: control and format characters (zero-width, bidi overrides),
+# which could hide or reorder what the member reads, and runs of whitespace.
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+")
+
+
+def job_choice_name(job: Job) -> str:
+    """An autocomplete choice for a job: ``id · status · start of the prompt``, in 100 characters.
+
+    Discord shows a choice name as plain text (no markdown, no mentions), so the prompt is neutralised
+    rather than escaped: invisible and control characters become spaces and whitespace is collapsed.
+    """
+    head = f"{job.id} · {job.status.value.replace('_', ' ')} · "
+    prompt = " ".join(_UNSHOWN.sub(" ", job.prompt).split())
+    room = CHOICE_NAME_MAX - len(head)
+    if len(prompt) > room:
+        prompt = prompt[: room - 1].rstrip() + "…"
+    return head + prompt
 
 
 def parse_job_id(text: str) -> str | None:

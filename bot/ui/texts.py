@@ -31,11 +31,13 @@ __all__ = [
     "audit_text",
     "ban_text",
     "blocked_text",
+    "duration_text",
     "info_text",
     "job_list_page",
     "job_list_text",
     "limits_text",
     "page_start",
+    "pause_text",
     "refusal_text",
     "settings_text",
     "stats_text",
@@ -120,17 +122,49 @@ def channel_pointer(state: GuildState) -> str:
 
 
 def blocked_text(verdict: Verdict, outcome: StrikeOutcome | None = None) -> str:
+    """The one private answer to a blocked prompt: what matched, then where the member stands.
+
+    The second part is worded apart from the first: how many more blocked prompts today before the bot
+    pauses for them and for how long, or, when this one reached the limit, that they are paused now.
+    """
     if not verdict.hits:
         return ErrorReason.PROMPT_UNCHECKED.message + " Nothing was sent."
     excerpt = quote_prompt(verdict.hits[0].excerpt, 60)
     text = f"{ErrorReason.BLOCKED_PROMPT.message} It was not sent. (Matched: “{excerpt}”.)"
     if outcome is not None:
         if outcome.ban is not None:
-            text += "\n" + ban_text(outcome.ban)
+            text += "\n" + pause_text(outcome, outcome.ban)
         elif outcome.strike_limit:
-            left = outcome.strike_limit - outcome.strikes_today % outcome.strike_limit
-            text += f"\n-# {left} more blocked prompt{'s' if left != 1 else ''} today and the bot is paused for you."
+            left = outcome.strikes_left
+            prompts = f"{left} more blocked prompt{'s' if left != 1 else ''}"
+            pause = f" for {duration_text(outcome.pause_minutes)}" if outcome.pause_minutes > 0 else ""
+            text += f"\n-# {prompts} today and the bot pauses for you{pause}."
     return text
+
+
+def pause_text(outcome: StrikeOutcome, ban: Ban) -> str:
+    """The escalation just fired: the member is paused now, for how long, and until when."""
+    text = f"That was {outcome.strikes_today} blocked prompts today, so the bot is now paused for you"
+    if outcome.pause_minutes > 0:
+        text += f" for {duration_text(outcome.pause_minutes)}"
+    if ban.expires_at is not None:
+        text += f". The block ends {when(ban.expires_at)}"
+    return text + "."
+
+
+def duration_text(minutes: int) -> str:
+    """``30 minutes``, ``an hour``, ``1 hour 30 minutes``, ``2 days``: a pause length as a member reads it."""
+    days, rest = divmod(max(0, minutes), 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [
+        f"{amount} {unit}{'s' if amount != 1 else ''}"
+        for amount, unit in ((days, "day"), (hours, "hour"), (mins, "minute"))
+        if amount
+    ]
+    if len(parts) == 1 and parts[0].startswith("1 "):
+        unit = parts[0][2:]
+        return ("an " if unit == "hour" else "a ") + unit
+    return " ".join(parts) or "a moment"
 
 
 # -- lists ------------------------------------------------------------------------------------------

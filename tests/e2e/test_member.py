@@ -85,6 +85,48 @@ async def test_job_reposts_a_result_with_live_buttons_for_its_owner_or_a_moderat
     await answer(world, await world.ld.invoke("mod", "imagine", "job", {"job": job_id}))
 
 
+async def choices(world: World, user: str, typed: str) -> list[dict[str, Any]]:
+    """Type ``typed`` into /job's job option as ``user``; the bot's autocomplete answer."""
+    interaction = await world.ld.autocomplete(user, "imagine", "job", "job", {"job": typed})
+
+    def answered() -> tuple[list[dict[str, Any]]] | None:
+        info = world.ld.interaction(interaction["interaction_id"])
+        return (info["autocomplete_choices"],) if info["acked"] else None
+
+    (found,) = await wait_until(answered, within=15.0, what=f"autocomplete choices for {typed!r}")
+    return found
+
+
+async def test_job_autocomplete_offers_own_recent_jobs_and_a_moderator_any(world: World) -> None:
+    owner, other = new_member(world), new_member(world)
+    await start(world, owner, "an autocomplete fox")
+    await start(world, owner, "an autocomplete *cabin*\n<@1> at dusk " + "and snow " * 20)
+    await start(world, other, "someone else's owl")
+    await wait_until(lambda: len(jobs_of(world, owner)) == 2 and jobs_of(world, other), within=15.0, what="jobs")
+    fox, cabin = (row["id"] for row in jobs_of(world, owner))
+    (owl,) = (row["id"] for row in jobs_of(world, other))
+
+    mine = await choices(world, owner, "")
+    assert [c["value"] for c in mine] == [cabin, fox]
+    for choice in mine:
+        assert len(choice["name"]) <= 100 and "\n" not in choice["name"]
+    assert mine[1]["name"].startswith(f"{fox} · ") and mine[1]["name"].endswith(" · an autocomplete fox")
+    assert mine[0]["name"].startswith(f"{cabin} · ") and "an autocomplete *cabin* <@1> at dusk" in mine[0]["name"]
+    assert mine[0]["name"].endswith("…")
+    # Filtered by what was typed: part of the prompt, any case, or the start of the id (as pasted).
+    assert [c["value"] for c in await choices(world, owner, "CABIN")] == [cabin]
+    assert fox in [c["value"] for c in await choices(world, owner, f"`{fox[:6].upper()}")]
+    assert await choices(world, owner, "owl") == []
+    # A moderator gets any job of the server.
+    assert [c["value"] for c in await choices(world, "mod", "someone else's owl")] == [owl]
+    anyone = [c["value"] for c in await choices(world, "mod", "")]
+    assert len(anyone) <= 25 and owl in anyone
+    # The value is the id /job takes.
+    assert "an autocomplete fox" in await answer(
+        world, await world.ld.invoke(owner, "imagine", "job", {"job": mine[1]["value"]}), contains="fox"
+    )
+
+
 async def test_cancel_button_for_owner_and_moderator_only(world: World) -> None:
     owner, other = new_member(world), new_member(world)
     first_id = await start(world, owner, "a job to cancel")

@@ -158,9 +158,17 @@ async def test_escalation_blocks_after_repeated_blocked_prompts_then_unban(world
     try:
         member = new_member(world)
         first = await world.ld.invoke(member, "imagine", "imagine", {"prompt": "gore one"})
-        assert "1 more blocked prompt today" in await answer(world, first, contains="more blocked prompt")
+        warning = await one_private_answer(world, first, contains="more blocked prompt")
+        matched, standing = warning.split("\n")
+        assert BLOCKED in matched and "Matched" in matched
+        assert standing == "-# 1 more blocked prompt today and the bot pauses for you for 30 minutes."
+        assert "paused for you" not in warning and "blocked from" not in warning
         second = await world.ld.invoke(member, "imagine", "imagine", {"prompt": "g.o.r.e two"})
-        assert "blocked from using the image bot" in await answer(world, second, contains="block ends")
+        paused = await one_private_answer(world, second, contains="block ends")
+        matched, standing = paused.split("\n")
+        assert BLOCKED in matched and "Matched" in matched
+        assert standing.startswith("That was 2 blocked prompts today, so the bot is now paused for you for 30 minutes.")
+        assert "more blocked prompt" not in paused
         # Now even a clean prompt is refused, privately.
         clean = await run(world, member, "imagine", {"prompt": "a clean prompt"}, contains="blocked from")
         assert "paused" not in clean and not jobs_of(world, member)
@@ -172,6 +180,16 @@ async def test_escalation_blocks_after_repeated_blocked_prompts_then_unban(world
         assert len(jobs_of(world, member)) == 1
     finally:
         await run(world, "mod", "mod limits escalation", {"blocked_prompts": 3, "block_minutes": 60})
+
+
+async def one_private_answer(world: World, interaction: dict[str, Any], *, contains: str) -> str:
+    """The bot's answer to a blocked prompt, checked to be a single ephemeral message and no follow-up."""
+    text = await answer(world, interaction, contains=contains)
+    info = world.ld.interaction(interaction["interaction_id"])
+    assert info["response_type"] == 4 and not info["followup_message_ids"], info
+    reply = world.ld.message(info["response_message_id"])
+    assert reply is not None and reply["_ephemeral"] and reply["content"] == text
+    return text
 
 
 async def test_ban_with_duration_and_reason_holds_under_parallel_commands(world: World) -> None:

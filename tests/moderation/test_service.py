@@ -93,12 +93,16 @@ async def test_escalation_blocks_after_n_blocked_prompts_in_a_day(mod: Moderatio
     first = await mod.record_block(GUILD, ALICE, verdict, "gore")
     second = await mod.record_block(GUILD, ALICE, verdict, "gore")
     assert (first.strikes_today, second.strikes_today, second.ban) == (1, 2, None)
+    # The outcome carries the numbers the member is told: how many more, and how long the pause would be.
+    assert (first.strikes_left, first.pause_minutes, second.strikes_left) == (2, 30, 1)
     third = await mod.record_block(GUILD, ALICE, verdict, "gore")
-    assert third.ban is not None and third.ban.automatic
+    assert third.ban is not None and third.ban.automatic and third.pause_minutes == 30
+    fourth = await mod.record_block(GUILD, ALICE, verdict, "gore")
+    assert (fourth.strikes_left, fourth.pause_minutes) == (2, 60)
     assert third.ban.expires_at == clock.now + dt.timedelta(minutes=30)
     assert (await mod.guild(GUILD)).ban_for(ALICE) is not None
     # The next round of three doubles the block.
-    for _ in range(3):
+    for _ in range(2):
         outcome = await mod.record_block(GUILD, ALICE, verdict, "gore")
     assert outcome.ban is not None and outcome.ban.expires_at == clock.now + dt.timedelta(minutes=60)
 
@@ -125,7 +129,7 @@ async def test_escalation_switched_off(mod: Moderation) -> None:
     verdict = await mod.test_prompt(GUILD, "gore")
     for _ in range(5):
         outcome = await mod.record_block(GUILD, ALICE, verdict, "gore")
-    assert outcome.ban is None
+    assert outcome.ban is None and (outcome.strikes_left, outcome.pause_minutes) == (0, 0)
 
 
 async def test_parallel_blocked_prompts_escalate_exactly_once(mod: Moderation, audit: list[AuditEntry]) -> None:

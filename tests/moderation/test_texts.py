@@ -13,7 +13,7 @@ from bot.core.moderation.policy import GuildConfig, WordEntry, parse_duration
 from bot.core.moderation.service import GuildState
 from bot.core.prompt import parse_prompt
 from bot.ui.gate import suffix_params, with_member_defaults
-from bot.ui.texts import audit_text, blocked_text, job_list_text, refusal_text, words_text
+from bot.ui.texts import audit_text, blocked_text, duration_text, job_list_text, refusal_text, words_text
 
 from .conftest import job
 
@@ -36,8 +36,48 @@ def test_blocked_text_counts_down_to_the_escalation() -> None:
     verdict = WordFilter([Term("gore")]).check("g.o.r.e")
     assert "2 more blocked prompts today" in blocked_text(verdict, StrikeOutcome(1, 3))
     assert "1 more blocked prompt today" in blocked_text(verdict, StrikeOutcome(2, 3))
-    banned = blocked_text(verdict, StrikeOutcome(3, 3, Ban(1, 2, None, 0, NOW, NOW + dt.timedelta(hours=1))))
-    assert "set automatically" in banned
+    banned = blocked_text(verdict, StrikeOutcome(3, 3, Ban(1, 2, None, 0, NOW, NOW + dt.timedelta(hours=1)), 60))
+    assert "now paused for you for an hour" in banned
+
+
+def test_blocked_text_is_one_answer_with_what_matched_and_the_standing_apart() -> None:
+    verdict = WordFilter([Term("gore")]).check("some g.o.r.e here")
+    warning = blocked_text(verdict, StrikeOutcome(1, 3, pause_minutes=60))
+    matched, standing = warning.split("\n")
+    assert "does not allow" in matched and "Matched" in matched and "pause" not in matched
+    assert standing == "-# 2 more blocked prompts today and the bot pauses for you for an hour."
+    assert "paused" not in warning and "blocked from" not in warning
+    # The second round of a day pauses for longer, and the text says so.
+    later = blocked_text(verdict, StrikeOutcome(5, 3, pause_minutes=60))
+    assert later.endswith("1 more blocked prompt today and the bot pauses for you for an hour.")
+
+    ends = NOW + dt.timedelta(minutes=90)
+    paused = blocked_text(verdict, StrikeOutcome(3, 3, Ban(1, 2, "3 blocked prompts", 0, NOW, ends), 90))
+    matched, standing = paused.split("\n")
+    assert "Matched" in matched
+    assert standing == (
+        f"That was 3 blocked prompts today, so the bot is now paused for you for 1 hour 30 minutes."
+        f" The block ends <t:{int(ends.timestamp())}:R>."
+    )
+    assert "more blocked prompt" not in paused
+    # Escalation off: what matched, nothing about a pause.
+    assert "\n" not in blocked_text(verdict, StrikeOutcome(4, 0))
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"),
+    [
+        (1, "a minute"),
+        (30, "30 minutes"),
+        (60, "an hour"),
+        (90, "1 hour 30 minutes"),
+        (120, "2 hours"),
+        (1440, "a day"),
+        (2940, "2 days 1 hour"),
+    ],
+)
+def test_pause_lengths_read_as_a_member_says_them(minutes: int, text: str) -> None:
+    assert duration_text(minutes) == text
 
 
 def test_member_defaults_fill_in_without_overriding_the_prompt() -> None:

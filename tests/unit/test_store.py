@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.core.errors import StoreError
-from bot.core.models import Action, ErrorReason, JobStatus
+from bot.core.models import Action, ErrorReason, Job, JobStatus
 from bot.core.store import Store
 from tests.unit.conftest import make_job
 
@@ -90,3 +92,48 @@ async def test_locked_database_gives_a_clear_error(tmp_path: Path, monkeypatch: 
     await store.insert_job(make_job())  # usable again once the lock is gone
     await store.close()
     assert module.BUSY_TIMEOUT_MS >= 1000
+
+
+async def test_job_choices_match_id_prefix_or_prompt_newest_first_within_the_guild(store: Store) -> None:
+    start = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+
+    def at(minute: int, **fields: Any) -> Job:
+        return make_job(guild_id=5, created_at=start + dt.timedelta(minutes=minute), **fields)
+
+    fox = at(0, id="abc0000000000001", user_id=1, prompt="A Red FOX in snow")
+    cabin = at(1, id="abd0000000000002", user_id=1, prompt="a cabin at dusk")
+    theirs = at(2, id="abc0000000000003", user_id=2, prompt="another fox")
+    elsewhere = make_job(guild_id=6, id="abc0000000000004", user_id=1, prompt="a fox elsewhere", created_at=start)
+    for job in (fox, cabin, theirs, elsewhere):
+        await store.insert_job(job)
+
+    def ids(jobs: list[Job]) -> list[str]:
+        return [job.id for job in jobs]
+
+    assert ids(await store.job_choices(5, "", user_id=1)) == [cabin.id, fox.id]
+    assert ids(await store.job_choices(5, "ABC", user_id=1)) == [fox.id]
+    assert ids(await store.job_choices(5, "fox", user_id=1)) == [fox.id]
+    assert ids(await store.job_choices(5, "fox")) == [theirs.id, fox.id]
+    assert ids(await store.job_choices(5, "ab")) == [theirs.id, cabin.id, fox.id]
+    assert ids(await store.job_choices(5, "%")) == []
+    assert ids(await store.job_choices(5, "", limit=2)) == [theirs.id, cabin.id]
+    # Only the newest ``window`` jobs are read: the query stays bounded however much a guild has made.
+    assert ids(await store.job_choices(5, "fox", window=2)) == [theirs.id]
+
+
+async def test_job_choices_is_one_query_on_the_guild_indexes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, list[Any]]] = []
+    fetchall = store.fetchall
+
+    async def recording(sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        seen.append((sql, list(params)))
+        return await fetchall(sql, params)
+
+    monkeypatch.setattr(store, "fetchall", recording)
+    for user_id, index in ((1, "jobs_guild_user_created"), (None, "jobs_guild_created")):
+        seen.clear()
+        await store.job_choices(5, "fox", user_id=user_id)
+        assert len(seen) == 1
+        sql, params = seen[0]
+        plan = await fetchall("EXPLAIN QUERY PLAN " + sql, params)
+        assert any(f"USING INDEX {index} " in str(row[3]) for row in plan), [tuple(row) for row in plan]

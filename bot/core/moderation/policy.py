@@ -161,11 +161,23 @@ class MemberSettings:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StrikeOutcome:
-    """What one blocked prompt led to: the day's count and, if the escalation fired, the block."""
+    """What one blocked prompt led to: the day's count and, if the escalation fired, the block.
+
+    ``pause_minutes`` is the length of the automatic pause: the one that just started when ``ban`` is set,
+    else the one the next ``strikes_left`` blocked prompts would start (0 when the escalation is off).
+    """
 
     strikes_today: int
     strike_limit: int
     ban: Ban | None = None
+    pause_minutes: int = 0
+
+    @property
+    def strikes_left(self) -> int:
+        """Blocked prompts still to go before the next automatic pause (0 when the escalation is off)."""
+        if self.strike_limit <= 0:
+            return 0
+        return self.strike_limit - self.strikes_today % self.strike_limit
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -253,6 +253,8 @@ class GuildRules:
                 )
             )
             limit = config.strike_limit
+            # Each round of the escalation pauses for longer: the n-th for n times the configured minutes.
+            pause_minutes = config.strike_block_minutes * (count // limit + 1) if limit > 0 else 0
             if limit > 0 and count >= limit and count % limit == 0:
                 minutes = config.strike_block_minutes * (count // limit)
                 expires = now + dt.timedelta(minutes=minutes)
@@ -266,6 +268,7 @@ class GuildRules:
                     reason = f"{count} blocked prompts within a day"
                     ban = Ban(guild_id, user_id, reason, 0, now, expires)
                     await self._write_ban(ban)
+                    pause_minutes = minutes
                     entries.append(
                         await self.audit.write(
                             guild_id,
@@ -279,7 +282,7 @@ class GuildRules:
             await self._reload(guild_id)
         for entry in entries:
             self.audit.emit(entry)
-        return StrikeOutcome(count, limit, ban)
+        return StrikeOutcome(count, limit, ban, pause_minutes)
 
     async def blocked_since(self, guild_id: int, since: dt.datetime) -> int:
         """The guild's prompts blocked at or after ``since`` (for the statistics)."""

@@ -195,6 +195,10 @@ class Moderation:
 
     # -- oversight -------------------------------------------------------------------------------
 
+    async def job_choices(self, guild_id: int, typed: str, *, user_id: int | None = None) -> list[Job]:
+        """Jobs matching what was typed into a job option (id prefix or prompt text), newest first."""
+        return await self.statistics.job_choices(guild_id, typed, user_id=user_id)
+
     async def job_page(
         self,
         *,

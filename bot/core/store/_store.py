@@ -415,6 +415,25 @@ class Store:
         )
         return [_job_from_row(row) for row in rows]
 
+    async def job_choices(
+        self, guild_id: int, typed: str, *, user_id: int | None = None, limit: int = 25, window: int = 500
+    ) -> list[Job]:
+        """Recent jobs of a guild (of one member with ``user_id``) whose id starts with ``typed`` or whose
+        prompt holds it (any case), newest first: the choices of an autocomplete.
+
+        One query on ``jobs_guild_user_created`` (``jobs_guild_created`` without a member) that reads at
+        most the ``window`` newest jobs, so it stays fast however much a guild has made.
+        """
+        member = " AND user_id = ?" if user_id is not None else ""
+        params: list[Any] = [guild_id, *([user_id] if user_id is not None else []), window]
+        sql = f"SELECT * FROM (SELECT * FROM jobs WHERE guild_id = ?{member} ORDER BY created_at DESC LIMIT ?)"
+        needle = typed.strip().lower()
+        if needle:
+            sql += " WHERE substr(id, 1, ?) = ? OR instr(lower(prompt), ?) > 0"
+            params += [len(needle), needle, needle]
+        rows = await self.fetchall(sql + " ORDER BY created_at DESC LIMIT ?", [*params, limit])
+        return [_job_from_row(row) for row in rows]
+
     # -- what members have running and have used (moderation's limits and statistics) -------------
 
     async def has_child(self, parent_id: str, action: Action) -> bool:
