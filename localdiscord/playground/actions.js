@@ -4,9 +4,10 @@
 
 import { api, sleep } from "./api.js";
 import { missingPermission } from "./commands.js";
-import { closeCommand, collectOptions, openCommand, pickerMatches } from "./composer.js";
+import { closeCommand, collectOptions, openCommand, openTyped, pickerMatches } from "./composer.js";
 import { el, els } from "./dom.js";
 import { localNotice } from "./feed.js";
+import { followNewest, followNextMessage } from "./messages.js";
 import { store } from "./state.js";
 
 // Discord's "did not respond" deadline is 3 s; a little slack for the page's own round trip.
@@ -54,6 +55,7 @@ export async function submitCommand() {
     const text = els.input.value.trim();
     if (!text) return;
     if (text.startsWith("/")) {
+      if (openTyped()) return;
       const matches = pickerMatches();
       const exact = matches.find((m) => m.name === text.slice(1).trim());
       if (exact || matches.length) openCommand((exact || matches[store.pickerIndex] || matches[0]).name);
@@ -86,11 +88,15 @@ export async function submitCommand() {
     return;
   }
   closeCommand();
+  // The visitor's own command: its reply comes at the bottom, so the list goes there and follows it.
+  if (channelId === store.channelId) followNewest();
   await followInteraction(started, channelId);
 }
 
 export async function press(message, component, button) {
   button.classList.add("pending");
+  // A button pressed anywhere (an old grid's U2) answers at the bottom: follow it there.
+  followNextMessage();
   try {
     const started = await api("POST", "/interactions/component", {
       user_id: store.userId, message_id: message.id, custom_id: component.custom_id, channel_id: message.channel_id,
@@ -105,6 +111,7 @@ export async function press(message, component, button) {
 
 export async function choose(message, component, values, select) {
   select.disabled = true;
+  followNextMessage();
   try {
     const started = await api("POST", "/interactions/component", {
       user_id: store.userId, message_id: message.id, custom_id: component.custom_id, channel_id: message.channel_id, values,
@@ -158,6 +165,7 @@ export function initModal() {
     for (const field of els.modalFields.querySelectorAll("[name]")) values[field.name] = field.value;
     const channelId = els.modal.dataset.channelId;
     els.modal.close();
+    followNextMessage();
     try {
       const started = await api("POST", "/interactions/modal", {
         interaction_id: els.modal.dataset.interactionId, values, user_id: store.userId,

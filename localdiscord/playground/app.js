@@ -13,7 +13,8 @@
 //   commands.js  the bot's slash commands as entries, and the permissions a member lacks
 //   markdown.js  Discord markdown as plain tokens, pure (no DOM), unit-tested
 //   richtext.js  tokens as the page's own elements: mentions, links, timestamps, spoilers
-//   messages.js  a message drawn as an <article>; the open channel's list
+//   messages.js  a message drawn as an <article>; the open channel's list, kept at the newest message
+//                (a "jump to present" bar when scrolled up); images, lazily, and their lightbox
 //   channels.js  the channel list and moving between channels
 //   identity.js  who the visitor is: the picker and the member list
 //   composer.js  the command picker, option fields and autocomplete

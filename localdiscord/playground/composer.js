@@ -1,5 +1,6 @@
 // The composer: typing "/" opens the command picker; picking a command opens its option fields (with
-// autocomplete where the bot offers it); Enter or Send hands the filled-in command to actions.js.
+// autocomplete where the bot offers it), and a command typed out with text after it ("/imagine a red
+// bicycle") opens with that text in its option; Enter or Send hands the filled-in command to actions.js.
 
 import { submitCommand } from "./actions.js";
 import { api, sleep } from "./api.js";
@@ -7,9 +8,36 @@ import { OPT, OPTION_TYPE_NAMES, commandEntries, describe, missingPermission } f
 import { el, els, icon } from "./dom.js";
 import { guild, store } from "./state.js";
 
+// "/imagine a red bicycle": the command typed out in full, and the text after it (what Discord puts in
+// the command's first text option). The longest name wins, so "/mod words add x" is "/mod words add".
+export function typedCommand(text) {
+  if (!text.startsWith("/")) return null;
+  const typed = text.slice(1).replace(/^\s+/, "");
+  const lower = typed.toLowerCase().replace(/\s+/g, " ");
+  let best = null;
+  for (const entry of commandEntries()) {
+    if (lower !== entry.name && !lower.startsWith(entry.name + " ")) continue;
+    if (!best || entry.name.length > best.name.length) best = entry;
+  }
+  if (!best) return null;
+  // Skip as many words as the name has, keeping the rest exactly as typed.
+  const words = best.name.split(" ").length;
+  const rest = typed.split(/\s+/).length > words ? typed.replace(new RegExp("^(\\S+\\s+){" + words + "}"), "") : "";
+  return { entry: best, rest: rest.trim() };
+}
+
+// The option the text typed after a command fills in: its first text option that offers no choices,
+// a required one first.
+function textOption(entry) {
+  const free = entry.options.filter((o) => o.type === OPT.STRING && !(o.choices && o.choices.length));
+  return free.find((o) => o.required) || free[0] || null;
+}
+
 export function pickerMatches() {
   const text = els.input.value;
   if (!text.startsWith("/")) return [];
+  const typed = typedCommand(text);
+  if (typed && typed.rest) return [typed.entry];
   const query = text.slice(1).trim().toLowerCase().replace(/\s+/g, " ");
   const found = commandEntries().filter((entry) => entry.name.startsWith(query) || (query && entry.name.includes(query)));
   // Commands this member may use first; Discord would not list the others at all.
@@ -61,7 +89,8 @@ export function updatePicker() {
   if (selected) selected.scrollIntoView({ block: "nearest" });
 }
 
-export function openCommand(name) {
+// Opens `name`'s option fields; `text` (what was typed after the command) goes into its text option.
+export function openCommand(name, text) {
   const entry = commandEntries().find((e) => e.name === name);
   if (!entry) return;
   store.command = entry;
@@ -80,8 +109,24 @@ export function openCommand(name) {
   for (const option of entry.options) els.fields.appendChild(optionField(entry, option));
   if (!entry.options.length) els.fields.appendChild(el("div", "no-options", "No options — press Enter or Send."));
   els.hint.textContent = "Enter sends · Esc cancels";
+  const option = text ? textOption(entry) : null;
+  const filled = option ? els.fields.querySelector('[data-option="' + CSS.escape(option.name) + '"] input') : null;
+  if (filled) {
+    filled.value = filled.maxLength > 0 ? text.slice(0, filled.maxLength) : text;
+    filled.focus();
+    filled.setSelectionRange(filled.value.length, filled.value.length);
+    return;
+  }
   const first = els.fields.querySelector("input, select, textarea");
   (first || els.commandCancel).focus();
+}
+
+// Enter on a typed-out command: the command opens with what followed it filled in.
+export function openTyped() {
+  const typed = typedCommand(els.input.value);
+  if (!typed) return false;
+  openCommand(typed.entry.name, typed.rest);
+  return true;
 }
 
 export function closeCommand() {
@@ -252,7 +297,9 @@ export function initComposer() {
       updatePicker();
     } else if ((event.key === "Enter" || event.key === "Tab") && matches.length) {
       event.preventDefault();
-      openCommand(matches[store.pickerIndex].name);
+      const typed = typedCommand(els.input.value);
+      if (typed && typed.rest) openCommand(typed.entry.name, typed.rest);
+      else openCommand(matches[store.pickerIndex].name);
     } else if (event.key === "Escape") {
       els.input.value = "";
       updatePicker();

@@ -14,6 +14,7 @@ export const els = {
   commandChip: $("command-chip"), commandDesc: $("command-desc"), commandCancel: $("command-cancel"),
   fields: $("option-fields"), hint: $("composer-hint"), members: $("members"), modal: $("modal"),
   modalForm: $("modal-form"), modalTitle: $("modal-title"), modalFields: $("modal-fields"), modalCancel: $("modal-cancel"),
+  jumpBar: $("jump-bar"), lightbox: $("lightbox"), lightboxImage: $("lightbox-image"), lightboxOriginal: $("lightbox-original"),
 };
 
 export function el(tag, className, text) {

@@ -1,5 +1,6 @@
 // Drawing messages: one message as an <article> (author, content, attachments, embeds, components,
-// the ephemeral note), the open channel's list, and keeping the list scrolled to the newest.
+// the ephemeral note), the open channel's list, keeping the list scrolled to the newest (with a "jump to
+// present" bar when the visitor scrolled up), and the lightbox an image opens in.
 
 import { choose, press } from "./actions.js";
 import { selectChannel } from "./channels.js";
@@ -21,21 +22,9 @@ function renderAttachments(message, parent) {
   const box = el("div", "attachments");
   for (const attachment of message.attachments) {
     if (isImage(attachment)) {
-      const a = el("a", "attachment-image");
-      a.href = attachment.url;
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-      const img = el("img");
-      img.src = attachment.url;
-      img.alt = attachment.description || attachment.filename || "image";
+      const img = picture(attachment.url, attachment.description || attachment.filename || "image", null, attachment);
       img.title = attachment.filename || "";
-      if (attachment.width && attachment.height) {
-        img.width = attachment.width;
-        img.height = attachment.height;
-      }
-      img.addEventListener("load", keepPinned);
-      a.appendChild(img);
-      box.appendChild(a);
+      box.appendChild(imageLink(attachment.url, img));
     } else {
       const file = el("a", "attachment-file");
       file.href = attachment.url;
@@ -48,6 +37,53 @@ function renderAttachments(message, parent) {
     }
   }
   parent.appendChild(box);
+}
+
+// An image as the page shows it: loaded lazily (one far up the channel is fetched when scrolled to, not on
+// every reload), decoded off the main thread, its box reserved from the size the attachment reports so
+// nothing jumps when it arrives, and the list kept at the newest message when it does.
+const SHOWN_WIDTH = 520;   // style.css: .attachment-image's max-width
+const SHOWN_HEIGHT = 420;  // and its image's max-height
+
+function picture(url, alt, className, size) {
+  const img = el("img", className);
+  img.loading = "lazy";  // before src, or Chromium starts the request at once
+  img.decoding = "async";
+  if (size && size.width > 0 && size.height > 0) {
+    // The attributes give the box its shape; the width is the one it will be shown at (no wider than
+    // the image area, no taller than it), so the box is the right size before a byte has arrived.
+    img.width = size.width;
+    img.height = size.height;
+    const scale = Math.min(1, SHOWN_WIDTH / size.width, SHOWN_HEIGHT / size.height);
+    img.style.width = Math.max(1, Math.round(size.width * scale)) + "px";
+  }
+  img.alt = alt || "";
+  img.src = url;
+  img.addEventListener("load", keepPinned);
+  return img;
+}
+
+// A link to the original around an image: a plain click opens it large in the page's lightbox; a click
+// with a modifier (new tab, new window) is left to the browser.
+function imageLink(url, img) {
+  const a = el("a", "attachment-image");
+  a.href = url;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  a.appendChild(img);
+  a.addEventListener("click", (event) => {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    openLightbox(url, img.alt);
+  });
+  return a;
+}
+
+export function openLightbox(url, alt) {
+  els.lightboxImage.alt = alt || "";
+  els.lightboxImage.src = url;
+  els.lightboxOriginal.href = url;
+  if (!els.lightbox.open) els.lightbox.showModal();
 }
 
 function formatSize(bytes) {
@@ -98,18 +134,14 @@ function renderEmbeds(message, parent) {
     }
     const image = embed.image && attachmentUrl(message, embed.image.url);
     if (image) {
-      const img = el("img", "embed-image");
-      img.src = image;
-      img.alt = "";
-      img.addEventListener("load", keepPinned);
+      const img = picture(image, "", "embed-image", embed.image);
+      img.classList.add("zoomable");
+      img.addEventListener("click", () => openLightbox(image, ""));
       box.appendChild(img);
     }
     const thumb = embed.thumbnail && attachmentUrl(message, embed.thumbnail.url);
     if (thumb) {
-      const img = el("img", "embed-thumbnail");
-      img.src = thumb;
-      img.alt = "";
-      box.appendChild(img);
+      box.appendChild(picture(thumb, "", "embed-thumbnail", embed.thumbnail));
     }
     if ((embed.footer && embed.footer.text) || embed.timestamp) {
       const parts = [];
@@ -220,10 +252,7 @@ function renderComponents(message, components, parent) {
       case 11: {  // thumbnail
         const url = attachmentUrl(message, component.media && component.media.url);
         if (url) {
-          const img = el("img", "v2-thumbnail");
-          img.src = url;
-          img.alt = component.description || "";
-          parent.appendChild(img);
+          parent.appendChild(picture(url, component.description || "", "v2-thumbnail", component.media));
         }
         break;
       }
@@ -232,16 +261,7 @@ function renderComponents(message, components, parent) {
         for (const item of component.items || []) {
           const url = attachmentUrl(message, item.media && item.media.url);
           if (!url) continue;
-          const img = el("img");
-          img.src = url;
-          img.alt = item.description || "";
-          img.addEventListener("load", keepPinned);
-          const a = el("a", "attachment-image");
-          a.href = url;
-          a.target = "_blank";
-          a.rel = "noopener noreferrer";
-          a.appendChild(img);
-          gallery.appendChild(a);
+          gallery.appendChild(imageLink(url, picture(url, item.description || "", null, item.media)));
         }
         parent.appendChild(gallery);
         break;
@@ -376,7 +396,8 @@ function buildMessage(message) {
 
 // -- the list of the open channel -----------------------------------------------------------------
 
-// Whether the list follows the newest message: true until the visitor scrolls up.
+// Whether the list follows the newest message: true until the visitor scrolls up. While it is false, a
+// new message shows the "jump to present" bar instead of moving the list under the visitor's eyes.
 let pinned = true;
 
 function atBottom() {
@@ -388,10 +409,38 @@ function keepPinned() {
   if (pinned) els.messages.scrollTop = els.messages.scrollHeight;
 }
 
+function showJumpBar(show) {
+  els.jumpBar.hidden = !show;
+}
+
+// Back to the newest message and following it again: on the visitor's own command or button press, and
+// from the "jump to present" bar.
+export function followNewest() {
+  pinned = true;
+  showJumpBar(false);
+  keepPinned();
+}
+
+// A button pressed on an older message answers with a new message at the bottom: the list goes there
+// when that answer arrives (a button that only edits its own message leaves the list where it is).
+let followUntil = 0;
+
+export function followNextMessage() {
+  followUntil = Date.now() + 15000;
+}
+
 export function initMessages() {
   els.messages.addEventListener("scroll", () => {
     pinned = atBottom();
+    if (pinned) showJumpBar(false);
   });
+  els.jumpBar.addEventListener("click", followNewest);
+  // The lightbox: Esc closes it (the dialog's own cancel), and so does a click anywhere but the image
+  // and its link (the backdrop and the space around the picture belong to the dialog itself).
+  els.lightbox.addEventListener("click", (event) => {
+    if (event.target !== els.lightboxImage && event.target !== els.lightboxOriginal) els.lightbox.close();
+  });
+  els.lightbox.addEventListener("close", () => els.lightboxImage.removeAttribute("src"));
 }
 
 // Draws a new or changed message in the open channel, or removes it if the visitor may not see it.
@@ -408,6 +457,12 @@ export function renderMessage(message) {
     const empty = els.messages.querySelector(".empty-channel");
     if (empty) empty.remove();
     els.messages.appendChild(node);
+    if (Date.now() < followUntil) {
+      followUntil = 0;
+      pinned = true;
+      showJumpBar(false);
+    }
+    if (!pinned) showJumpBar(true);
   }
   keepPinned();
 }
@@ -424,8 +479,7 @@ export function renderChannelMessages() {
     els.messages.appendChild(empty);
   }
   for (const message of shown) els.messages.appendChild(buildMessage(message));
-  pinned = true;
-  keepPinned();
+  followNewest();
 }
 
 export function jumpTo(channelId, messageId) {
