@@ -157,13 +157,28 @@ def button_label(action: Action) -> tuple[str | None, str | None]:
     return ACTION_LABELS[action], None
 
 
+_VARY_ZOOM = frozenset({Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X})
+_PANS = frozenset({Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN})
+_UPSCALES = frozenset({Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
+
+
 def button_rows(actions: list[Action]) -> list[list[Action]]:
-    """Split buttons into Discord rows of at most five; a grid keeps U on top and V below."""
+    """Split buttons into Discord rows of at most five, in Midjourney's rows.
+
+    A grid keeps U (and 🔄) on top and V below. After an upscale: Vary and Zoom on one row, the four pans
+    on the next, the upscales after, anything else last.
+    """
     if actions and all(a in GRID_ACTIONS for a in actions):
         top = [a for a in actions if a.is_upscale or a is Action.REROLL]
         bottom = [a for a in actions if a.is_variation]
         return [row for row in (top, bottom) if row]
-    return [actions[i : i + 5] for i in range(0, len(actions), 5)]
+    groups = (
+        [a for a in actions if a in _VARY_ZOOM],
+        [a for a in actions if a in _PANS],
+        [a for a in actions if a in _UPSCALES],
+        [a for a in actions if a not in _VARY_ZOOM | _PANS | _UPSCALES],
+    )
+    return [group[i : i + 5] for group in groups for i in range(0, len(group), 5)]
 
 
 def alt_text(job: Job) -> str:
