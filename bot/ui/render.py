@@ -21,6 +21,8 @@ __all__ = [
     "job_content",
     "job_link",
     "progress_bar",
+    "prompt_line",
+    "quote_link",
     "quote_prompt",
 ]
 
@@ -67,6 +69,10 @@ _ACTION_WORDS = {
 # the rest of the message.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _SHORT_MENTION = re.compile(r"<[@#](?=[!&]?\d)")
+# An image link as shown: http(s) only, and every character outside this set percent-encoded.
+_LINK_SCHEME = re.compile(r"https?://", re.IGNORECASE)
+_LINK_UNSAFE = re.compile(r"[^A-Za-z0-9\-.:/?=&%+,;]+")
+MAX_LINK = 400
 
 
 def quote_prompt(text: str, limit: int = PROMPT_BUDGET) -> str:
@@ -108,10 +114,42 @@ def job_link(job: Job, message_id: int | None = None) -> str | None:
     return f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{message_id}"
 
 
+def quote_link(url: str) -> str | None:
+    """An image link made inert: percent-encoded outside a small safe set (so no markdown, mention, angle
+    bracket or space survives), wrapped in <> so Discord draws it as a link without an embed. None for a
+    link that is not http(s) or too long to show."""
+    if not _LINK_SCHEME.match(url):
+        return None
+    safe = _LINK_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), url)
+    return f"<{safe}>" if len(safe) <= MAX_LINK else None
+
+
+def prompt_line(job: Job, limit: int = PROMPT_BUDGET) -> str:
+    """What was sent, as Midjourney's line shows it: the starting images as links, then the prompt with
+    every parameter applied (the member's /settings suffix and aspect, the command's aspect), escaped.
+
+    A job stored before ``prompt_final`` existed shows the prompt as typed.
+    """
+    links: list[str] = []
+    room = limit // 2
+    for url in job.image_urls_in:
+        link = quote_link(url)
+        if link is None or len(link) + 1 > room:
+            link = "[image]" if room >= 8 else ""
+        if not link:
+            break
+        links.append(link)
+        room -= len(link) + 1
+    text = job.prompt_final or job.prompt
+    head = " ".join(links)
+    rest = limit - len(head) - (1 if head else 0)
+    return " ".join(p for p in (head, quote_prompt(text, max(rest, 1))) if p)
+
+
 def job_content(job: Job, *, queue_position: int | None = None) -> str:
     """The message text for a job in any state."""
     title = action_title(job.action)
-    head = f"**{quote_prompt(job.prompt)}** - <@{job.user_id}>"
+    head = f"**{prompt_line(job)}** - <@{job.user_id}>"
     if title:
         head += f" · {title}"
     status = job.status
