@@ -164,7 +164,7 @@ class Member(RuntimeAccess, commands.Cog):
             await refuse(interaction, "The image of that job is no longer available from the image service.")
             return
         kwargs: dict[str, Any] = {"attachments": [file]}
-        view = result_view(found)
+        view = result_view(found, await self.engine.pressed(found.id))
         if view is not None:
             kwargs["view"] = view
         await interaction.edit_original_response(content=job_content(found), allowed_mentions=NO_MENTIONS, **kwargs)

@@ -10,14 +10,15 @@ the buttons, so the presenter and the member commands can show them without impo
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 import discord
 
-from bot.core.models import Action, Job
+from bot.core.models import Action, Job, JobStatus
 from bot.ui.render import button_label, button_rows, result_actions
 
-__all__ = ["JOB_BUTTON_TEMPLATE", "DrawnButton", "job_button", "job_button_id", "result_view"]
+__all__ = ["JOB_BUTTON_TEMPLATE", "DrawnButton", "button_style", "job_button", "job_button_id", "result_view"]
 
 _ACTIONS = "|".join(re.escape(a.value) for a in Action if a is not Action.IMAGINE)
 # Matches the custom_id of every job button, old or new; the handler's DynamicItem template.
@@ -41,17 +42,22 @@ def job_button_id(job_id: str, action: Action) -> str:
     return f"img1:{job_id}:{action.value}"
 
 
-def job_button(job_id: str, action: Action, *, row: int | None = None) -> discord.ui.Button[Any]:
+def job_button(job_id: str, action: Action, *, row: int | None = None, pressed: bool = False) -> discord.ui.Button[Any]:
     """The button of ``action`` under job ``job_id``, as the handler's DynamicItem wraps it."""
-    return _job_button(discord.ui.Button, job_id, action, row)
+    return _job_button(discord.ui.Button, job_id, action, row, pressed)
+
+
+def button_style(pressed: bool) -> discord.ButtonStyle:
+    """A button already pressed into a job is drawn in colour, as Midjourney does; the others grey."""
+    return discord.ButtonStyle.primary if pressed else discord.ButtonStyle.secondary
 
 
 def _job_button(
-    kind: type[discord.ui.Button[Any]], job_id: str, action: Action, row: int | None
+    kind: type[discord.ui.Button[Any]], job_id: str, action: Action, row: int | None, pressed: bool = False
 ) -> discord.ui.Button[Any]:
     label, emoji = button_label(action)
     return kind(
-        style=discord.ButtonStyle.secondary,
+        style=button_style(pressed),
         label=label,
         emoji=emoji,
         custom_id=job_button_id(job_id, action),
@@ -59,13 +65,18 @@ def _job_button(
     )
 
 
-def result_view(job: Job) -> discord.ui.View | None:
-    """The buttons under a finished job, or None when it offers none."""
+def result_view(job: Job, pressed: Collection[Action] = frozenset()) -> discord.ui.View | None:
+    """The buttons under a finished job, or None when it offers none. ``pressed`` are the actions already
+    made into a job from it (the store's children of the job, by action): those are drawn in colour,
+    their custom_ids unchanged, so they still answer (a second press points at the first)."""
     actions = result_actions(job)
     if not actions:
         return None
+    if job.status is not JobStatus.COMPLETED and pressed:
+        # 🔄 on a job that ended unsure sends the job's own action again: its child is that retry.
+        pressed = {*pressed, Action.REROLL}
     view = discord.ui.View(timeout=None)
     for row_index, row in enumerate(button_rows(actions)[:5]):
         for action in row:
-            view.add_item(_job_button(DrawnButton, job.id, action, row_index))
+            view.add_item(_job_button(DrawnButton, job.id, action, row_index, action in pressed))
     return view

@@ -12,6 +12,7 @@ Discord says it is dead.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import io
 import logging
@@ -22,7 +23,7 @@ import discord
 
 from bot.core import crashpoints
 from bot.core.errors import ProviderError
-from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
+from bot.core.models import Action, ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
 from bot.core.scheduling import WorkGate
 from bot.ui.buttons import result_view
 from bot.ui.controls import progress_view
@@ -42,6 +43,8 @@ _DEAD_TOKEN_CODES = frozenset({50027, 10015, 10062})
 _UNKNOWN_MESSAGE = 10008
 # How often, and how far apart, a final edit that failed is tried again before the next start.
 FINAL_RETRY_DELAYS = (1.0, 3.0, 10.0)
+# How many finished messages keep their last edit time for a later restyle of their buttons.
+FINISHED_REMEMBERED = 1024
 
 
 class _MessageGone(Exception):
@@ -52,13 +55,16 @@ class _Editor:
     """The edit state of one job message. It lives until the job's final state is shown, so the spacing
     between edits holds across quiet spells when its task has nothing to do."""
 
-    __slots__ = ("created", "dead_token", "last_edit", "latest", "shown", "task", "waker")
+    __slots__ = ("created", "dead_token", "last_edit", "latest", "restyle", "shown", "task", "waker")
 
-    def __init__(self) -> None:
+    def __init__(self, last_edit: float | None = None) -> None:
         self.latest: JobEvent | None = None
         self.task: asyncio.Task[None] | None = None
         self.created = time.monotonic()
-        self.last_edit: float | None = None
+        self.last_edit: float | None = last_edit
+        # Set when a press on this (finished) message made a child job: its buttons are redrawn with the
+        # pressed ones in colour, one edit however many presses came in meanwhile.
+        self.restyle = False
         self.shown: tuple[Any, ...] | None = None
         self.dead_token = False
         # Set while the task waits out the spacing; a final state resolves it so the result is not held back.
@@ -70,21 +76,47 @@ class Presenter:
         self.bot = bot
         self.edit_interval = edit_interval
         self._editors: dict[str, _Editor] = {}
+        # When each recently finished message was last edited, so a later restyle of its buttons keeps the
+        # spacing after its editor is gone (bounded: older messages are long past any interval).
+        self._finished: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     # -- engine listener (must not block) ---------------------------------------------------------
 
     def on_event(self, event: JobEvent) -> None:
         self.bot.dispatch("job_event", event)
-        if event.kind is JobEventKind.ACCOUNT_PAUSED or event.job.message_id is None:
+        if event.kind is JobEventKind.ACCOUNT_PAUSED:
             return
-        editor = self._editors.get(event.job.id)
-        if editor is None:
-            editor = self._editors[event.job.id] = _Editor()
+        if event.kind is JobEventKind.CREATED and event.job.parent_id is not None:
+            # A press on the parent's message made this job: show that button pressed on the parent.
+            self._editor(event.job.parent_id).restyle = True
+            self._start(event.job.parent_id)
+        if event.job.message_id is None:
+            return
+        editor = self._editor(event.job.id)
         editor.latest = event
         if event.job.terminal and editor.waker is not None and not editor.waker.done():
             editor.waker.set_result(None)
+        self._start(event.job.id)
+
+    def _editor(self, job_id: str) -> _Editor:
+        editor = self._editors.get(job_id)
+        if editor is None:
+            editor = self._editors[job_id] = _Editor(self._finished.get(job_id))
+        return editor
+
+    def _start(self, job_id: str) -> None:
+        editor = self._editors[job_id]
         if editor.task is None or editor.task.done():
-            editor.task = asyncio.create_task(self._run(event.job.id, editor), name=f"editor-{event.job.id}")
+            editor.task = asyncio.create_task(self._run(job_id, editor), name=f"editor-{job_id}")
+
+    def _retire(self, job_id: str, editor: _Editor) -> None:
+        """Drop a finished message's editor, remembering when it was last edited."""
+        self._editors.pop(job_id, None)
+        if editor.last_edit is not None:
+            self._finished[job_id] = editor.last_edit
+            self._finished.move_to_end(job_id)
+            while len(self._finished) > FINISHED_REMEMBERED:
+                self._finished.popitem(last=False)
 
     async def close(self) -> None:
         tasks = [e.task for e in self._editors.values() if e.task and not e.task.done()]
@@ -100,7 +132,20 @@ class Presenter:
 
     async def _run(self, job_id: str, editor: _Editor) -> None:
         try:
-            while editor.latest is not None:
+            while editor.latest is not None or editor.restyle:
+                if editor.latest is None:
+                    now = time.monotonic()
+                    ready_at = editor.last_edit + self.edit_interval if editor.last_edit is not None else now
+                    if ready_at > now:
+                        await _wait(editor, ready_at - now)
+                        continue  # the job's own state may have come in while we waited
+                    editor.restyle = False
+                    if await self._show_pressed(job_id, editor):
+                        editor.last_edit = time.monotonic()
+                    if editor.latest is None and not editor.restyle:
+                        self._retire(job_id, editor)
+                        return
+                    continue
                 final = editor.latest.job.terminal
                 now = time.monotonic()
                 ready_at = editor.last_edit + self.edit_interval if editor.last_edit is not None else now
@@ -115,9 +160,13 @@ class Presenter:
                 if shown == editor.shown:
                     continue
                 if job.terminal:
+                    # The final edit draws the pressed buttons from the store itself.
+                    editor.restyle = False
                     await self._deliver_final(job, editor)
-                    self._editors.pop(job_id, None)
-                    return
+                    if not editor.restyle:
+                        self._retire(job_id, editor)
+                        return
+                    continue
                 try:
                     async with self.bot.runtime.engine.work.slot(WorkGate.SUBMIT):
                         await self._show_progress(job, event.queue_position, editor)
@@ -145,6 +194,25 @@ class Presenter:
                 data, name = await _fit_for_upload(preview, job.upload_limit, "preview.png")
                 kwargs["attachments"] = [discord.File(_buffer(data), filename=name, description="Preview")]
         await self._edit(job, editor, **kwargs)
+
+    async def _show_pressed(self, job_id: str, editor: _Editor) -> bool:
+        """Redraw a finished message's buttons with those already pressed in colour (custom_ids unchanged).
+        Whether an edit was made."""
+        engine = self.bot.runtime.engine
+        job = await engine.get(job_id)
+        if job is None or job.message_id is None or not job.terminal:
+            return False  # its final edit, still to come, draws the pressed buttons from the store
+        view = result_view(job, await engine.pressed(job.id))
+        if view is None:
+            return False
+        try:
+            async with engine.work.slot(WorkGate.SUBMIT):
+                await self._edit(job, editor, view=view)
+        except _MessageGone:
+            _log.info("the message of job %s is gone; its pressed buttons are not shown", job.id)
+        except discord.HTTPException as exc:
+            _log.warning("button restyle of job %s failed: %s %s", job.id, exc.status, exc.code)
+        return True
 
     async def _deliver_final(self, job: Job, editor: _Editor) -> None:
         crashpoints.reached("before_final_edit")
@@ -176,13 +244,16 @@ class Presenter:
         content = job_content(job)
         if job.status is not JobStatus.COMPLETED or job.result_url is None:
             # A job that may exist at the provider offers 🔄 to send it again; other failures offer nothing.
-            return {"content": content, "view": result_view(job), "attachments": []}
+            return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": []}
         data = await self._image(job, job.result_url, required=True)
         assert data is not None
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
         file = discord.File(_buffer(data), filename=filename, description=alt_text(job))
-        return {"content": content, "view": result_view(job), "attachments": [file]}
+        return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": [file]}
+
+    async def _pressed(self, job: Job) -> frozenset[Action]:
+        return await self.bot.runtime.engine.pressed(job.id)
 
     async def _image(self, job: Job, url: str, *, required: bool = False) -> bytes | None:
         provider = self.bot.runtime.engine.pool.provider(job.provider, job.account)

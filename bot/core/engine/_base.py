@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bot.core.models import Job, JobEvent, JobEventKind, utcnow
+from bot.core.models import Action, Job, JobEvent, JobEventKind, utcnow
 from bot.core.providers.base import Provider
 from bot.core.scheduling import AccountPool, FairQueue, WorkGate
 from bot.core.store import Store
@@ -90,6 +90,10 @@ class EngineBase:
         if tracker is not None:
             return tracker.job
         return await self.store.get_job(job_id)
+
+    async def pressed(self, job_id: str) -> frozenset[Action]:
+        """The buttons of a job already pressed into a child job: drawn apart on its message."""
+        return await self.store.pressed_actions(job_id)
 
     def _enqueue(self, job: Job) -> None:
         self._queue.push(job)

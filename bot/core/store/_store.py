@@ -441,6 +441,11 @@ class Store:
         row = await self.fetchone("SELECT 1 FROM jobs WHERE parent_id = ? AND action = ?", (parent_id, action.value))
         return row is not None
 
+    async def pressed_actions(self, parent_id: str) -> frozenset[Action]:
+        """The buttons of this job that a press already turned into a job (its children, by action)."""
+        rows = await self.fetchall("SELECT action FROM jobs WHERE parent_id = ?", (parent_id,))
+        return frozenset(Action(row[0]) for row in rows)
+
     async def unfinished_count(self, guild_id: int, user_id: int) -> int:
         """A member's unfinished jobs in a guild."""
         row = await self.fetchone(
