@@ -35,6 +35,7 @@ from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
 from bot.ui import gate
 from bot.ui.buttons import JOB_BUTTON_TEMPLATE, job_button
+from bot.ui.i18n import t
 from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, result_actions
 from bot.ui.replies import refuse
 from bot.ui.texts import refusal_text
@@ -258,7 +259,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=JOB_BUT
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = self.cog
         if cog is None:
-            await interaction.response.send_message("Image generation is switched off right now.", ephemeral=True)
+            await interaction.response.send_message(t(interaction.locale, "off.imagine"), ephemeral=True)
             return
         await cog.press(interaction, self.job_id, self.action)
 
@@ -353,11 +354,12 @@ class Imagine(RuntimeAccess, commands.Cog):
                 params=parsed.params,
                 image_urls_in=image_urls,
                 upload_limit=interaction.filesize_limit,
+                locale=_server_locale(interaction),
             )
             try:
                 await self.engine.submit(job, admit=self.moderation.admitter(gate.role_ids(interaction.user)))
             except Refusal as exc:
-                await refuse(interaction, refusal_text(exc))
+                await refuse(interaction, refusal_text(exc, interaction.locale))
 
     async def press(self, interaction: discord.Interaction, job_id: str, action: Action) -> None:
         """A job button was pressed: make the child job, which gets a message of its own."""
@@ -376,12 +378,12 @@ class Imagine(RuntimeAccess, commands.Cog):
             crashpoints.reached("after_defer")
             parent = await self.engine.get(job_id)
             if parent is None:
-                await refuse(interaction, "That image is no longer known to the bot.")
+                await refuse(interaction, t(interaction.locale, "imagine.unknown_image"))
                 return
             if not await gate.prompt_allowed(self.bot, interaction, state, parent.prompt, strike=False):
                 return  # a word banned since the image was made
             if action not in result_actions(parent):
-                await refuse(interaction, "That button is not available on this image.")
+                await refuse(interaction, t(interaction.locale, "imagine.button_unavailable"))
                 return
             # 🔄 on a job that ended not knowing whether the provider made it sends that job again, as a new
             # job of its own (the member's choice; the bot never resends on a guess). One retry per job.
@@ -407,19 +409,20 @@ class Imagine(RuntimeAccess, commands.Cog):
                 params=parent.params,
                 image_urls_in=parent.image_urls_in,
                 upload_limit=interaction.filesize_limit,
+                locale=_server_locale(interaction) or parent.locale,
             )
             try:
                 # The child belongs to whoever pressed, and counts against their quota.
                 admit = self.moderation.admitter(gate.role_ids(interaction.user))
                 stored, created = await self.engine.submit_child(child, admit=admit)
             except Refusal as exc:
-                await refuse(interaction, refusal_text(exc))
+                await refuse(interaction, refusal_text(exc, interaction.locale))
                 return
             if not created:
-                what = action_title(action) or action.value
+                what = action_title(action, interaction.locale) or action.value
                 link = job_link(stored)
-                where = f": {link}" if link else "."
-                await refuse(interaction, f"{what} was already requested for this image{where}")
+                key = "job.already_requested_at" if link else "job.already_requested"
+                await refuse(interaction, t(interaction.locale, key, what=what, link=link))
 
     # -- interactions a crash cut off ----------------------------------------------------------------
 
@@ -493,6 +496,11 @@ class Imagine(RuntimeAccess, commands.Cog):
         if title := action_title(note.action):
             head += f" · {title}"
         return f"{head}\n{NOT_STARTED}"
+
+
+def _server_locale(interaction: discord.Interaction) -> str | None:
+    """The server's locale as the job keeps it: a plain string for the core ("de", "ja", "en-US")."""
+    return interaction.guild_locale.value if interaction.guild_locale is not None else None
 
 
 async def _response_message_id(

@@ -31,8 +31,17 @@ from bot.ui.controls import (
     pager_view,
     progress_view,
 )
+from bot.ui.i18n import t
 from bot.ui.jobs import MAX_CHOICES, job_choice_name, job_list, parse_job_id
-from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content, job_link, quote_prompt
+from bot.ui.render import (
+    NO_MENTIONS,
+    alt_text,
+    encode_for_upload,
+    job_content,
+    job_link,
+    quote_prompt,
+    reason_text,
+)
 from bot.ui.replies import refuse, reply
 from bot.ui.texts import blocked_text, info_text, settings_text
 from cogs._runtime import RuntimeAccess
@@ -68,7 +77,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CANC
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = self.cog
         if cog is None:
-            await interaction.response.send_message("Cancelling is switched off right now.", ephemeral=True)
+            await interaction.response.send_message(t(interaction.locale, "off.cancel"), ephemeral=True)
             return
         await cog.cancel_pressed(interaction, self.job_id)
 
@@ -111,7 +120,7 @@ class Member(RuntimeAccess, commands.Cog):
     ) -> None:
         """A page button of /jobs was pressed; a member's list is theirs alone."""
         if member != interaction.user.id:
-            await refuse(interaction, "That list belongs to someone else; use /jobs for your own.")
+            await refuse(interaction, t(interaction.locale, "jobs.not_yours"))
             return
         await interaction.response.defer()
         await self._page(interaction, member, page, offset)
@@ -122,10 +131,11 @@ class Member(RuntimeAccess, commands.Cog):
             guild_id=interaction.guild_id,
             user_id=member,
             status=None,
-            title="Your jobs in this server",
+            title=t(interaction.locale, "jobs.title"),
             show_member=False,
             page=page,
             offset=offset,
+            locale=interaction.locale,
         )
         view = pager_view("me", member, "all", page, next_offset=next_offset)
         await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
@@ -140,20 +150,20 @@ class Member(RuntimeAccess, commands.Cog):
         found = await self.engine.get(job_id) if job_id else None
         state = await self.moderation.guild(interaction.guild_id or 0)
         if found is None or (found.guild_id != interaction.guild_id and found.user_id != interaction.user.id):
-            await refuse(interaction, "There is no job with that id in this server.")
+            await refuse(interaction, t(interaction.locale, "job.none"))
             return
         if found.user_id != interaction.user.id and not gate.is_moderator(interaction, state):
-            await refuse(interaction, "You can show your own jobs only.")
+            await refuse(interaction, t(interaction.locale, "job.own_only"))
             return
         if await self.moderation.deleted(found.id):
-            await refuse(interaction, "A moderator removed that job's image, so it cannot be shown again.")
+            await refuse(interaction, t(interaction.locale, "job.removed"))
             return
         if found.status is not JobStatus.COMPLETED:
             view = progress_view(found)
-            text = job_content(found, queue_position=self.engine.queue_position(found.id))
+            text = job_content(found, queue_position=self.engine.queue_position(found.id), locale=interaction.locale)
             link = job_link(found)
             if link:
-                text += f"\n[jump to the job]({link})"
+                text += "\n" + t(interaction.locale, "job.jump", link=link)
             await reply(interaction, text, **({"view": view} if view else {}))
             return
         await interaction.response.defer(thinking=True)
@@ -161,7 +171,7 @@ class Member(RuntimeAccess, commands.Cog):
             file = await self._result_file(found)
         except ProviderError as exc:
             _log.warning("could not fetch the result of job %s for /job: %s", found.id, exc)
-            await refuse(interaction, "The image of that job is no longer available from the image service.")
+            await refuse(interaction, t(interaction.locale, "job.gone"))
             return
         kwargs: dict[str, Any] = {"attachments": [file]}
         view = result_view(found, await self.engine.pressed(found.id))
@@ -198,15 +208,15 @@ class Member(RuntimeAccess, commands.Cog):
     async def cancel_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self.engine.get(job_id)
         if job is None or job.guild_id != interaction.guild_id:
-            await refuse(interaction, "That job is no longer known to the bot.")
+            await refuse(interaction, t(interaction.locale, "cancel.unknown"))
             return
         state = await self.moderation.guild(job.guild_id) if job.guild_id else None
         owner = job.user_id == interaction.user.id
         if not owner and not gate.is_moderator(interaction, state):
-            await refuse(interaction, "Only the member who started this job, or a moderator, can cancel it.")
+            await refuse(interaction, t(interaction.locale, "cancel.not_yours"))
             return
         if job.terminal:
-            await refuse(interaction, "That job has already ended.")
+            await refuse(interaction, t(interaction.locale, "cancel.ended"))
             return
         # No message of our own: the job's message turns into "Cancelled" through the presenter.
         await interaction.response.defer()
@@ -253,7 +263,7 @@ class Member(RuntimeAccess, commands.Cog):
                     state = await self.moderation.guild(interaction.guild_id)
                     verdict = state.filter.check(cleaned)
                     if verdict.blocked:
-                        await refuse(interaction, blocked_text(verdict))
+                        await refuse(interaction, blocked_text(verdict, locale=interaction.locale))
                         return
             changes["suffix"] = cleaned
         if notify is not None:
@@ -263,7 +273,8 @@ class Member(RuntimeAccess, commands.Cog):
             current = await self.moderation.update_member_settings(interaction.user.id, **changes)
         else:
             current = await self.moderation.member_settings(interaction.user.id)
-        await reply(interaction, ("Saved.\n" if changes else "") + settings_text(current))
+        saved = t(interaction.locale, "settings.saved") + "\n" if changes else ""
+        await reply(interaction, saved + settings_text(current, interaction.locale))
 
     # -- /info -----------------------------------------------------------------------------------
 
@@ -277,7 +288,7 @@ class Member(RuntimeAccess, commands.Cog):
             guild_id=interaction.guild_id, user_id=interaction.user.id, status=JobStatus.QUEUED, per_page=10
         )
         queue = [(job.id, self.engine.queue_position(job.id)) for job in reversed(waiting)]
-        await reply(interaction, info_text(usage, queue))
+        await reply(interaction, info_text(usage, queue, interaction.locale))
 
     # -- DMs when a job ends ---------------------------------------------------------------------
 
@@ -289,9 +300,15 @@ class Member(RuntimeAccess, commands.Cog):
         settings = await self.moderation.member_settings(job.user_id)
         if not settings.dm_on_finish:
             return
-        status = "is done" if job.status is JobStatus.COMPLETED else f"ended: {job.error.message if job.error else ''}"
+        # The member's locale is not known outside an interaction: the DM speaks the server's, as the job does.
+        if job.status is JobStatus.COMPLETED:
+            status = t(job.locale, "dm.done", id=job.id)
+        else:
+            status = t(
+                job.locale, "dm.ended", id=job.id, reason=reason_text(job.error, job.locale) if job.error else ""
+            )
         link = job_link(job)
-        text = f"Your job `{job.id}` {status}\n> {quote_prompt(job.prompt, 300)}"
+        text = f"{status}\n> {quote_prompt(job.prompt, 300)}"
         if link:
             text += f"\n{link}"
         with contextlib.suppress(discord.HTTPException):

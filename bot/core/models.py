@@ -367,6 +367,8 @@ class Job(BaseModel):
     attempts: int = 0
     # The largest upload the job's interaction allows (Discord's attachment_size_limit), in bytes.
     upload_limit: int | None = None
+    # The server's locale (Discord's guild_locale, a plain string such as "de"): the public message's language.
+    locale: str | None = None
     # Whether the message shows the job's final state; a crash between the two is redone at start.
     delivered: bool = False
     created_at: dt.datetime = Field(default_factory=utcnow)

@@ -24,6 +24,7 @@ from discord.ext import commands
 from bot.core.errors import StoreError
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
+from bot.ui.i18n.translator import CatalogueTranslator
 from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import answer_failures, report_failure
@@ -87,6 +88,8 @@ class ImagineBot(commands.Bot):
     async def setup_hook(self) -> None:
         # One handler for every command of every cog: the polite answer and one log line.
         self.tree.error(report_failure)
+        # Command names, descriptions and choices in each member's language (bot/ui/i18n).
+        await self.tree.set_translator(CatalogueTranslator())
         await self.runtime.start()
         self.runtime.engine.add_listener(self.presenter.on_event)
         # Each extension registers the buttons it answers in its cog_load (through add_dynamic_items).
@@ -109,7 +112,13 @@ class ImagineBot(commands.Bot):
                 self.tree.copy_global_to(guild=guild)
             where = "global" if guild is None else f"guild {guild.id}"
             key = f"commands:{where.replace(' ', ':')}"
-            payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+            # The payload as synced, translations included, so a changed translation is synced too.
+            translator = self.tree.translator
+            commands = self.tree.get_commands(guild=guild)
+            if translator is None:
+                payload = [command.to_dict(self.tree) for command in commands]
+            else:
+                payload = [await command.get_translated_payload(self.tree, translator) for command in commands]
             digest = command_digest(payload, self.application_id)
             if not force and await self._last_synced(key) == digest and await self._registered(guild, payload):
                 _log.info("commands (%s) unchanged since their last sync; not synced", where)

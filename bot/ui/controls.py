@@ -22,6 +22,7 @@ import discord
 
 from bot.core.models import Job, JobStatus
 from bot.ui.buttons import DrawnButton
+from bot.ui.i18n import t
 
 __all__ = [
     "CANCEL_TEMPLATE",
@@ -69,8 +70,9 @@ def cancel_button(job_id: str) -> discord.ui.Button[Any]:
     return _cancel_button(discord.ui.Button, job_id)
 
 
-def _cancel_button(kind: type[discord.ui.Button[Any]], job_id: str) -> discord.ui.Button[Any]:
-    return kind(style=discord.ButtonStyle.danger, label="Cancel", custom_id=f"img1:{job_id}:cancel")
+def _cancel_button(kind: type[discord.ui.Button[Any]], job_id: str, locale: object = None) -> discord.ui.Button[Any]:
+    label = t(locale, "cancel.label")
+    return kind(style=discord.ButtonStyle.danger, label=label, custom_id=f"img1:{job_id}:cancel")
 
 
 def page_button(
@@ -112,7 +114,7 @@ def progress_view(job: Job) -> discord.ui.View | None:
     if job.terminal:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(_cancel_button(DrawnButton, job.id))
+    view.add_item(_cancel_button(DrawnButton, job.id, job.locale))
     return view
 
 
@@ -174,6 +176,6 @@ class PageHandler(discord.ui.DynamicItem[discord.ui.Button[Any]], template=page_
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = self.cog
         if cog is None:
-            await interaction.response.send_message("Job lists are switched off right now.", ephemeral=True)
+            await interaction.response.send_message(t(interaction.locale, "off.lists"), ephemeral=True)
             return
         await cog.show_page(interaction, self.member, self.status, self.page, self.offset)

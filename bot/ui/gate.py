@@ -18,6 +18,7 @@ import discord
 
 from bot.core.moderation import GuildState, MemberSettings, Moderation, StrikeOutcome
 from bot.core.prompt import ParsedPrompt, parse_prompt
+from bot.ui.i18n import t
 from bot.ui.replies import refuse
 from bot.ui.texts import ban_text, blocked_text, channel_pointer
 
@@ -62,15 +63,15 @@ def _channel_ids(interaction: discord.Interaction) -> tuple[int | None, ...]:
 async def guard(bot: ImagineBot, interaction: discord.Interaction) -> GuildState | None:
     """Allowed channel and ban; answers a refusal itself and returns None, else the guild snapshot."""
     if interaction.guild_id is None:
-        await refuse(interaction, "The image bot works in servers only.")
+        await refuse(interaction, t(interaction.locale, "gate.servers_only"))
         return None
     state = await moderation_of(bot).guild(interaction.guild_id)
     if not state.channel_allowed(*_channel_ids(interaction)):
-        await refuse(interaction, channel_pointer(state))
+        await refuse(interaction, channel_pointer(state, interaction.locale))
         return None
     ban = state.ban_for(interaction.user.id)
     if ban is not None:
-        await refuse(interaction, ban_text(ban))
+        await refuse(interaction, ban_text(ban, interaction.locale))
         return None
     return state
 
@@ -95,7 +96,7 @@ async def prompt_allowed(
         task.add_done_callback(_background.discard)
         with contextlib.suppress(TimeoutError):
             outcome = await asyncio.wait_for(asyncio.shield(task), STRIKE_WAIT_S)
-    await refuse(interaction, blocked_text(verdict, outcome))
+    await refuse(interaction, blocked_text(verdict, outcome, interaction.locale))
     return False
 
 

@@ -59,6 +59,7 @@ async def job_list(
     show_member: bool,
     page: int,
     offset: int | None,
+    locale: object = None,
 ) -> tuple[str, int | None]:
     """One page of a job list, newest first, and the row the next page starts at (None: nothing follows).
 
@@ -76,10 +77,14 @@ async def job_list(
         # Each page holds at most PAGE_SIZE rows, so this page and one row past it lie within these.
         head = await rows((page + 1) * PAGE_SIZE + 1, 0)
         gone = [job.id for job in head if await moderation.deleted(job.id)]
-        offset = page_start(head, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE)
+        offset = page_start(
+            head, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE, locale=locale
+        )
         jobs = head[offset : offset + PAGE_SIZE + 1]
     else:
         jobs = await rows(PAGE_SIZE + 1, offset)
         gone = [job.id for job in jobs if await moderation.deleted(job.id)]
-    text, shown = job_list_page(jobs, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE)
+    text, shown = job_list_page(
+        jobs, title=title, page=page, show_member=show_member, deleted=gone, per_page=PAGE_SIZE, locale=locale
+    )
     return text, offset + shown if len(jobs) > shown else None

@@ -14,6 +14,7 @@ import discord
 from PIL import Image
 
 from bot.core.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason, Job, JobStatus
+from bot.ui.i18n import t
 
 __all__ = [
     "NO_MENTIONS",
@@ -42,29 +43,6 @@ DETAIL_BUDGET = 200
 # send it again (🔄), since the bot never does so on a guess.
 RETRY_REASONS = frozenset({ErrorReason.INTERRUPTED, ErrorReason.UNCONFIRMED})
 
-_STATUS_WORDS = {
-    JobStatus.QUEUED: "Waiting to start",
-    JobStatus.SUBMITTED: "Starting",
-    JobStatus.RUNNING: "Drawing",
-    JobStatus.COMPLETED: "Done",
-    JobStatus.FAILED: "Failed",
-    JobStatus.MODERATED: "Blocked",
-    JobStatus.CANCELLED: "Cancelled",
-    JobStatus.TIMED_OUT: "Timed out",
-}
-_ACTION_WORDS = {
-    Action.REROLL: "Reroll",
-    Action.VARY_STRONG: "Vary (Strong)",
-    Action.VARY_SUBTLE: "Vary (Subtle)",
-    Action.ZOOM_OUT_2X: "Zoom Out 2x",
-    Action.ZOOM_OUT_1_5X: "Zoom Out 1.5x",
-    Action.PAN_LEFT: "Pan Left",
-    Action.PAN_RIGHT: "Pan Right",
-    Action.PAN_UP: "Pan Up",
-    Action.PAN_DOWN: "Pan Down",
-    Action.UPSCALE_SUBTLE: "Upscale (Subtle)",
-    Action.UPSCALE_CREATIVE: "Upscale (Creative)",
-}
 # Characters that steer text direction or hide themselves; shown escaped so a prompt cannot reorder
 # the rest of the message.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -99,12 +77,23 @@ def progress_bar(percent: int) -> str:
     return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
-def action_title(action: Action) -> str:
+def action_title(action: Action, locale: object = None) -> str:
     if action.is_upscale:
-        return f"Image #{action.tile}"
+        return t(locale, "action.upscale", tile=action.tile)
     if action.is_variation:
-        return f"Variations of image #{action.tile}"
-    return _ACTION_WORDS.get(action, "")
+        return t(locale, "action.variation", tile=action.tile)
+    if action is Action.IMAGINE:
+        return ""
+    return t(locale, f"action.{action.value}")
+
+
+def status_word(status: JobStatus, locale: object = None) -> str:
+    return t(locale, f"status.{status.value}")
+
+
+def reason_text(reason: ErrorReason, locale: object = None) -> str:
+    """An error reason's member-facing sentence in ``locale`` (English, from bot/core/models.py, as fallback)."""
+    return t(locale, f"reason.{reason.value}")
 
 
 def job_link(job: Job, message_id: int | None = None) -> str | None:
@@ -146,26 +135,30 @@ def prompt_line(job: Job, limit: int = PROMPT_BUDGET) -> str:
     return " ".join(p for p in (head, quote_prompt(text, max(rest, 1))) if p)
 
 
-def job_content(job: Job, *, queue_position: int | None = None) -> str:
-    """The message text for a job in any state."""
-    title = action_title(job.action)
+def job_content(job: Job, *, queue_position: int | None = None, locale: object = None) -> str:
+    """The message text for a job in any state, in ``locale`` (by default the server's, stored on the job)."""
+    locale = job.locale if locale is None else locale
+    title = action_title(job.action, locale)
     head = f"**{prompt_line(job)}** - <@{job.user_id}>"
     if title:
         head += f" · {title}"
     status = job.status
+    word = status_word(status, locale)
+    footer = "-# " + t(locale, "job.footer", id=job.id)
     if status is JobStatus.COMPLETED:
-        body = f"-# Job `{job.id}`"
+        body = footer
     elif status.terminal:
-        reason = job.error.message if job.error else _STATUS_WORDS[status]
+        reason = reason_text(job.error, locale) if job.error else word
         if job.error in SHOWN_DETAIL_REASONS and job.error_detail:
             # The provider's own words name the flag to fix; escaped like any member text.
-            reason += f"\n> The image service said: {quote_prompt(job.error_detail, DETAIL_BUDGET)}"
-        body = f"❌ **{_STATUS_WORDS[status]}:** {reason}\n-# Job `{job.id}`"
+            detail = quote_prompt(job.error_detail, DETAIL_BUDGET)
+            reason += "\n> " + t(locale, "job.service_said", detail=detail)
+        body = f"❌ **{word}:** {reason}\n{footer}"
     elif status is JobStatus.QUEUED:
-        where = f" — position {queue_position} in the queue" if queue_position else ""
-        body = f"⏳ {_STATUS_WORDS[status]}{where}\n-# Job `{job.id}`"
+        where = t(locale, "job.queue_position", position=queue_position) if queue_position else ""
+        body = f"⏳ {word}{where}\n{footer}"
     else:
-        body = f"`{progress_bar(job.progress)}` {job.progress}% · {_STATUS_WORDS[status]}\n-# Job `{job.id}`"
+        body = f"`{progress_bar(job.progress)}` {job.progress}% · {word}\n{footer}"
     return f"{head}\n{body}"[:MAX_CONTENT]
 
 

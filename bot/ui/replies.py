@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from bot.core.errors import StoreError
+from bot.ui.i18n import t
 from bot.ui.render import NO_MENTIONS
 
 __all__ = ["FAILED", "SAVE_FAILED", "answer_failures", "refuse", "reply", "report_failure"]
@@ -21,8 +22,8 @@ _log = logging.getLogger(__name__)
 ItemT = TypeVar("ItemT", bound=type[discord.ui.DynamicItem[Any]])
 
 # Nothing is charged before a job reaches a provider, and nothing that can fail here sends one.
-FAILED = "Something went wrong on our side; nothing was charged. Please try again."
-SAVE_FAILED = "The bot could not save your request just now; nothing was charged. Please try again."
+FAILED = t(None, "failure.internal")
+SAVE_FAILED = t(None, "failure.save")
 
 # Answers that are the message a component sits on: deleting "the original response" would delete it.
 _UPDATES = frozenset(
@@ -82,10 +83,10 @@ async def report_failure(interaction: discord.Interaction, error: Exception) -> 
     elif isinstance(original, StoreError):
         # The database is busy or unavailable; the reason is in the message, a traceback adds nothing.
         _log.warning("%s failed for member %s: %s", what, interaction.user.id, original)
-        text = SAVE_FAILED
+        text = t(getattr(interaction, "locale", None), "failure.save")
     else:
         _log.error("%s failed for member %s", what, interaction.user.id, exc_info=original)
-        text = FAILED
+        text = t(getattr(interaction, "locale", None), "failure.internal")
     await refuse(interaction, text)
 
 

@@ -25,7 +25,8 @@ from bot.core.moderation import (
     Usage,
     Verdict,
 )
-from bot.ui.render import MAX_CONTENT, job_link, quote_prompt
+from bot.ui.i18n import t
+from bot.ui.render import MAX_CONTENT, job_link, quote_prompt, reason_text
 
 __all__ = [
     "audit_text",
@@ -84,103 +85,101 @@ def _cap(text: str) -> str:
 # -- refusals ------------------------------------------------------------------------------------------
 
 
-def ban_text(ban: Ban) -> str:
-    text = ErrorReason.MEMBER_BANNED.message
+def ban_text(ban: Ban, locale: object = None) -> str:
+    text = reason_text(ErrorReason.MEMBER_BANNED, locale)
     if ban.expires_at is not None:
-        text += f" The block ends {when(ban.expires_at)}."
+        text += t(locale, "ban.ends", when=when(ban.expires_at))
     if ban.automatic:
-        text += " It was set automatically after several blocked prompts."
+        text += t(locale, "ban.automatic")
     elif ban.reason:
-        text += f" Reason: {quote_prompt(ban.reason, 300)}"
+        text += t(locale, "ban.reason", reason=quote_prompt(ban.reason, 300))
     return text
 
 
-def refusal_text(refusal: Refusal) -> str:
+def refusal_text(refusal: Refusal, locale: object = None) -> str:
+    """Why a job was refused, in ``locale`` (the member's)."""
     reason = refusal.reason
     if reason is ErrorReason.MEMBER_BANNED and refusal.ban is not None:
-        return ban_text(refusal.ban)
+        return ban_text(refusal.ban, locale)
     if reason is ErrorReason.QUOTA_REACHED and refusal.limit is not None:
-        text = f"You have used {refusal.used} of your {refusal.limit} images for today in this server."
+        text = t(locale, "refusal.quota", used=refusal.used, limit=refusal.limit)
         if refusal.retry_at is not None:
-            text += f" Your quota resets {when(refusal.retry_at)}."
+            text += t(locale, "refusal.quota_resets", when=when(refusal.retry_at))
         return text
     if reason is ErrorReason.TOO_MANY_JOBS and refusal.limit is not None:
-        return (
-            f"You already have {refusal.used} jobs running or waiting, and this server allows {refusal.limit}"
-            " at a time. Start another when one has finished."
-        )
+        return t(locale, "refusal.too_many", used=refusal.used, limit=refusal.limit)
     if reason is ErrorReason.COOLDOWN and refusal.retry_at is not None:
-        return f"{reason.message.split('.')[0]}. You can start your next job {when(refusal.retry_at)}."
-    return reason.message
+        return t(locale, "refusal.cooldown", when=when(refusal.retry_at))
+    return reason_text(reason, locale)
 
 
-def channel_pointer(state: GuildState) -> str:
+def channel_pointer(state: GuildState, locale: object = None) -> str:
     channels = sorted(state.channels)
     named = ", ".join(f"<#{c}>" for c in channels[:MAX_POINTED_CHANNELS])
-    more = f" and {len(channels) - MAX_POINTED_CHANNELS} more" if len(channels) > MAX_POINTED_CHANNELS else ""
-    return f"{ErrorReason.CHANNEL_NOT_ALLOWED.message} Use it in {named}{more}."
+    extra = len(channels) - MAX_POINTED_CHANNELS
+    more = t(locale, "refusal.channel_more", count=extra) if extra > 0 else ""
+    reason = reason_text(ErrorReason.CHANNEL_NOT_ALLOWED, locale)
+    return t(locale, "refusal.channel", reason=reason, channels=named, more=more)
 
 
-def blocked_text(verdict: Verdict, outcome: StrikeOutcome | None = None) -> str:
+def blocked_text(verdict: Verdict, outcome: StrikeOutcome | None = None, locale: object = None) -> str:
     """The one private answer to a blocked prompt: what matched, then where the member stands.
 
     The second part is worded apart from the first: how many more blocked prompts today before the bot
     pauses for them and for how long, or, when this one reached the limit, that they are paused now.
     """
     if not verdict.hits:
-        return ErrorReason.PROMPT_UNCHECKED.message + " Nothing was sent."
+        return t(locale, "blocked.unchecked", reason=reason_text(ErrorReason.PROMPT_UNCHECKED, locale))
     excerpt = quote_prompt(verdict.hits[0].excerpt, 60)
-    text = f"{ErrorReason.BLOCKED_PROMPT.message} It was not sent. (Matched: “{excerpt}”.)"
+    text = t(locale, "blocked.matched", reason=reason_text(ErrorReason.BLOCKED_PROMPT, locale), excerpt=excerpt)
     if outcome is not None:
         if outcome.ban is not None:
-            text += "\n" + pause_text(outcome, outcome.ban)
+            text += "\n" + pause_text(outcome, outcome.ban, locale)
         elif outcome.strike_limit:
             left = outcome.strikes_left
-            prompts = f"{left} more blocked prompt{'s' if left != 1 else ''}"
-            pause = f" for {duration_text(outcome.pause_minutes)}" if outcome.pause_minutes > 0 else ""
-            text += f"\n-# {prompts} today and the bot pauses for you{pause}."
+            pause = ""
+            if outcome.pause_minutes > 0:
+                pause = t(locale, "blocked.pause_for", duration=duration_text(outcome.pause_minutes, locale))
+            text += "\n" + t(locale, "blocked.left_one" if left == 1 else "blocked.left_many", left=left, pause=pause)
     return text
 
 
-def pause_text(outcome: StrikeOutcome, ban: Ban) -> str:
+def pause_text(outcome: StrikeOutcome, ban: Ban, locale: object = None) -> str:
     """The escalation just fired: the member is paused now, for how long, and until when."""
-    text = f"That was {outcome.strikes_today} blocked prompts today, so the bot is now paused for you"
+    pause = ""
     if outcome.pause_minutes > 0:
-        text += f" for {duration_text(outcome.pause_minutes)}"
-    if ban.expires_at is not None:
-        text += f". The block ends {when(ban.expires_at)}"
-    return text + "."
+        pause = t(locale, "blocked.pause_for", duration=duration_text(outcome.pause_minutes, locale))
+    ends = t(locale, "pause.ends", when=when(ban.expires_at)) if ban.expires_at is not None else ""
+    return t(locale, "pause.now", strikes=outcome.strikes_today, pause=pause, ends=ends)
 
 
-def duration_text(minutes: int) -> str:
+def duration_text(minutes: int, locale: object = None) -> str:
     """``30 minutes``, ``an hour``, ``1 hour 30 minutes``, ``2 days``: a pause length as a member reads it."""
     days, rest = divmod(max(0, minutes), 1440)
     hours, mins = divmod(rest, 60)
+    amounts = [(amount, unit) for amount, unit in ((days, "day"), (hours, "hour"), (mins, "minute")) if amount]
+    if len(amounts) == 1 and amounts[0][0] == 1:
+        return t(locale, f"duration.{amounts[0][1]}")
     parts = [
-        f"{amount} {unit}{'s' if amount != 1 else ''}"
-        for amount, unit in ((days, "day"), (hours, "hour"), (mins, "minute"))
-        if amount
+        t(locale, f"duration.one_{unit}") if n == 1 else t(locale, f"duration.{unit}s", n=n) for n, unit in amounts
     ]
-    if len(parts) == 1 and parts[0].startswith("1 "):
-        unit = parts[0][2:]
-        return ("an " if unit == "hour" else "a ") + unit
-    return " ".join(parts) or "a moment"
+    return t(locale, "duration.join").join(parts) or t(locale, "duration.moment")
 
 
 # -- lists ------------------------------------------------------------------------------------------
 
 
-def job_line(job: Job, *, show_member: bool, deleted: bool = False) -> str:
-    parts = [f"`{job.id}`", f"{STATUS_ICONS[job.status]} {job.status.value.replace('_', ' ')}"]
+def job_line(job: Job, *, show_member: bool, deleted: bool = False, locale: object = None) -> str:
+    parts = [f"`{job.id}`", f"{STATUS_ICONS[job.status]} {t(locale, f'list.{job.status.value}')}"]
     if show_member:
         parts.append(f"<@{job.user_id}>")
     parts.append(when(job.created_at))
     parts.append(quote_prompt(job.prompt, LIST_PROMPT))
     link = job_link(job)
     if deleted:
-        parts.append("removed by a moderator")
+        parts.append(t(locale, "list.removed"))
     elif link:
-        parts.append(f"[jump]({link})")
+        parts.append(t(locale, "list.jump", link=link))
     return " · ".join(parts)
 
 
@@ -192,6 +191,7 @@ def job_list_page(
     show_member: bool,
     deleted: Iterable[str] = (),
     per_page: int = JOBS_PER_PAGE,
+    locale: object = None,
 ) -> tuple[str, int]:
     """One page of a job list and how many of ``jobs`` it shows.
 
@@ -202,11 +202,11 @@ def job_list_page(
     """
     gone = set(deleted)
     if not jobs:
-        return f"**{title}**\nNo jobs{' on this page' if page else ''}.", 0
-    text = f"**{title}** · page {page + 1}"
+        return f"**{title}**\n" + t(locale, "list.empty_page" if page else "list.empty"), 0
+    text = f"**{title}** · " + t(locale, "list.page", page=page + 1)
     shown = 0
     for job in jobs[: max(1, per_page)]:
-        line = job_line(job, show_member=show_member, deleted=job.id in gone)
+        line = job_line(job, show_member=show_member, deleted=job.id in gone, locale=locale)
         if shown and len(text) + 1 + len(line) > MAX_CONTENT:
             break
         text += "\n" + line
@@ -222,6 +222,7 @@ def page_start(
     show_member: bool,
     deleted: Iterable[str] = (),
     per_page: int = JOBS_PER_PAGE,
+    locale: object = None,
 ) -> int:
     """Where page ``page`` of a list begins, given the list from its first row on.
 
@@ -234,7 +235,13 @@ def page_start(
         if start >= len(jobs):
             break
         _, shown = job_list_page(
-            jobs[start:], title=title, page=number, show_member=show_member, deleted=gone, per_page=per_page
+            jobs[start:],
+            title=title,
+            page=number,
+            show_member=show_member,
+            deleted=gone,
+            per_page=per_page,
+            locale=locale,
         )
         start += shown
     return min(start, len(jobs))
@@ -338,34 +345,30 @@ def stats_text(stats: Stats, days: int, provider_submits: int | None = None) -> 
 # -- members ----------------------------------------------------------------------------------------
 
 
-def settings_text(settings: MemberSettings) -> str:
-    aspect = settings.aspect or "not set (1:1)"
-    suffix = f"`{code(settings.suffix)}`" if settings.suffix else "none"
-    dm = "on" if settings.dm_on_finish else "off"
-    return (
-        "**Your settings**\n"
-        f"Aspect ratio: {aspect}\nSuffix added to every prompt: {suffix}\nDM when a job ends: {dm}\n"
-        "-# Change them with `/settings aspect:` `suffix:` `notify:`; `off` clears the aspect or suffix."
-    )
+def settings_text(settings: MemberSettings, locale: object = None) -> str:
+    aspect = settings.aspect or t(locale, "settings.aspect_unset")
+    suffix = f"`{code(settings.suffix)}`" if settings.suffix else t(locale, "settings.none")
+    dm = t(locale, "settings.on" if settings.dm_on_finish else "settings.off")
+    return t(locale, "settings.text", aspect=aspect, suffix=suffix, dm=dm)
 
 
-def info_text(usage: Usage, queue: Sequence[tuple[str, int | None]]) -> str:
+def info_text(usage: Usage, queue: Sequence[tuple[str, int | None]], locale: object = None) -> str:
     limits = usage.limits
     if limits.daily_quota:
         left = max(0, limits.daily_quota - usage.used_today)
-        today = f"{usage.used_today} of {limits.daily_quota} images used today ({left} left)"
+        today = t(locale, "info.quota", used=usage.used_today, quota=limits.daily_quota, left=left)
     else:
-        today = f"{usage.used_today} images today (no daily quota)"
-    lines = ["**Your image bot usage in this server**", f"{today}; the day resets {when(usage.resets_at)}."]
-    at_a_time = f" (up to {limits.max_concurrent} at a time)" if limits.max_concurrent else ""
-    lines.append(f"Running: {usage.running} · waiting: {usage.queued}{at_a_time}")
+        today = t(locale, "info.no_quota", used=usage.used_today)
+    lines = [t(locale, "info.title"), t(locale, "info.today", today=today, when=when(usage.resets_at))]
+    at_a_time = t(locale, "info.at_a_time", limit=limits.max_concurrent) if limits.max_concurrent else ""
+    lines.append(t(locale, "info.running", running=usage.running, queued=usage.queued, at_a_time=at_a_time))
     for job_id, position in queue:
-        where = f"#{position} in the queue" if position else "about to start"
-        lines.append(f"- job `{job_id}`: {where}")
+        where = t(locale, "info.position", position=position) if position else t(locale, "info.about_to_start")
+        lines.append(t(locale, "info.job", id=job_id, where=where))
     if usage.cooldown_until is not None:
-        lines.append(f"Cooldown: your next job can start {when(usage.cooldown_until)}.")
+        lines.append(t(locale, "info.cooldown", when=when(usage.cooldown_until)))
     if usage.ban is not None:
-        lines.append(ban_text(usage.ban))
+        lines.append(ban_text(usage.ban, locale))
     return _cap("\n".join(lines))
 
 

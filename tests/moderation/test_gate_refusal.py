@@ -31,7 +31,9 @@ class Sent:
 
 
 def interaction() -> Any:
-    return SimpleNamespace(guild_id=GUILD, user=SimpleNamespace(id=ALICE), response=Sent(), followup=Sent())
+    return SimpleNamespace(
+        guild_id=GUILD, locale=None, user=SimpleNamespace(id=ALICE), response=Sent(), followup=Sent()
+    )
 
 
 async def blocked(mod: Moderation, prompt: str) -> Any:
