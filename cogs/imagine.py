@@ -36,9 +36,9 @@ from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
 from bot.ui import gate
 from bot.ui.buttons import JOB_BUTTON_TEMPLATE, job_button
 from bot.ui.i18n import t
-from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, result_actions
+from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, reason_text, result_actions
 from bot.ui.replies import refuse
-from bot.ui.texts import refusal_text
+from bot.ui.texts import input_text, refusal_text
 from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ class Imagine(RuntimeAccess, commands.Cog):
                 check_reference(image)
                 image_urls.insert(0, image.url)
         except InputError as exc:
-            await refuse(interaction, str(exc))
+            await refuse(interaction, input_text(exc, interaction.locale))
             return
         job_id = new_job_id()
         with self.ledger.pending(PendingInteraction.of(interaction, job_id, Action.IMAGINE, prompt=prompt)):
@@ -336,7 +336,7 @@ class Imagine(RuntimeAccess, commands.Cog):
                     await self.images.check_upload(image.url)
             except InputError as exc:
                 _log.info("refused an image link of member %s: %s", interaction.user.id, getattr(exc, "why", exc))
-                await refuse(interaction, str(exc))
+                await refuse(interaction, input_text(exc, interaction.locale))
                 return
             message_id = await _response_message_id(interaction, response)
             job = Job(
@@ -370,7 +370,7 @@ class Imagine(RuntimeAccess, commands.Cog):
             # One lookup by key before deferring, so a refusal stays private.
             owner = await self.engine.get(job_id)
             if owner is not None and owner.user_id != interaction.user.id:
-                await refuse(interaction, ErrorReason.BUTTON_RESTRICTED.message)
+                await refuse(interaction, reason_text(ErrorReason.BUTTON_RESTRICTED, interaction.locale))
                 return
         child_id = new_job_id()
         with self.ledger.pending(PendingInteraction.of(interaction, child_id, action, parent_id=job_id)):

@@ -43,7 +43,7 @@ from bot.ui.render import (
     reason_text,
 )
 from bot.ui.replies import refuse, reply
-from bot.ui.texts import blocked_text, info_text, settings_text
+from bot.ui.texts import blocked_text, info_text, input_text, settings_text
 from cogs._runtime import RuntimeAccess
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ class Member(RuntimeAccess, commands.Cog):
                 try:
                     gate.suffix_params(cleaned)
                 except (InputError, ValueError) as exc:
-                    await refuse(interaction, str(exc))
+                    await refuse(interaction, input_text(exc, interaction.locale))
                     return
                 if interaction.guild_id is not None:
                     state = await self.moderation.guild(interaction.guild_id)

@@ -53,9 +53,14 @@ def button_style(pressed: bool) -> discord.ButtonStyle:
 
 
 def _job_button(
-    kind: type[discord.ui.Button[Any]], job_id: str, action: Action, row: int | None, pressed: bool = False
+    kind: type[discord.ui.Button[Any]],
+    job_id: str,
+    action: Action,
+    row: int | None,
+    pressed: bool = False,
+    locale: object = None,
 ) -> discord.ui.Button[Any]:
-    label, emoji = button_label(action)
+    label, emoji = button_label(action, locale)
     return kind(
         style=button_style(pressed),
         label=label,
@@ -78,5 +83,5 @@ def result_view(job: Job, pressed: Collection[Action] = frozenset()) -> discord.
     view = discord.ui.View(timeout=None)
     for row_index, row in enumerate(button_rows(actions)[:5]):
         for action in row:
-            view.add_item(_job_button(DrawnButton, job.id, action, row_index, action in pressed))
+            view.add_item(_job_button(DrawnButton, job.id, action, row_index, action in pressed, job.locale))
     return view

@@ -179,13 +179,15 @@ def result_actions(job: Job) -> list[Action]:
     return ordered
 
 
-def button_label(action: Action) -> tuple[str | None, str | None]:
-    """(label, emoji) for an action's button."""
+def button_label(action: Action, locale: object = None) -> tuple[str | None, str | None]:
+    """(label, emoji) for an action's button; worded labels (Vary, Zoom, Upscale) in ``locale``."""
     if action is Action.REROLL:
         return None, ACTION_LABELS[action]
     if action in (Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN):
         return None, ACTION_LABELS[action]
-    return ACTION_LABELS[action], None
+    if action.is_upscale or action.is_variation:
+        return ACTION_LABELS[action], None
+    return t(locale, f"action.{action.value}"), None
 
 
 _VARY_ZOOM = frozenset({Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X})

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
+from bot.core.errors import InputError
 from bot.core.models import ErrorReason, Job, JobStatus
 from bot.core.moderation import (
     AuditAction,
@@ -25,7 +26,7 @@ from bot.core.moderation import (
     Usage,
     Verdict,
 )
-from bot.ui.i18n import t
+from bot.ui.i18n import language, t
 from bot.ui.render import MAX_CONTENT, job_link, quote_prompt, reason_text
 
 __all__ = [
@@ -111,6 +112,16 @@ def refusal_text(refusal: Refusal, locale: object = None) -> str:
     if reason is ErrorReason.COOLDOWN and refusal.retry_at is not None:
         return t(locale, "refusal.cooldown", when=when(refusal.retry_at))
     return reason_text(reason, locale)
+
+
+def input_text(error: Exception, locale: object = None) -> str:
+    """A refused input, for the member: in English the core's own sentence; in another language the reason's
+    sentence in it, with the core's exact detail (English, naming the parameter) quoted below."""
+    if language(locale) == "en" or not isinstance(error, InputError):
+        return str(error)
+    if error.detail is None:
+        return reason_text(error.reason, locale)
+    return f"{reason_text(error.reason, locale)}\n> {quote_prompt(error.detail, 300)}"
 
 
 def channel_pointer(state: GuildState, locale: object = None) -> str:

@@ -137,3 +137,22 @@ async def test_the_servers_locale_is_stored_with_the_job(tmp_path: Path) -> None
         assert again is not None and again.locale is None
     finally:
         await store.close()
+
+
+def test_a_refused_input_and_the_buttons_in_german() -> None:
+    from bot.core.errors import InputError
+    from bot.core.models import Action
+    from bot.ui.buttons import result_view
+    from bot.ui.texts import input_text
+
+    error = InputError(ErrorReason.INVALID_PROMPT, "The prompt is empty.")
+    assert input_text(error, "en-US") == "The prompt is empty."
+    assert input_text(error, "de").startswith("Der Prompt konnte nicht verstanden werden.")
+    assert input_text(error, "de").endswith("> The prompt is empty.")
+    job = make_job(status=JobStatus.COMPLETED, action=Action.U2, actions=[Action.VARY_STRONG], locale="de")
+    view = result_view(job)
+    assert view is not None
+    assert [item.label for item in view.children] == ["Variieren (stark)"]  # type: ignore[attr-defined]
+    job.locale = None
+    view = result_view(job)
+    assert view is not None and [item.label for item in view.children] == ["Vary (Strong)"]  # type: ignore[attr-defined]
