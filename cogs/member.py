@@ -191,7 +191,10 @@ class Member(RuntimeAccess, commands.Cog):
         jobs = await self.moderation.job_choices(
             interaction.guild_id, typed, user_id=None if everyone else interaction.user.id
         )
-        return [app_commands.Choice(name=job_choice_name(job), value=job.id) for job in jobs[:MAX_CHOICES]]
+        return [
+            app_commands.Choice(name=job_choice_name(job, interaction.locale), value=job.id)
+            for job in jobs[:MAX_CHOICES]
+        ]
 
     async def _result_file(self, job: Job) -> discord.File:
         """The job's image, fetched through its provider like the presenter does."""

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from bot.core.models import Job, JobStatus
+from bot.ui.i18n import t
 from bot.ui.texts import JOBS_PER_PAGE, job_list_page, page_start
 
 if TYPE_CHECKING:
@@ -29,13 +30,13 @@ CHOICE_NAME_MAX = 100
 _UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+")
 
 
-def job_choice_name(job: Job) -> str:
+def job_choice_name(job: Job, locale: object = None) -> str:
     """An autocomplete choice for a job: ``id · status · start of the prompt``, in 100 characters.
 
     Discord shows a choice name as plain text (no markdown, no mentions), so the prompt is neutralised
     rather than escaped: invisible and control characters become spaces and whitespace is collapsed.
     """
-    head = f"{job.id} · {job.status.value.replace('_', ' ')} · "
+    head = f"{job.id} · {t(locale, f'list.{job.status.value}')} · "
     prompt = " ".join(_UNSHOWN.sub(" ", job.prompt).split())
     room = CHOICE_NAME_MAX - len(head)
     if len(prompt) > room:
