@@ -96,11 +96,11 @@ STRINGS: dict[str, str] = {
     "ban.reason": " Grund: {reason}",
     "blocked.unchecked": "{reason} Es wurde nichts gesendet.",
     "blocked.matched": "{reason} Er wurde nicht gesendet. (Treffer: „{excerpt}“.)",
-    "blocked.left_one": "-# Noch 1 blockierter Prompt heute, dann pausiert der Bot für dich{pause}.",
-    "blocked.left_many": "-# Noch {left} blockierte Prompts heute, dann pausiert der Bot für dich{pause}.",
+    "blocked.left_one": "-# Noch 1 blockierter Prompt heute, dann pausiert der Bot{pause} für dich.",
+    "blocked.left_many": "-# Noch {left} blockierte Prompts heute, dann pausiert der Bot{pause} für dich.",
     "blocked.pause_for": " für {duration}",
-    "pause.now": "Das waren heute {strikes} blockierte Prompts, darum ist der Bot jetzt für dich"
-    " pausiert{pause}{ends}.",
+    "pause.now": "Das waren heute {strikes} blockierte Prompts, darum ist der Bot jetzt{pause} für dich"
+    " pausiert{ends}.",
     "pause.ends": ". Die Sperre endet {when}",
     "duration.day": "einen Tag",
     "duration.days": "{n} Tage",
