@@ -1,0 +1,75 @@
+"""Languages end to end: the local Discord sends a member's interactions with locale "de" and the server's
+locale "ja" (it always sends "en-US" itself, so the test sets both on the interactions it builds); the bot
+answers the member in German, draws the public job message in Japanese, and registers its commands with
+German and Japanese names. Everyone else still reads English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from localdiscord import LocalDiscord
+from localdiscord._interactions import InteractionFactory
+from tests.e2e.harness import job_id_of
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def speak(monkeypatch: pytest.MonkeyPatch, username: str, locale: str, guild_locale: str) -> None:
+    """Interactions of ``username`` carry ``locale``, and ``guild_locale`` as the server's."""
+    original = InteractionFactory._new
+
+    def _new(self: InteractionFactory, *, user: Any, **kwargs: Any) -> Any:
+        interaction = original(self, user=user, **kwargs)
+        if user.username == username:
+            interaction.payload["locale"] = locale
+            if "guild_locale" in interaction.payload:
+                interaction.payload["guild_locale"] = guild_locale
+        return interaction
+
+    monkeypatch.setattr(InteractionFactory, "_new", _new)
+
+
+async def reply_text(ld: LocalDiscord, interaction_id: str, *, contains: str) -> str:
+    def said() -> str | None:
+        info = ld.interaction(interaction_id)
+        ids = [info["response_message_id"], *info["followup_message_ids"]]
+        texts = [ld.message(m)["content"] for m in ids if m and ld.message(m)]
+        text = "\n".join(t for t in texts if t)
+        return text if contains in text else None
+
+    return await wait_until(said, within=15.0, what=f"a reply containing {contains!r}")
+
+
+async def test_member_in_german_public_message_in_the_servers_japanese(
+    ld: LocalDiscord, start_bot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await start_bot(LOCAL_STEP_SECONDS="0.3", LOCAL_STEPS="2")
+    guild_id = ld.state()["guilds"][0]["id"]
+    imagine = next(c for c in ld.state()["commands"]["guilds"][guild_id] if c["name"] == "imagine")
+    assert imagine["name_localizations"]["de"] == "erstellen" and imagine["name_localizations"]["ja"] == "画像生成"
+    speak(monkeypatch, "alice", "de", "ja")
+
+    # A private reply to the member: German.
+    result = await ld.invoke("alice", "imagine", "job", {"job": "zzzzzzzz"})
+    text = await reply_text(ld, result["interaction_id"], contains="Auftrag")
+    assert text == "In diesem Server gibt es keinen Auftrag mit dieser ID."
+
+    # The job's public message: the server's Japanese, while running and when done.
+    result = await ld.invoke("alice", "imagine", "imagine", {"prompt": "a red bicycle"})
+
+    def done() -> dict[str, Any] | None:
+        message_id = ld.interaction(result["interaction_id"])["response_message_id"]
+        message = ld.message(message_id) if message_id else None
+        return message if message and message.get("attachments") and "%" not in message["content"] else None
+
+    message = await wait_until(done, within=20.0, what="the finished job message")
+    assert f"ジョブ `{job_id_of(message)}`" in message["content"], message["content"]
+
+    # Someone else, in an English client, still reads English.
+    result = await ld.invoke("bob", "imagine", "job", {"job": "zzzzzzzz"})
+    assert await reply_text(ld, result["interaction_id"], contains="no job") == (
+        "There is no job with that id in this server."
+    )
