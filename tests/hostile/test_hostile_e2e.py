@@ -109,7 +109,10 @@ async def test_hostile_prompts_are_stored_verbatim_shown_escaped_and_ping_no_one
         assert row["status"] == JobStatus.COMPLETED.value and button_ids(message), name
         content = message["content"]
         assert len(content) <= 2000 and f"Job `{row['id']}`" in content, (name, content[-100:])
-        assert content.startswith(f"**{quote_prompt(prompt)}** - <@"), (name, content[:200])
+        # The first line shows the prompt as sent (issue 14, item 3: parameters applied, whitespace as the
+        # parser leaves it), escaped; what was typed is what is stored.
+        shown_prompt = row["prompt_final"] or prompt
+        assert content.startswith(f"**{quote_prompt(shown_prompt)}** - <@"), (name, content[:200])
         assert message["_pinged"] is False, name
         assert not message["mentions"] and not message["mention_roles"] and not message["mention_everyone"], name
         shown = content.replace("@\u200b", "@").replace("#\u200b", "#")
