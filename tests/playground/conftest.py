@@ -65,11 +65,11 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Any, playground: Playground) -> Iterator[Any]:
-    """A fresh browser context (no saved identity or channel) on the playground page."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(20_000)
+def open_page(browser: Any, playground: Playground, *, width: int, height: int, timeout_ms: int) -> Iterator[Any]:
+    """A fresh browser context (no saved identity or channel) on the playground page, once the bot is
+    online; closed afterwards, failing the test if the page threw meanwhile. For fixtures to yield from."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(timeout_ms)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -80,3 +80,9 @@ def page(browser: Any, playground: Playground) -> Iterator[Any]:
     finally:
         context.close()
     assert not errors, f"the page threw: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any, playground: Playground) -> Iterator[Any]:
+    """A fresh browser context (no saved identity or channel) on the playground page."""
+    yield from open_page(browser, playground, width=1400, height=900, timeout_ms=20_000)

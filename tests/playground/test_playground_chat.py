@@ -24,6 +24,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from .conftest import open_page
 from .support import Playground
 from .test_playground_browser import FINISHED, become
 
@@ -41,18 +42,7 @@ LOADED = "i => i.complete && i.naturalWidth > 0"
 @pytest.fixture
 def short_page(browser: Any, playground: Playground) -> Iterator[Any]:
     """The playground in a short window, so that a few grids already make the list scroll."""
-    context = browser.new_context(viewport={"width": 1200, "height": 620})
-    context.set_default_timeout(30_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        tab.goto(playground.url)
-        tab.wait_for_selector("#bot-status[data-online='true']")
-        yield tab
-    finally:
-        context.close()
-    assert not errors, f"the page threw: {errors}"
+    yield from open_page(browser, playground, width=1200, height=620, timeout_ms=30_000)
 
 
 def imagine_typed(page: Any, prompt: str) -> None:
