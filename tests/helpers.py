@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import secrets
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
@@ -99,3 +100,10 @@ class Recorder:
 
     def kinds(self, job_id: str) -> list[str]:
         return [e.kind.value for e in self.for_job(job_id)]
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now, for a server a test starts itself."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -9,7 +9,6 @@ receiver listens on a free loopback port and the simulators call it back.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.e2e.test_imagine_flow import test_imagine_upscale_vary_reroll as imag
 from tests.e2e.test_imagine_flow import (
     test_kill_mid_job_then_restart_finishes_and_old_buttons_work as restart_scenario,
 )
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -33,18 +33,12 @@ API_KEY = "e2e-provider-key-0123456789"
 TNL_WINDOW_S = 0.1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(params=PROVIDERS)
 async def provider_bot(request: pytest.FixtureRequest, start_bot: Callable[..., Any]) -> AsyncIterator[Any]:
     name: str = request.param
     # A fixed port for the bot's receiver across restarts, as in a deployment, so callbacks for jobs sent
     # before a kill -9 reach the restarted bot.
-    webhook_port = _free_port()
+    webhook_port = free_port()
     sims: list[SimServer] = []
     bots: list[BotProcess] = []
 

@@ -7,7 +7,6 @@ Every wait has a deadline; every process and server is stopped by the fixture or
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +16,7 @@ from bot.core.models import ErrorReason, JobStatus
 from localdiscord import LocalDiscord
 from providersim import SimServer
 from tests.e2e.harness import BotProcess, button_ids
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 __all__ = [
     "API_KEY",
@@ -35,12 +34,6 @@ API_KEY = "fault-provider-key-7f3e9a0c2b"
 WEBHOOK_SECRET = "fault-webhook-secret-5d1c8e7b9a2f4e60"
 # Fast polling so the tests wait on the simulator's clock, not on the adapters' production cadence.
 FAST_POLL = {"poll_interval": 0.1, "max_poll_interval": 0.3, "min_request_interval": 0.0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def provider_env(name: str, sim: SimServer, webhook_port: int, **extra: Any) -> dict[str, str]:

@@ -10,7 +10,6 @@ simulators' own logs count the jobs created per ref: never more than one.
 from __future__ import annotations
 
 import dataclasses
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from bot.core.providers import provider_class
 from bot.core.providers.base import Account, ImagineRequest, Provider
 from providersim import SimServer
 from providersim._core import ErrorSpec
+from tests.helpers import free_port
 
 from .conftest import API_KEY, FAST_POLL, PROVIDERS, Harness, make_job
 
@@ -98,12 +98,6 @@ def shape_for(name: str, answer: AnswerClass) -> tuple[Shape, AnswerClass]:
     return COMMON[answer], answer
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def arrange(harness: Harness, name: str, shape: Shape) -> tuple[SimServer, Provider, httpx.AsyncClient | None]:
     sim = await harness.sim(name)
     if shape.spec is not None:
@@ -120,13 +114,6 @@ async def arrange(harness: Harness, name: str, shape: Shape) -> tuple[SimServer,
 
 def submits(sim: SimServer) -> list[dict[str, Any]]:
     return [r for r in sim.requests if r["method"] == "POST" and r["path"].endswith("/imagine")]
-
-
-def jobs_per_ref(sim: SimServer) -> dict[str | None, int]:
-    counts: dict[str | None, int] = {}
-    for job in sim.jobs.values():
-        counts[job.ref] = counts.get(job.ref, 0) + 1
-    return counts
 
 
 @pytest.mark.parametrize(("name", "answer"), ROWS, ids=[f"{p}-{c.value}" for p, c in ROWS])
@@ -172,8 +159,8 @@ async def test_the_engine_never_sends_a_maybe_taken_job_twice(harness: Harness, 
         sent = len(submits(sim))
         if outcome is not OUT.NOT_TAKEN:
             assert sent == 1, f"{sent} submits after a {expected_class.value} answer"
-        assert all(count == 1 for count in jobs_per_ref(sim).values()), jobs_per_ref(sim)
-        if outcome is OUT.UNKNOWN and name == "useapi" and jobs_per_ref(sim).get(job.id):
+        assert all(count == 1 for count in sim.submits.values()), sim.submits
+        if outcome is OUT.UNKNOWN and name == "useapi" and sim.submits.get(job.id):
             # useapi lists its executing jobs: the one it took is found by our ref and followed.
             assert ended.status is JobStatus.COMPLETED, (ended.error, ended.error_detail)
         else:
