@@ -50,6 +50,21 @@ is one (2 x jobs when everything goes through). The JSON has exactly these field
 ``bot_cpu_ms_per_job``    user + system CPU time of the bot process (all its threads) during the load,
                           from /proc/<pid>/stat, / bot jobs.
 ``bot_peak_rss_mb``       the bot process's VmHWM from /proc/<pid>/status at the end, in MiB.
+``ack_late``              interactions answered after Discord's 3-second deadline, or never (the local
+                          Discord then refuses the answer, as Discord does).
+``loop_lag_ms_p99/max``   how late a 10 ms timer on the bot's event loop ran during the load (``bench.probe``):
+                          the loop's stalls, whatever caused them.
+``submitted_twice``       refs the provider simulator saw submitted more than once (its own count); 0 for the
+                          local provider, which runs in the bot.
+``jobs_unended``          bot jobs of the load not finished, or finished but not marked delivered (the message
+                          does not show it), when the bot stopped.
+
+``--floor`` runs ``bench.floor`` (the least a discord.py bot can do: defer, one edit with a fixed image and
+nine buttons) under the same harness, members and load shape, alternating with the bot for ``--rounds``
+rounds: in each round the bot first at its own pace, then the floor with its sequence starts paced to the
+rate the bot just reached, so acknowledgement and memory compare at equal load. For the floor, "jobs" are
+its answered interactions, and the bot-only figures are null. The JSON is then ``{"bot": medians,
+"floor": medians, "ratio": bot / floor, "rounds": [...]}`` (see ``compare``).
 
 Percentiles are nearest-rank. The edit spacing (the smallest gap between two edits of one message seen in
 the request log), progress edits, failures and, with ``--profile``, a py-spy breakdown of the bot's CPU by
@@ -72,6 +87,7 @@ import resource
 import shutil
 import signal
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -82,6 +98,8 @@ from typing import Any
 
 import httpx
 
+from bench.probe import lag_figures
+from bot.core.models import JobStatus
 from bot.devtools import processes
 from localdiscord import LocalDiscord, bot_connected
 
@@ -102,7 +120,14 @@ FIELDS = (
     "discord_429",
     "bot_cpu_ms_per_job",
     "bot_peak_rss_mb",
+    "ack_late",
+    "loop_lag_ms_p99",
+    "loop_lag_ms_max",
+    "submitted_twice",
+    "jobs_unended",
 )
+# The figures --floor compares, bot against floor (the others it reports for the bot alone).
+COMPARED = ("bot_cpu_ms_per_job", "ack_ms_p50", "ack_ms_p99", "bot_peak_rss_mb", "loop_lag_ms_p99", "loop_lag_ms_max")
 PROVIDERS = ("local", "thenextleg", "useapi", "imaginepro", "apiframe")
 # Bounds that keep a mistyped flag from turning the benchmark into a soak test.
 MAX_JOBS = 20_000
@@ -114,6 +139,8 @@ PRESSED = "u1"
 # Any one wait (a reply, a result) longer than this counts the sequence as failed.
 STEP_TIMEOUT_S = 120.0
 DEFAULT_TIMEOUT_S = 900.0
+# --floor rounds: each is two whole runs.
+MAX_ROUNDS = 9
 # A cold bot imports discord.py, opens SQLite, syncs commands and connects the gateway.
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -129,6 +156,8 @@ WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"
 COLLECT_EVERY_S = 0.5
 _EDIT_PATH = re.compile(r"/messages/(\d+)$")
 _MESSAGE_FLAG_LOADING = 128
+# Discord's deadline for the first answer to an interaction.
+ACK_DEADLINE_MS = 3000.0
 
 
 @dataclasses.dataclass
@@ -142,6 +171,10 @@ class BenchOptions:
     profile: Path | None = None
     keep: bool = False
     validate: bool = False
+    # "bot", or "floor" for bench.floor (no provider, no database).
+    target: str = "bot"
+    # Sequence starts per second; None starts each as soon as a worker is free.
+    pace: float | None = None
 
 
 @dataclasses.dataclass
@@ -178,6 +211,12 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # After the command name: state is field 3, so utime (14) and stime (15) sit at 11 and 12.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of the machine spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu_seconds() -> float:
@@ -232,11 +271,16 @@ class Simulator:
 class Bot:
     """``python -m bot run`` against the local Discord, with its CPU and memory readable from /proc."""
 
-    def __init__(self, ld: LocalDiscord, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, ld: LocalDiscord, workdir: Path, env: dict[str, str], module: str = "bot run") -> None:
         self.ld = ld
         self.workdir = workdir
         self.env = env
+        self.module = module
         self.child: processes.Child | None = None
+
+    @property
+    def probe_path(self) -> Path:
+        return self.workdir / "loop-lag.json"
 
     @property
     def log_path(self) -> Path:
@@ -248,7 +292,8 @@ class Bot:
         return self.child.pid
 
     async def start(self) -> None:
-        args = [sys.executable, "-m", "bot", "run"]
+        # Under the loop-lag probe, which leaves the program itself unchanged.
+        args = [sys.executable, "-m", "bench.probe", str(self.probe_path), *self.module.split()]
         self.child = await processes.start(
             args, cwd=self.workdir, env=_base_env() | self.env, log=self.log_path, name="the bot"
         )
@@ -470,8 +515,15 @@ async def drive(ld: LocalDiscord, feed: Feed, members: list[str], options: Bench
     sequences = [Sequence(index=i) for i in range(options.jobs)]
     pending: Iterator[Sequence] = iter(sequences)
 
+    started = time.monotonic()
+
     async def worker() -> None:
         for seq in pending:
+            if options.pace:
+                # Paced: sequence i starts i / pace seconds into the load (or later, if no worker was free).
+                delay = started + seq.index / options.pace - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             await _sequence(ld, feed, members[seq.index % len(members)], seq)
 
     workers = [asyncio.create_task(worker(), name=f"bench-worker-{n}") for n in range(options.concurrency)]
@@ -504,7 +556,8 @@ def read_jobs(db_path: Path, since: str) -> list[dict[str, Any]]:
     with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
-            "SELECT id, parent_id, status, message_id, provider_job_id, finished_at FROM jobs WHERE created_at >= ?",
+            "SELECT id, parent_id, status, message_id, provider_job_id, finished_at, delivered FROM jobs"
+            " WHERE created_at >= ?",
             (since,),
         ).fetchall()
     return [dict(row) for row in rows]
@@ -534,7 +587,14 @@ class Diagnostics:
     # CPU seconds during the load of what shares the machine with the bot.
     harness_cpu_s: float = 0.0
     simulator_cpu_s: float = 0.0
+    # CPU seconds the rest of the machine (the other tenants) used during the load, and the load's length.
+    others_cpu_s: float = 0.0
+    load_s: float = 0.0
     profile: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def others_cores(self) -> float:
+        return self.others_cpu_s / self.load_s if self.load_s > 0 else 0.0
 
     def lines(self) -> list[str]:
         gap = "n/a" if self.min_edit_gap_s is None else f"{self.min_edit_gap_s:.3f} s"
@@ -544,7 +604,8 @@ class Diagnostics:
         ]
         out.append(
             f"CPU during the load besides the bot: this process (local Discord, workers) {self.harness_cpu_s:.1f} s,"
-            f" provider simulator {self.simulator_cpu_s:.1f} s"
+            f" provider simulator {self.simulator_cpu_s:.1f} s; the rest of the machine {self.others_cpu_s:.1f} s"
+            f" ({self.others_cores:.2f} of {os.cpu_count()} cores busy with other work)"
         )
         out += [f"failed x{count}: {why}" for why, count in self.failures.most_common(5)]
         if self.profile:
@@ -565,20 +626,28 @@ def figures(
     load_started: float,
     cpu_s: float,
     peak_rss_mb: float,
+    loop_lag: tuple[float | None, float | None] = (None, None),
+    submitted_twice: int | None = 0,
 ) -> tuple[dict[str, Any], Diagnostics]:
-    diag = Diagnostics(bot_jobs=len(jobs))
+    floor = options.target == "floor"
+    interactions = [i for seq in sequences for i in seq.interactions]
+    # The floor keeps no jobs: each interaction it answers is its job.
+    diag = Diagnostics(bot_jobs=len(interactions) if floor else len(jobs))
     completed = sum(1 for s in sequences if s.completed)
     diag.failures = Counter(s.failure for s in sequences if s.failure)
     ended = [s.ended for s in sequences if s.ended is not None]
     wall = max(ended) - load_started if ended else 0.0
 
     acks = []
-    for seq in sequences:
-        for interaction_id in seq.interactions:
-            with contextlib.suppress(Exception):
-                latency = ld.interaction(interaction_id)["ack_latency_ms"]
-                if latency is not None:
-                    acks.append(float(latency))
+    late = 0
+    for interaction_id in interactions:
+        latency = None
+        with contextlib.suppress(Exception):
+            latency = ld.interaction(interaction_id)["ack_latency_ms"]
+        if latency is None or latency > ACK_DEADLINE_MS:
+            late += 1
+        if latency is not None:
+            acks.append(float(latency))
 
     edits = edits_by_message(entries)
     gaps = [b["t_mono"] - a["t_mono"] for chain in edits.values() for a, b in itertools.pairwise(chain)]
@@ -597,7 +666,8 @@ def figures(
             finished = dt.datetime.fromisoformat(job["finished_at"]).timestamp()
         done_to_edit.append((chain[-1]["t_wall"] - finished) * 1000)
 
-    per_job = max(1, len(jobs))
+    per_job = max(1, diag.bot_jobs)
+    unended = sum(1 for job in jobs if not JobStatus(job["status"]).terminal or not job["delivered"])
     result = {
         "jobs": options.jobs,
         "completed": completed,
@@ -613,7 +683,15 @@ def figures(
         "discord_429": int(ld.stats()["rate_limited"]),
         "bot_cpu_ms_per_job": _round(cpu_s * 1000 / per_job, 2),
         "bot_peak_rss_mb": _round(peak_rss_mb),
+        "ack_late": late,
+        "loop_lag_ms_p99": _round(loop_lag[0]),
+        "loop_lag_ms_max": _round(loop_lag[1]),
+        "submitted_twice": None if floor else submitted_twice,
+        "jobs_unended": None if floor else unended,
     }
+    if floor:
+        for name in ("done_to_edit_ms_p50", "done_to_edit_ms_p99", "provider_calls_per_job"):
+            result[name] = None
     assert tuple(result) == FIELDS
     return result, diag
 
@@ -678,15 +756,20 @@ async def run(
         members = [ld.add_user(f"bench{n:04d}")["username"] for n in range(count)]
 
         sim = None
-        if options.provider != "local":
+        floor = options.target == "floor"
+        if options.provider != "local" and not floor:
             sim = Simulator(options.provider, workdir)
             stack.push_async_callback(sim.stop)
             await sim.start()
             log(f"{options.provider} simulator on {sim.url} as pid {sim.pid}")
-        bot = Bot(ld, workdir, bot_env(ld, workdir, options, sim))
+        if floor:
+            env = {k: v for k, v in bot_env(ld, workdir, options, None).items() if k.startswith("DISCORD_")}
+            bot = Bot(ld, workdir, env, module="bench.floor")
+        else:
+            bot = Bot(ld, workdir, bot_env(ld, workdir, options, sim))
         stack.push_async_callback(bot.stop)
         await bot.start()
-        log(f"bot running as pid {bot.pid}")
+        log(f"{'floor' if floor else 'bot'} running as pid {bot.pid}")
 
         profiler = None
         raw_profile = options.profile
@@ -711,31 +794,38 @@ async def run(
         cpu_before = bot.cpu_seconds()
         own_before = _own_cpu_seconds()
         sim_before = cpu_seconds(sim.pid) if sim else 0.0
+        machine_before = machine_cpu_seconds()
         load_started = time.monotonic()
         log(f"load: {options.jobs} sequences, {options.concurrency} at a time, {len(members)} members")
         sequences = await drive(ld, feed, members, options)
+        load_ended = time.monotonic()
         cpu_s = bot.cpu_seconds() - cpu_before
         own_cpu = _own_cpu_seconds() - own_before
         sim_cpu = cpu_seconds(sim.pid) - sim_before if sim else 0.0
+        machine_cpu = machine_cpu_seconds() - machine_before
         peak_rss = bot.peak_rss_mb()
         await requests.close()
         if profiler is not None:
             await profiler.stop(signum=signal.SIGINT, grace=STOP_TIMEOUT_S)  # py-spy writes its file on SIGINT
-        provider_calls, provider_done = 0, {}
+        provider_calls, provider_done, twice = 0, {}, 0
         if sim is not None:
             provider_calls = (await sim.get("/_sim/requests"))["total"] - sim_calls_before
             sim_jobs = (await sim.get("/_sim/jobs"))["jobs"]
             provider_done = {j["id"]: j["finished_at"] for j in sim_jobs if j["finished_at"]}
+            twice = sum(1 for count in (await sim.get("/_sim/submits"))["by_ref"].values() if count > 1)
         await bot.stop()
         if bot.child is not None and bot.child.returncode not in (0, -signal.SIGTERM):
             log(f"the bot exited with {bot.child.returncode}:\n{bot.log_tail()}")
-        jobs = read_jobs(workdir / "data" / "imagine-bot.db", since)
+        jobs = [] if floor else read_jobs(workdir / "data" / "imagine-bot.db", since)
         result, diag = figures(
             options=options, sequences=sequences, ld=ld, entries=requests.entries, jobs=jobs,
             provider_done=provider_done, provider_calls=provider_calls, load_started=load_started, cpu_s=cpu_s,
-            peak_rss_mb=peak_rss,
+            peak_rss_mb=peak_rss, loop_lag=lag_figures(bot.probe_path, load_started, load_ended),
+            submitted_twice=twice,
         )  # fmt: skip
         diag.harness_cpu_s, diag.simulator_cpu_s = own_cpu, sim_cpu
+        diag.others_cpu_s = max(0.0, machine_cpu - cpu_s - own_cpu - sim_cpu)
+        diag.load_s = load_ended - load_started
         if raw_profile is not None and raw_profile.exists():
             diag.profile = profile_shares(raw_profile)
         if options.validate:
@@ -744,6 +834,64 @@ async def run(
             log(f"the message feed fell behind {feed.resubscribed} times")
         return result, diag
     raise AssertionError("unreachable")  # pragma: no cover - the stack does not swallow exceptions
+
+
+async def compare(options: BenchOptions, rounds: int, log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """``rounds`` times: the bot at its own pace, then the floor paced to the rate the bot reached.
+
+    Returns the medians over rounds for each, the ratio bot / floor of the medians, and every round's
+    figures with the machine's load as it was (the load average, and the cores the other tenants kept
+    busy during each load).
+    """
+    per_round: list[dict[str, Any]] = []
+    for number in range(1, rounds + 1):
+        loadavg = os.getloadavg()[0]
+        log(f"round {number}/{rounds}: the bot (load average {loadavg:.1f})")
+        bot, bot_diag = await run(dataclasses.replace(options, target="bot", pace=None), log)
+        for line in bot_diag.lines():
+            log(line)
+        # Sequence starts per second the bot kept up; at least one so a failed round still paces the floor.
+        pace = max(1.0, bot["jobs_per_s"] or 0.0)
+        log(f"round {number}/{rounds}: the floor, {pace:g} sequences started per second")
+        floor, floor_diag = await run(dataclasses.replace(options, target="floor", pace=pace), log)
+        for line in floor_diag.lines():
+            log(line)
+        per_round.append({
+            "loadavg_1m": round(loadavg, 2),
+            "other_cores_busy": {"bot": round(bot_diag.others_cores, 2), "floor": round(floor_diag.others_cores, 2)},
+            "pace": pace,
+            "bot": bot,
+            "floor": floor,
+        })  # fmt: skip
+    medians = {side: _medians([r[side] for r in per_round]) for side in ("bot", "floor")}
+    ratio = {
+        name: _round(medians["bot"][name] / medians["floor"][name], 2)
+        if medians["bot"][name] is not None and medians["floor"][name]
+        else None
+        for name in COMPARED
+    }
+    return {"bot": medians["bot"], "floor": medians["floor"], "ratio": ratio, "rounds": per_round}
+
+
+def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in FIELDS:
+        values = [r[name] for r in results if r[name] is not None]
+        out[name] = statistics.median(values) if values else None
+    return out
+
+
+def comparison_table(result: dict[str, Any]) -> list[str]:
+    """The --floor result as a few readable lines: medians over rounds, and the ratio for COMPARED."""
+    lines = [f"{'median over ' + str(len(result['rounds'])) + ' rounds':<26}{'floor':>10}{'bot':>10}{'ratio':>8}"]
+    for name in FIELDS:
+        floor, bot = result["floor"][name], result["bot"][name]
+        ratio = result["ratio"].get(name)
+        cells = ["-" if v is None else f"{v:g}" for v in (floor, bot)] + ["" if ratio is None else f"{ratio:g}x"]
+        lines.append(f"{name:<26}{cells[0]:>10}{cells[1]:>10}{cells[2]:>8}")
+    loads = ", ".join(f"{r['loadavg_1m']:g}" for r in result["rounds"])
+    lines.append(f"machine load average at each round's start: {loads} ({os.cpu_count()} cores)")
+    return lines
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -760,6 +908,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", type=Path, help="record the bot with py-spy (raw format) into this file")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, database)")
     parser.add_argument("--validate", action="store_true", help="check request bodies against Discord's spec")
+    parser.add_argument(
+        "--floor", action="store_true", help="alternate the bot with bench.floor, paced to the bot's rate, and compare"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --floor: rounds of bot then floor (default 3)")
     return parser
 
 
@@ -773,6 +925,10 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error(f"--slots must be 1 to {MAX_CONCURRENCY}")
     if not 0 < args.timeout <= 3600:
         _parser().error("--timeout must be more than 0 and at most 3600 seconds")
+    if not 1 <= args.rounds <= MAX_ROUNDS:
+        _parser().error(f"--rounds must be 1 to {MAX_ROUNDS}")
+    if args.floor and args.profile is not None:
+        _parser().error("--profile records one run; use it without --floor")
     options = BenchOptions(
         jobs=args.jobs,
         concurrency=min(args.concurrency, args.jobs),
@@ -788,9 +944,14 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    result, diag = asyncio.run(run(options, log))
-    for line in diag.lines():
-        log(line)
+    if args.floor:
+        result = asyncio.run(compare(options, args.rounds, log))
+        for line in comparison_table(result):
+            log(line)
+    else:
+        result, diag = asyncio.run(run(options, log))
+        for line in diag.lines():
+            log(line)
     text = json.dumps(result, indent=2)
     if args.out is not None:
         args.out.write_text(text + "\n")
