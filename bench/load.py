@@ -723,13 +723,17 @@ def profile_shares(raw: Path) -> dict[str, float]:
     return {name: 100 * n / total for name, n in counts.most_common(12)}
 
 
+# Frames that only start the loop (the probe runs the bot's entry point); what runs under them is charged below.
+_ENTRY_POINTS = ("bot/__main__.py", "bench/probe.py")
+
+
 def _package_of(frame: str) -> str | None:
     """The top-level package of a py-spy frame ``func (pkg/mod.py:12)``, None for the standard library."""
     path = frame.rsplit("(", 1)[-1].rsplit(":", 1)[0]
     if "site-packages/" in path:
         path = path.split("site-packages/", 1)[1]
     top = path.lstrip("/").split("/", 1)[0].removesuffix(".py")
-    if path.startswith("<") or top in sys.stdlib_module_names or path.endswith("bot/__main__.py"):
+    if path.startswith("<") or top in sys.stdlib_module_names or path.endswith(_ENTRY_POINTS):
         return None  # the entry point only starts the loop; what runs under it is charged below
     return "imagine-bot" if top in ("bot", "cogs") else top
 

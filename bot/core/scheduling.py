@@ -181,12 +181,13 @@ class WorkGate:
     """
 
     RESULT = 0  # a finished job's message
-    SUBMIT = 1  # sending a job to its provider, and progress edits
+    SUBMIT = 1  # sending a job to its provider
+    PROGRESS = 2  # progress edits and button restyles: cosmetic, so they wait behind both
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
         self._busy = 0
-        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque(), deque())
 
     @property
     def waiting(self) -> int:

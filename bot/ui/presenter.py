@@ -43,8 +43,11 @@ _DEAD_TOKEN_CODES = frozenset({50027, 10015, 10062})
 _UNKNOWN_MESSAGE = 10008
 # How often, and how far apart, a final edit that failed is tried again before the next start.
 FINAL_RETRY_DELAYS = (1.0, 3.0, 10.0)
-# How many finished messages keep their last edit time for a later restyle of their buttons.
+# How many finished messages keep their last edit time, job and drawn buttons for a later restyle.
 FINISHED_REMEMBERED = 1024
+# How many jobs created in this run keep the actions of their children in memory (a few dozen bytes each),
+# so their final edit and restyles need not ask the store; one pushed out is asked of the store again.
+BORN_REMEMBERED = 8192
 
 
 class _MessageGone(Exception):
@@ -55,13 +58,17 @@ class _Editor:
     """The edit state of one job message. It lives until the job's final state is shown, so the spacing
     between edits holds across quiet spells when its task has nothing to do."""
 
-    __slots__ = ("created", "dead_token", "last_edit", "latest", "restyle", "shown", "task", "waker")
+    __slots__ = ("created", "dead_token", "drawn", "final", "last_edit", "latest", "restyle", "shown", "task", "waker")
 
-    def __init__(self, last_edit: float | None = None) -> None:
+    def __init__(self, finished: _Finished | None = None) -> None:
         self.latest: JobEvent | None = None
         self.task: asyncio.Task[None] | None = None
         self.created = time.monotonic()
-        self.last_edit: float | None = last_edit
+        self.last_edit: float | None = finished.last_edit if finished is not None else None
+        # The job as its final edit showed it, and the pressed buttons drawn on it since: a restyle that
+        # would draw the same set is skipped, and it needs no read of the job.
+        self.final: Job | None = finished.job if finished is not None else None
+        self.drawn: frozenset[Action] | None = finished.drawn if finished is not None else None
         # Set when a press on this (finished) message made a child job: its buttons are redrawn with the
         # pressed ones in colour, one edit however many presses came in meanwhile.
         self.restyle = False
@@ -71,6 +78,17 @@ class _Editor:
         self.waker: asyncio.Future[None] | None = None
 
 
+class _Finished:
+    """What a retired editor leaves for a later restyle of its message's buttons."""
+
+    __slots__ = ("drawn", "job", "last_edit")
+
+    def __init__(self, last_edit: float | None, job: Job | None, drawn: frozenset[Action] | None) -> None:
+        self.last_edit = last_edit
+        self.job = job
+        self.drawn = drawn
+
+
 class Presenter:
     def __init__(self, bot: ImagineBot, edit_interval: float) -> None:
         self.bot = bot
@@ -78,7 +96,11 @@ class Presenter:
         self._editors: dict[str, _Editor] = {}
         # When each recently finished message was last edited, so a later restyle of its buttons keeps the
         # spacing after its editor is gone (bounded: older messages are long past any interval).
-        self._finished: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._finished: collections.OrderedDict[str, _Finished] = collections.OrderedDict()
+        # The children's actions of each job created in this run (see BORN_REMEMBERED). A child is made only
+        # by a press in this process, after its parent, and announced by its CREATED event, so for these
+        # jobs the set is the store's own answer to "which buttons were pressed".
+        self._born: collections.OrderedDict[str, set[Action]] = collections.OrderedDict()
 
     # -- engine listener (must not block) ---------------------------------------------------------
 
@@ -86,7 +108,14 @@ class Presenter:
         self.bot.dispatch("job_event", event)
         if event.kind is JobEventKind.ACCOUNT_PAUSED:
             return
+        if event.kind is JobEventKind.CREATED:
+            self._born[event.job.id] = set()
+            if len(self._born) > BORN_REMEMBERED:
+                self._born.popitem(last=False)
         if event.kind is JobEventKind.CREATED and event.job.parent_id is not None:
+            siblings = self._born.get(event.job.parent_id)
+            if siblings is not None:
+                siblings.add(event.job.action)
             # A press on the parent's message made this job: show that button pressed on the parent.
             self._editor(event.job.parent_id).restyle = True
             self._start(event.job.parent_id)
@@ -113,7 +142,7 @@ class Presenter:
         """Drop a finished message's editor, remembering when it was last edited."""
         self._editors.pop(job_id, None)
         if editor.last_edit is not None:
-            self._finished[job_id] = editor.last_edit
+            self._finished[job_id] = _Finished(editor.last_edit, editor.final, editor.drawn)
             self._finished.move_to_end(job_id)
             while len(self._finished) > FINISHED_REMEMBERED:
                 self._finished.popitem(last=False)
@@ -160,7 +189,7 @@ class Presenter:
                 if shown == editor.shown:
                     continue
                 if job.terminal:
-                    # The final edit draws the pressed buttons from the store itself.
+                    # The final edit draws the pressed buttons itself.
                     editor.restyle = False
                     await self._deliver_final(job, editor)
                     if not editor.restyle:
@@ -168,7 +197,10 @@ class Presenter:
                         return
                     continue
                 try:
-                    async with self.bot.runtime.engine.work.slot(WorkGate.SUBMIT):
+                    # Behind results and submits: a progress edit is worth less than either.
+                    async with self.bot.runtime.engine.work.slot(WorkGate.PROGRESS):
+                        if editor.latest is not None:
+                            continue  # a newer state came in while this one waited: show that instead
                         await self._show_progress(job, event.queue_position, editor)
                 except _MessageGone:
                     await self._message_gone(job)
@@ -199,15 +231,21 @@ class Presenter:
         """Redraw a finished message's buttons with those already pressed in colour (custom_ids unchanged).
         Whether an edit was made."""
         engine = self.bot.runtime.engine
-        job = await engine.get(job_id)
+        # A finished job does not change: the one its final edit showed is still it.
+        job = editor.final or await engine.get(job_id)
         if job is None or job.message_id is None or not job.terminal:
             return False  # its final edit, still to come, draws the pressed buttons from the store
-        view = result_view(job, await engine.pressed(job.id))
+        pressed = await self._pressed(job)
+        if pressed == editor.drawn:
+            return False  # the final edit, or an earlier restyle, already shows these
+        view = result_view(job, pressed)
         if view is None:
             return False
         try:
-            async with engine.work.slot(WorkGate.SUBMIT):
+            # A restyle is cosmetic: it waits behind results and submits, like a progress edit.
+            async with engine.work.slot(WorkGate.PROGRESS):
                 await self._edit(job, editor, view=view)
+            editor.final, editor.drawn = job, pressed
         except _MessageGone:
             _log.info("the message of job %s is gone; its pressed buttons are not shown", job.id)
         except discord.HTTPException as exc:
@@ -222,7 +260,8 @@ class Presenter:
             try:
                 # Results go through the engine's work gate ahead of new submits.
                 async with self.bot.runtime.engine.work.slot(WorkGate.RESULT):
-                    await self._edit(job, editor, **await self._final_message(job))
+                    message, pressed = await self._final_message(job)
+                    await self._edit(job, editor, **message)
             except _MessageGone:
                 # Nothing left to show it on; counting it delivered stops the retries at every start.
                 _log.info("job %s ended but its message is gone", job.id)
@@ -238,21 +277,27 @@ class Presenter:
         else:
             return  # left undelivered; the next start tries again
         editor.last_edit = time.monotonic()
+        editor.final, editor.drawn = job, pressed
         await self.bot.runtime.engine.mark_delivered(job.id)
 
-    async def _final_message(self, job: Job) -> dict[str, Any]:
+    async def _final_message(self, job: Job) -> tuple[dict[str, Any], frozenset[Action]]:
+        """The final edit's arguments, and the pressed buttons they draw."""
         content = job_content(job)
+        pressed = await self._pressed(job)
         if job.status is not JobStatus.COMPLETED or job.result_url is None:
             # A job that may exist at the provider offers 🔄 to send it again; other failures offer nothing.
-            return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": []}
+            return {"content": content, "view": result_view(job, pressed), "attachments": []}, pressed
         data = await self._image(job, job.result_url, required=True)
         assert data is not None
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
         file = discord.File(_buffer(data), filename=filename, description=alt_text(job))
-        return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": [file]}
+        return {"content": content, "view": result_view(job, pressed), "attachments": [file]}, pressed
 
     async def _pressed(self, job: Job) -> frozenset[Action]:
+        born = self._born.get(job.id)
+        if born is not None:
+            return frozenset(born)  # created in this run: every child of it was announced here
         return await self.bot.runtime.engine.pressed(job.id)
 
     async def _image(self, job: Job, url: str, *, required: bool = False) -> bytes | None:
