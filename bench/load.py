@@ -41,7 +41,8 @@ is one (2 x jobs when everything goes through). The JSON has exactly these field
                           INTERACTION_CREATE on the gateway to it receiving the bot's interaction callback.
 ``done_to_edit_ms_p50/p99``  per completed bot job: from the provider finishing it (the simulator's own
                           completion time; for the local provider, which runs inside the bot, the job's
-                          ``finished_at``) to the local Discord receiving the edit that shows the result.
+                          ``finished_at``) to the local Discord receiving the edit that shows the result
+                          (the first after it that carries the image, not a later restyle of its buttons).
 ``discord_calls_per_job`` REST requests the bot made to the local Discord during the load (callbacks,
                           edits, follow-ups, deletes, reads, whatever the status) / bot jobs.
 ``provider_calls_per_job``  API requests the simulator logged during the load (submits and polls; result
@@ -664,7 +665,10 @@ def figures(
             diag.matched_provider_times += 1
         else:
             finished = dt.datetime.fromisoformat(job["finished_at"]).timestamp()
-        done_to_edit.append((chain[-1]["t_wall"] - finished) * 1000)
+        # The edit that shows the result is the first to carry its image; a later one only restyles the
+        # buttons after a press on the message (counting that would charge the press to the result).
+        shown = next((e for e in chain if e.get("files") and e["t_wall"] >= finished), chain[-1])
+        done_to_edit.append((shown["t_wall"] - finished) * 1000)
 
     per_job = max(1, diag.bot_jobs)
     unended = sum(1 for job in jobs if not JobStatus(job["status"]).terminal or not job["delivered"])

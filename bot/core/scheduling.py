@@ -201,6 +201,27 @@ class WorkGate:
         finally:
             self._release()
 
+    @contextlib.asynccontextmanager
+    async def slot_unless(self, priority: int, stop: asyncio.Future[None]) -> AsyncIterator[bool]:
+        """A slot as :meth:`slot` gives it (True), or none (False) if ``stop`` is done first.
+
+        For work that something more urgent of its own can make moot while it waits (a progress edit
+        overtaken by the job's result): waiting behind the queue would hold that up too.
+        """
+        acquire = asyncio.ensure_future(self._acquire(priority))
+        try:
+            await asyncio.wait((acquire, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not acquire.done():
+                acquire.cancel()  # _acquire gives back a slot it was handed meanwhile
+                await asyncio.gather(acquire, return_exceptions=True)
+        got = not acquire.cancelled() and acquire.exception() is None
+        try:
+            yield got
+        finally:
+            if got:
+                self._release()
+
     async def _acquire(self, priority: int) -> None:
         if self._busy < self.size and not self.waiting:
             self._busy += 1

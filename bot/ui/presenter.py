@@ -196,10 +196,13 @@ class Presenter:
                         self._retire(job_id, editor)
                         return
                     continue
+                # Behind results and submits, as a progress edit is worth less than either; but not behind
+                # this job's own result, which gives up the wait when it arrives (see on_event).
+                editor.waker = waker = asyncio.get_running_loop().create_future()
                 try:
-                    # Behind results and submits: a progress edit is worth less than either.
-                    async with self.bot.runtime.engine.work.slot(WorkGate.PROGRESS):
-                        if editor.latest is not None:
+                    async with self.bot.runtime.engine.work.slot_unless(WorkGate.PROGRESS, waker) as got:
+                        editor.waker = None
+                        if not got or editor.latest is not None:
                             continue  # a newer state came in while this one waited: show that instead
                         await self._show_progress(job, event.queue_position, editor)
                 except _MessageGone:
@@ -208,6 +211,8 @@ class Presenter:
                 except discord.HTTPException as exc:
                     # A progress edit that fails is simply skipped; the next state will be shown.
                     _log.warning("progress edit of job %s failed: %s %s", job.id, exc.status, exc.code)
+                finally:
+                    editor.waker = None
                 editor.last_edit = time.monotonic()
                 editor.shown = shown
         except asyncio.CancelledError:
