@@ -592,6 +592,7 @@ class Diagnostics:
     others_cpu_s: float = 0.0
     load_s: float = 0.0
     profile: dict[str, float] = dataclasses.field(default_factory=dict)
+    hot_spots: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def others_cores(self) -> float:
@@ -612,6 +613,9 @@ class Diagnostics:
         if self.profile:
             share = ", ".join(f"{name} {pct:.1f}%" for name, pct in self.profile.items())
             out.append(f"bot CPU samples by package: {share}")
+        if self.hot_spots:
+            out.append("bot CPU samples under the bot's own functions (inclusive):")
+            out += [f"  {pct:5.1f}%  {name}" for name, pct in self.hot_spots.items()]
         return out
 
 
@@ -731,6 +735,26 @@ def profile_shares(raw: Path) -> dict[str, float]:
 _ENTRY_POINTS = ("bot/__main__.py", "bench/probe.py")
 
 
+def profile_hot_spots(raw: Path, limit: int = 12) -> dict[str, float]:
+    """Percent of py-spy samples under each of the bot's own functions (``bot``, ``cogs``), inclusive: where
+    its CPU goes, by the code that asked for it. A function is counted once per sample however deep."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        seen = set()
+        for frame in stack.split(";"):
+            name, _, where = frame.rpartition(" (")
+            path = where.rsplit(":", 1)[0]
+            if path.startswith(("bot/", "cogs/")) and not path.endswith(_ENTRY_POINTS) and name not in seen:
+                seen.add(name)
+                counts[f"{name} ({path})"] += int(count)
+    return {name: 100 * n / (total or 1) for name, n in counts.most_common(limit)}
+
+
 def _package_of(frame: str) -> str | None:
     """The top-level package of a py-spy frame ``func (pkg/mod.py:12)``, None for the standard library."""
     path = frame.rsplit("(", 1)[-1].rsplit(":", 1)[0]
@@ -784,7 +808,7 @@ async def run(
         if raw_profile is not None:
             spy = _py_spy()
             if spy is None:
-                log("--profile: py-spy is not installed (pip install py-spy); running without it")
+                log("--profile: py-spy is not installed (pip install -e '.[profile]'); running without it")
             else:
                 profiler = await processes.start(
                     [spy, "record", "--pid", str(bot.pid), "--rate", "250", "--format", "raw", "--nonblocking",
@@ -836,6 +860,7 @@ async def run(
         diag.load_s = load_ended - load_started
         if raw_profile is not None and raw_profile.exists():
             diag.profile = profile_shares(raw_profile)
+            diag.hot_spots = profile_hot_spots(raw_profile)
         if options.validate:
             log(f"request bodies Discord's spec rejects: {len(ld.violations)}")
         if feed.resubscribed:
@@ -913,7 +938,12 @@ def _parser() -> argparse.ArgumentParser:
         "--slots", type=int, default=ACCOUNT_MAX_JOBS, help="provider jobs at once, in accounts of 50 (default 50)"
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds for the whole load")
-    parser.add_argument("--profile", type=Path, help="record the bot with py-spy (raw format) into this file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample the bot with py-spy (pip install -e '.[profile]') into this file, as collapsed stacks"
+        " (speedscope and flamegraph.pl read them); a breakdown goes to stderr",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, database)")
     parser.add_argument("--validate", action="store_true", help="check request bodies against Discord's spec")
     parser.add_argument(

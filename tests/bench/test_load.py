@@ -6,16 +6,20 @@ request log and profiles into figures are checked on small hand-made inputs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bench.load import FIELDS, edits_by_message, message_state, percentile, profile_shares
+from bench.load import COMPARED, FIELDS, edits_by_message, message_state, percentile, profile_hot_spots, profile_shares
+from bench.probe import LagProbe, lag_figures
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Ten sequences take a few seconds; the rest is the bot's and the simulator's start-up.
@@ -28,9 +32,16 @@ def test_tiny_run_writes_exactly_the_fields(tmp_path: Path, provider: str, mode:
     out = tmp_path / "bench.json"
     command = [sys.executable, "-m", "bench.load", "--jobs", "10", "--concurrency", "5"]
     command += ["--provider", provider, "--mode", mode, "--out", str(out)]
+    if provider == "apiframe":
+        # The same bot run, alternated with the floor for one round: the plumbing of --floor as well.
+        command += ["--floor", "--rounds", "1"]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(out.read_text())
+    if provider == "apiframe":
+        floor = _check_floor(result, done.stderr)
+        result = result["bot"]
+        assert floor["jobs_per_s"] > 0  # paced to the bot's own rate, and it kept up
 
     assert list(result) == list(FIELDS)
     assert result["jobs"] == 10
@@ -47,11 +58,31 @@ def test_tiny_run_writes_exactly_the_fields(tmp_path: Path, provider: str, mode:
     assert result["discord_calls_per_job"] >= 2 and result["discord_429"] == 0
     assert (result["provider_calls_per_job"] >= 1) == (provider != "local")
     assert result["bot_cpu_ms_per_job"] > 0 and 20 < result["bot_peak_rss_mb"] < 1000
+    # The benchmark's own bookkeeping: every interaction answered in time, no ref sent twice, every job ended.
+    assert result["ack_late"] == 0 and result["submitted_twice"] == 0 and result["jobs_unended"] == 0
+    assert 0 <= result["loop_lag_ms_p99"] <= result["loop_lag_ms_max"]
     assert "smallest gap between two edits" in done.stderr
-    # Everything it started is gone: the bot's and the simulator's processes no longer exist.
+    # Everything it started is gone: the bot's, the floor's and the simulator's processes no longer exist.
     pids = [int(p) for p in re.findall(r"pid (\d+)", done.stderr)]
-    assert len(pids) == (2 if provider != "local" else 1), done.stderr
+    assert len(pids) == (3 if provider != "local" else 1), done.stderr
     assert not [p for p in pids if Path(f"/proc/{p}").exists()]
+
+
+def _check_floor(result: dict[str, Any], stderr: str) -> dict[str, Any]:
+    """The --floor document: medians for both sides, ratios of the compared figures, one round."""
+    assert set(result) == {"bot", "floor", "ratio", "rounds"}
+    assert list(result["floor"]) == list(FIELDS) and set(result["ratio"]) == set(COMPARED)
+    assert len(result["rounds"]) == 1 and result["rounds"][0]["pace"] > 0
+    floor = result["floor"]
+    assert floor["completed"] == floor["jobs"] == 10, stderr[-4000:]
+    assert floor["discord_calls_per_job"] == 2  # the callback and the one edit
+    assert floor["ack_late"] == 0 and floor["discord_429"] == 0
+    # What only the bot has (a provider, a database) is null for the floor, not zero.
+    assert floor["submitted_twice"] is None and floor["done_to_edit_ms_p50"] is None
+    for name in COMPARED:
+        assert result["ratio"][name] is None or result["ratio"][name] > 0, name
+    assert "median over 1 rounds" in stderr
+    return floor
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -100,3 +131,39 @@ def test_profile_shares_charge_the_standard_library_to_its_caller(tmp_path: Path
     )
     shares = profile_shares(raw)
     assert shares == {"discord": 60.0, "httpx": 20.0, "stdlib (event loop, threads)": 20.0}
+    # The bot's own functions, inclusive; the entry point is not one of them.
+    assert profile_hot_spots(raw) == {"_submit (bot/core/engine.py)": 20.0}
+
+
+def test_done_to_edit_ends_at_the_edit_carrying_the_image() -> None:
+    def entry(seq: int, files: list[str]) -> dict[str, object]:
+        return {"seq": seq, "method": "PATCH", "path": "/api/v10/webhooks/1/tok/messages/77", "status": 200,
+                "files": files, "t_mono": float(seq), "t_wall": 100.0 + seq}  # fmt: skip
+
+    # A progress edit, the result (with its image), then a restyle of the buttons after a press.
+    chain = edits_by_message([entry(1, []), entry(2, ["grid.png"]), entry(5, [])])["77"]
+    assert next(e for e in chain if e["files"] and e["t_wall"] >= 101.5)["seq"] == 2
+
+
+def test_loop_lag_probe_sees_a_stall(tmp_path: Path) -> None:
+    def block(seconds: float) -> None:
+        """A callback that keeps the loop busy: the probe's next turn comes that much late."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+
+    loop = asyncio.new_event_loop()
+    try:
+        probe = LagProbe(loop)
+        probe.start()
+        started = time.monotonic()
+        loop.call_later(0.05, block, 0.08)
+        loop.run_until_complete(asyncio.sleep(0.2))
+    finally:
+        loop.close()
+    out = tmp_path / "lag.json"
+    out.write_text(json.dumps({"samples": probe.samples()}))
+    p99, worst = lag_figures(out, started, time.monotonic())
+    assert worst is not None and worst >= 50 and p99 is not None and p99 <= worst
+    assert lag_figures(out, 0.0, 1.0) == (None, None)  # nothing in that window
+    assert lag_figures(tmp_path / "missing.json", 0.0, 1.0) == (None, None)
