@@ -8,6 +8,10 @@ by a thread. It is installed from outside, through the event loop policy, so the
 not changed at all. When the program exits, its samples (``[monotonic time, lag in seconds]``, the
 clock the benchmark shares on Linux) are written to OUT.json; the benchmark keeps those of its load
 window.
+
+``BENCH_SLOW_CALLBACK_MS=50`` in the environment also turns on asyncio's debug mode with that threshold: the
+program's log then names each callback that held the loop longer (debug mode slows everything down, so
+such a run finds stalls but gives no figures).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import array
 import asyncio
 import atexit
 import json
+import os
 import runpy
 import sys
 import time
@@ -25,6 +30,8 @@ __all__ = ["INTERVAL_S", "LagProbe", "install"]
 
 # Fine enough to see a stall of a few milliseconds, coarse enough to cost the loop well under 1 % of a core.
 INTERVAL_S = 0.01
+# Set (to milliseconds) to have asyncio's debug mode log each callback that held the loop longer than that.
+SLOW_CALLBACK_ENV = "BENCH_SLOW_CALLBACK_MS"
 # A run that outlives this many samples keeps only the newest (about an hour at INTERVAL_S).
 MAX_SAMPLES = 360_000
 
@@ -66,6 +73,12 @@ class _ProbingPolicy(asyncio.DefaultEventLoopPolicy):
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         loop = super().new_event_loop()
+        slow_ms = os.environ.get(SLOW_CALLBACK_ENV)
+        if slow_ms:
+            # asyncio's debug mode names every callback or task step that ran longer than this (in the log,
+            # as warnings of the "asyncio" logger). It slows the loop down: for finding stalls, not figures.
+            loop.set_debug(True)
+            loop.slow_callback_duration = float(slow_ms) / 1000
         probe = LagProbe(loop)
         self.probes.append(probe)
         loop.call_soon(probe.start)

@@ -328,6 +328,9 @@ class Imagine(RuntimeAccess, commands.Cog):
         with self.ledger.pending(PendingInteraction.of(interaction, job_id, Action.IMAGINE, prompt=prompt)):
             response = await interaction.response.defer(thinking=True)
             crashpoints.reached("after_defer")
+            # Answered: the rest (the job's store transaction) waits while others are still to be answered.
+            self.engine.work.answered(interaction.id)
+            await self.engine.work.answers_first()
             try:
                 # Name lookups take a moment, so they run after the defer; a refusal still reaches only the member.
                 for link in parsed.image_urls:
@@ -376,6 +379,8 @@ class Imagine(RuntimeAccess, commands.Cog):
         with self.ledger.pending(PendingInteraction.of(interaction, child_id, action, parent_id=job_id)):
             response = await interaction.response.defer(thinking=True)
             crashpoints.reached("after_defer")
+            self.engine.work.answered(interaction.id)  # as in imagine()
+            await self.engine.work.answers_first()
             parent = await self.engine.get(job_id)
             if parent is None:
                 await refuse(interaction, t(interaction.locale, "imagine.unknown_image"))

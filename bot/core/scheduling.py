@@ -13,6 +13,12 @@ from bot.core.providers.base import Account, Provider
 
 __all__ = ["AccountPool", "FairQueue", "WorkGate"]
 
+# Discord's deadline for answering an interaction: an expected answer not given by then no longer holds work.
+ANSWER_DEADLINE_S = 3.0
+# The longest a section of background work waits for interactions to be answered first, however many keep
+# coming: it delays results and submits by at most this much, so a stream of interactions cannot starve them.
+ANSWER_HOLD_S = 1.0
+
 
 class FairQueue:
     """Jobs waiting for a provider slot, served round-robin across members.
@@ -188,6 +194,42 @@ class WorkGate:
         self.size = max(1, size)
         self._busy = 0
         self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque(), deque())
+        # Interactions received and not yet answered (see expect_answer); set when there are none.
+        self._unanswered: dict[int, asyncio.TimerHandle] = {}
+        self._answered = asyncio.Event()
+        self._answered.set()
+
+    # -- interactions first ------------------------------------------------------------------------
+
+    def expect_answer(self, key: int) -> None:
+        """An interaction arrived: until :meth:`answered` (or its deadline), new work waits for it.
+
+        Discord gives 3 s for the first answer. In a burst of hundreds, every section of background work
+        started meanwhile (a submit, a result edit, a store transaction) is CPU the answers wait behind;
+        holding those back a moment answers the burst first, and they catch up once it is answered.
+        """
+        if key in self._unanswered:
+            return
+        timer = asyncio.get_running_loop().call_later(ANSWER_DEADLINE_S, self.answered, key)
+        self._unanswered[key] = timer
+        self._answered.clear()
+
+    def answered(self, key: int) -> None:
+        timer = self._unanswered.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+            if not self._unanswered:
+                self._answered.set()
+
+    @property
+    def unanswered(self) -> int:
+        return len(self._unanswered)
+
+    async def answers_first(self) -> None:
+        """Wait until no interaction waits for its answer, or ANSWER_HOLD_S at most."""
+        if self._unanswered:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answered.wait(), ANSWER_HOLD_S)
 
     @property
     def waiting(self) -> int:
@@ -223,6 +265,7 @@ class WorkGate:
                 self._release()
 
     async def _acquire(self, priority: int) -> None:
+        await self.answers_first()
         if self._busy < self.size and not self.waiting:
             self._busy += 1
             return

@@ -18,9 +18,19 @@ import discord
 from bot.core.models import Action, Job, JobStatus
 from bot.ui.render import button_label, button_rows, result_actions
 
-__all__ = ["JOB_BUTTON_TEMPLATE", "DrawnButton", "button_style", "job_button", "job_button_id", "result_view"]
+__all__ = [
+    "JOB_BUTTON_PREFIX",
+    "JOB_BUTTON_TEMPLATE",
+    "DrawnButton",
+    "button_style",
+    "job_button",
+    "job_button_id",
+    "result_view",
+]
 
 _ACTIONS = "|".join(re.escape(a.value) for a in Action if a is not Action.IMAGINE)
+# How every job button's custom_id starts.
+JOB_BUTTON_PREFIX = "img1:"
 # Matches the custom_id of every job button, old or new; the handler's DynamicItem template.
 JOB_BUTTON_TEMPLATE = rf"img1:(?P<job>[0-9a-f]{{16}}):(?P<action>{_ACTIONS})"
 

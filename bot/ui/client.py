@@ -24,6 +24,7 @@ from discord.ext import commands
 from bot.core.errors import StoreError
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
+from bot.ui.buttons import JOB_BUTTON_PREFIX
 from bot.ui.i18n.translator import CatalogueTranslator
 from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS
@@ -51,6 +52,17 @@ def command_digest(payload: Sequence[dict[str, Any]], application_id: int) -> st
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _answered_by_a_job_handler(interaction: Any) -> bool:
+    """/imagine or a job button: the interactions that come in bursts, whose handlers say when they answered."""
+    if not isinstance(interaction, discord.Interaction) or not isinstance(interaction.data, dict):
+        return False
+    if interaction.type is discord.InteractionType.application_command:
+        return interaction.data.get("name") == "imagine"
+    if interaction.type is discord.InteractionType.component:
+        return str(interaction.data.get("custom_id", "")).startswith(JOB_BUTTON_PREFIX)
+    return False
+
+
 class ImagineBot(commands.Bot):
     def __init__(self, settings: Settings, runtime: Runtime, *, commands_only: bool = False, **options: object) -> None:
         # Slash commands and buttons need no privileged intent; guilds gives us channels and permissions.
@@ -70,6 +82,16 @@ class ImagineBot(commands.Bot):
         self.commands_only = commands_only
         # What the last sync did, per target ("global", "guild <id>"): commands sent, or None if unchanged.
         self.synced: dict[str, int | None] = {}
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        # discord.py announces each interaction as it parses it, before its handler runs: from here until
+        # the handler answers it, the engine's background work waits (WorkGate.expect_answer), so a burst
+        # of /imagine and presses is acknowledged before the work it creates competes for the loop.
+        if event_name == "interaction" and args and _answered_by_a_job_handler(args[0]):
+            engine = getattr(self.runtime, "engine", None)
+            if engine is not None:
+                engine.work.expect_answer(args[0].id)
+        super().dispatch(event_name, *args, **kwargs)
 
     def add_dynamic_items(self, *items: type[discord.ui.DynamicItem[Any]]) -> None:
         # Every persistent button of every cog answers its failures, whichever cog registers it.
