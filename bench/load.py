@@ -950,6 +950,9 @@ def _parser() -> argparse.ArgumentParser:
         "--floor", action="store_true", help="alternate the bot with bench.floor, paced to the bot's rate, and compare"
     )
     parser.add_argument("--rounds", type=int, default=3, help="with --floor: rounds of bot then floor (default 3)")
+    parser.add_argument(
+        "--target", choices=("bot", "floor"), default="bot", help="what one run drives (default the bot; floor alone)"
+    )
     return parser
 
 
@@ -977,6 +980,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         keep=args.keep,
         validate=args.validate,
+        target=args.target,
     )
 
     def log(line: str) -> None:
