@@ -31,9 +31,12 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from bot.core.errors import ProviderError
 from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
 from bot.core.netguard import ImageGuard, ImageRefused, open_image
+from bot.core.providers import _scene
 from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
 
-__all__ = ["LocalProvider", "render_grid"]
+__all__ = ["LocalProvider", "compose_grid", "read_scene", "render_grid", "render_tile", "split_grid"]
+
+read_scene = _scene.read_scene
 
 # Long side of one tile of the grid; the grid is twice that. Small enough to draw in ~20 ms.
 TILE_LONG_SIDE = 384
@@ -64,27 +67,9 @@ def _rng(*parts: object) -> random.Random:
 def render_tile(
     prompt: str, seed: int, index: int, size: tuple[int, int], tint: tuple[int, int, int] | None = None
 ) -> Image.Image:
-    """One picture: a gradient sky and shapes whose colours and places follow from prompt and seed."""
-    rng = _rng(prompt, seed, index)
-    width, height = size
-    base = tint or tuple(rng.randrange(40, 216) for _ in range(3))
-    top = tuple(min(255, c + rng.randrange(20, 60)) for c in base)
-    image = Image.linear_gradient("L").resize(size)
-    image = ImageOps.colorize(image, black=top, white=tuple(max(0, c - 50) for c in base))
-    draw = ImageDraw.Draw(image)
-    for _ in range(6 + rng.randrange(6)):
-        x, y = rng.randrange(width), rng.randrange(height)
-        radius = rng.randrange(min(size) // 12, min(size) // 3)
-        colour = tuple(rng.randrange(256) for _ in range(3))
-        if rng.random() < 0.5:
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
-        else:
-            points = [
-                (x + radius * math.cos(a), y + radius * math.sin(a))
-                for a in sorted(rng.uniform(0, 2 * math.pi) for _ in range(3 + rng.randrange(3)))
-            ]
-            draw.polygon(points, fill=colour)
-    return image.filter(ImageFilter.SMOOTH)
+    """One picture of a first grid: the prompt's scene in the ``index``-th of its four compositions."""
+    scene = _scene.parse(prompt, seed, tint)
+    return _scene.render(scene, _scene.base_frames(scene.key, size)[index])
 
 
 def compose_grid(tiles: list[Image.Image]) -> Image.Image:
@@ -92,12 +77,15 @@ def compose_grid(tiles: list[Image.Image]) -> Image.Image:
     grid = Image.new("RGB", (width * 2, height * 2))
     for i, tile in enumerate(tiles):
         grid.paste(tile, ((i % 2) * width, (i // 2) * height))
+    described = _scene.merge_descriptions(tiles)
+    if described is not None:  # the grid (and the tiles cut from it) say what any of the four shows
+        grid.info[_scene.SCENE_KEY] = described
     return grid
 
 
 def render_grid(prompt: str, seed: int, aspect: str = "1:1", tint: tuple[int, int, int] | None = None) -> Image.Image:
-    size = _tile_size(aspect)
-    return compose_grid([render_tile(prompt, seed, i, size, tint) for i in range(4)])
+    scene = _scene.parse(prompt, seed, tint)
+    return compose_grid([_scene.render(scene, frame) for frame in _scene.base_frames(scene.key, _tile_size(aspect))])
 
 
 def split_grid(grid: Image.Image) -> list[Image.Image]:
@@ -125,7 +113,7 @@ def _variants(source: Image.Image, seed: int, strength: float) -> list[Image.Ima
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=3)
+    image.save(buffer, format="PNG", optimize=False, compress_level=3, pnginfo=_scene.png_info(image))
     return buffer.getvalue()
 
 
@@ -148,10 +136,27 @@ def _valid_task(task: object, task_id: str) -> bool:
         return False
     if "action" in task and task["action"] not in Action._value2member_map_:
         return False
+    if "frames" in task:  # written since the scene renderer; older task files have none and still load
+        try:
+            frames = _scene.frames_from_json(task["frames"])
+        except ValueError:
+            return False
+        if len(frames) != (1 if task["kind"] == "upscale" else 4):
+            return False
     if task["kind"] != "imagine":
         parent = task.get("parent")
         return isinstance(parent, str) and bool(_TASK_ID.fullmatch(parent)) and parent != task_id
     return True
+
+
+def _frames(task: Mapping[str, Any]) -> list[_scene.Frame] | None:
+    """The frames a task's result is drawn through; None for a derived task from before frames existed."""
+    if "frames" in task:
+        return _scene.frames_from_json(task["frames"])
+    if task["kind"] == "imagine" or task.get("action") == Action.REROLL.value:
+        scene = _scene.parse(task["prompt"], task["seed"], tuple(task["tint"]) if task.get("tint") else None)
+        return _scene.base_frames(scene.key, _tile_size(task["aspect"]))
+    return None
 
 
 class LocalProvider(Provider):
@@ -225,6 +230,12 @@ class LocalProvider(Provider):
             "tint": parent.get("tint"),
             "ref": request.job_id,
         }
+        frames = _frames(parent)
+        if frames is not None and request.action is not Action.REROLL:
+            source = frames[request.action.tile - 1] if request.action.tile is not None else frames[0]
+            # Keyed by what was pressed on what, so the same press on the same picture draws the same bytes.
+            key = _rng(parent["seed"], request.action.value, source.layout, source.view).randrange(2**62)
+            task["frames"] = _scene.frames_to_json(_scene.derive_frames(request.action.value, source, key))
         return await self._create(task)
 
     async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
@@ -315,9 +326,12 @@ class LocalProvider(Provider):
             return Image.open(cached).convert("RGB")
         tint = tuple(task["tint"]) if task.get("tint") else None
         action = Action(task.get("action", Action.IMAGINE.value))
-        if task["kind"] == "imagine" or action is Action.REROLL:
-            image = render_grid(task["prompt"], task["seed"], task["aspect"], tint)
-        else:
+        frames = _frames(task)
+        if frames is not None:  # the scene redrawn through each frame: real detail, real extensions
+            scene = _scene.parse(task["prompt"], task["seed"], tint)
+            images = [_scene.render(scene, frame) for frame in frames]
+            image = images[0] if task["kind"] == "upscale" else compose_grid(images)
+        else:  # a task written before frames existed, derived from its parent's pixels as it was then
             parent = self._load(task["parent"])
             if parent is None:
                 raise ProviderError(ErrorReason.LOST, "the parent task is gone from the local provider")
