@@ -127,7 +127,9 @@ def test_forest_is_many_dark_green_upright_shapes() -> None:
         data = tile.tobytes()
         most = 0
         for y in range(int(tile.height * 0.4), int(tile.height * 0.8), 4):
-            row = [dark_green(*data[(y * tile.width + x) * 3 : (y * tile.width + x) * 3 + 3]) for x in range(tile.width)]
+            row = [
+                dark_green(*data[(y * tile.width + x) * 3 : (y * tile.width + x) * 3 + 3]) for x in range(tile.width)
+            ]
             most = max(most, sum(1 for x in range(1, len(row)) if row[x] and not row[x - 1]))
         assert most >= 4
     for tile in tiles("a field"):
@@ -149,14 +151,17 @@ def test_a_colour_word_shifts_the_palette() -> None:
 def test_unknown_words_change_the_picture() -> None:
     plain = render_grid("a house in a field", 9).tobytes()
     assert render_grid("a zorblax house in a field", 9).tobytes() != plain
-    assert render_grid("a quimby house in a field", 9).tobytes() not in (plain, render_grid("a zorblax house in a field", 9).tobytes())
+    assert render_grid("a quimby house in a field", 9).tobytes() not in (
+        plain,
+        render_grid("a zorblax house in a field", 9).tobytes(),
+    )
 
 
 def test_the_four_tiles_differ_but_share_sky_and_ground() -> None:
     four = tiles("a house in a field", 5)
     assert len({tile.tobytes() for tile in four}) == 4
 
-    def median(image: Image.Image, top: float, bottom: float) -> list[float]:
+    def median(image: Image.Image, top: float, bottom: float) -> list[int]:
         w, h = image.size
         return ImageStat.Stat(image.crop((0, int(top * h), w, int(bottom * h)))).median
 

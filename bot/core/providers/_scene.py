@@ -42,8 +42,8 @@ __all__ = [
     "frames_from_json",
     "frames_to_json",
     "merge_descriptions",
-    "png_info",
     "parse",
+    "png_info",
     "read_scene",
     "render",
     "scene_text",
@@ -127,7 +127,7 @@ def _hue(c: RGB, shift: float, sat: float = 1.0) -> RGB:
 
 
 def _hex(c: RGB) -> str:
-    return "#%02x%02x%02x" % c
+    return f"#{c[0]:02x}{c[1]:02x}{c[2]:02x}"
 
 
 COLOURS: dict[str, RGB] = {
@@ -189,10 +189,15 @@ _PLURAL = frozenset({"houses", "cabins", "trees", "cats", "dogs", "people", "car
                      "tulips", "boats", "birds", "pines"})  # fmt: skip
 _NUMBERS = {"two": 2, "three": 3, "four": 4, "several": 3, "many": 4, "some": 3, "pair": 2}
 # Words too common to carry meaning: they leave the picture alone.
-_STOP = frozenset(
-    "a an the in on at of with by under over and near beside next to from into is are very this that its "
-    "his her their my our under above below behind inside outside through during while for as".split()
-)
+_STOP = frozenset({
+    "a", "an", "the", "in", "on", "at", "of", "with", "by", "under", "over", "and", "near", "beside", "next",
+    "to", "from", "into", "is", "are", "very", "this", "that", "its", "his", "her", "their", "my", "our",
+    "above", "below", "behind", "inside", "outside", "through", "during", "while", "for", "as"
+})  # fmt: skip
+
+# Words that put one named thing next to another.
+_RELATIONS = frozenset({"under", "beneath", "below", "beside", "near", "by", "with", "next", "on", "in"})
+_CLOSE = frozenset({"under", "beneath", "below", "on", "in"})
 # Animals' body colours when the prompt gives none, by kind word.
 _ANIMAL_COLOURS: dict[str, RGB] = {
     "fox": (215, 100, 30), "horse": (120, 80, 45), "cow": (235, 235, 230), "deer": (165, 110, 60),
@@ -208,6 +213,8 @@ class Thing:
     count: int
     colour: RGB | None
     word: str
+    beside: str | None = None  # the kind this one stands by ("a cat under a tree": the tree)
+    close: bool = False  # under or on it, rather than beside it
 
 
 @dataclass(frozen=True)
@@ -242,7 +249,12 @@ def parse(prompt: str, seed: int, tint: RGB | None = None) -> Scene:
     colour_words: list[str] = []
     pending: RGB | None = None
     count, gap = 1, 0
+    previous_kind: str | None = None
+    relation = ""
     for i, word in enumerate(words):
+        if word in _RELATIONS and previous_kind is not None:
+            relation = word
+            continue
         if word in COLOURS and not (word == "grey" and weather == "cloudy" and i + 1 == len(words)):
             colour_words.append(word)
             pending, gap = COLOURS[word], 0
@@ -257,8 +269,6 @@ def parse(prompt: str, seed: int, tint: RGB | None = None) -> Scene:
                 if gap > 2:  # a colour word belongs to a noun close after it, not to one far down the prompt
                     pending = None
             continue
-        if kind == "mountain" and place == "mountains" and word == "mountain" and "mountain" in things:
-            continue
         n = max(count, 3 if word in _PLURAL else 1)
         colour = pending
         if kind == "animal" and colour is None:
@@ -266,16 +276,17 @@ def parse(prompt: str, seed: int, tint: RGB | None = None) -> Scene:
         previous = things.get(kind)
         if previous is None or (colour is not None and previous.colour is None):
             things[kind] = Thing(kind, min(4, n), colour, word)
-        pending, count = None, 1
+        if relation and previous_kind is not None and previous_kind != kind and previous_kind in things:
+            # "X under Y", "X by Y", "X with Y": X is drawn next to Y, wherever Y ends up.
+            things[previous_kind] = replace(things[previous_kind], beside=kind, close=relation in _CLOSE)
+        pending, count, previous_kind, relation = None, 1, kind, ""
     if place == "forest" and "pine" in words:
         things.pop("pine", None)
     time = time or ("night" if "moon" in things else "day")
-    if weather == "clear" and time == "night":
-        weather = ""
     meaningful = " ".join(w for w in words if w not in _STOP)
     key = _mix(_text_key(meaningful), seed)
-    scene = Scene(time, weather or "clear", season, place or "field", tuple(things.values()), tuple(colour_words),
-                  key, {})  # fmt: skip
+    things_drawn, colours = tuple(things.values()), tuple(colour_words)
+    scene = Scene(time, weather or "clear", season, place or "field", things_drawn, colours, key, {})
     scene.palette.update(_palette(scene, tint))
     return scene
 
@@ -353,7 +364,11 @@ def _palette(scene: Scene, tint: RGB | None) -> dict[str, RGB]:
 
 
 def _lit(c: RGB, light: float, warm: RGB) -> RGB:
-    return (round(c[0] * light * warm[0] / 255), round(c[1] * light * warm[1] / 255), round(c[2] * light * warm[2] / 255))
+    return (
+        round(c[0] * light * warm[0] / 255),
+        round(c[1] * light * warm[1] / 255),
+        round(c[2] * light * warm[2] / 255),
+    )
 
 
 # -- frames ----------------------------------------------------------------------------------------
@@ -436,7 +451,9 @@ def derive_frames(action: str, source: Frame, key: int) -> list[Frame]:
                 "pan_up": (x0, y0 - dy, x1, y1), "pan_down": (x0, y0, x1, y1 + dy),
             }[action]  # fmt: skip
             wide = action in ("pan_left", "pan_right")
-            size = _capped(tile[0] * (1 + PAN_EXTENT), tile[1]) if wide else _capped(tile[0], tile[1] * (1 + PAN_EXTENT))
+            size = (
+                _capped(tile[0] * (1 + PAN_EXTENT), tile[1]) if wide else _capped(tile[0], tile[1] * (1 + PAN_EXTENT))
+            )
         extras = (*source.extras, (seed, source.view))[-MAX_STEPS:]
         out.append(Frame(source.layout, view, size, source.vary, extras))
     return out
@@ -554,7 +571,7 @@ def scene_text(scene: Scene, drawn: Iterable[str] = ()) -> str:
             "place": scene.place,
             "objects": sorted(set(drawn)),
             "palette": {name: _hex(pal[name]) for name in ("top", "horizon", "near", "water", "leaf0")},
-        },  # fmt: skip
+        },
         separators=(",", ":"),
     )
 
@@ -564,7 +581,7 @@ def read_scene(png: bytes) -> dict[str, Any] | None:
     try:
         with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
             text = image.info.get(SCENE_KEY)  # tEXt chunks before the pixels: read without decoding them
-    except Exception:  # noqa: BLE001 - any bytes may come in: anything unreadable is simply not ours
+    except Exception:
         return None
     if not isinstance(text, str) or len(text) > MAX_SCENE_TEXT:
         return None
@@ -623,7 +640,7 @@ def _sky_lights(c: _Canvas) -> None:
     s, pal, layout = c.scene, c.pal, c.frame.layout
     kinds = {t.kind for t in s.things}
     cx, _, _ = _composition(layout)
-    if s.time == "night" and s.weather not in ("rain", "storm") or "moon" in kinds:
+    if (s.time == "night" and s.weather not in ("rain", "storm")) or "moon" in kinds:
         mx, my = cx + (_u(layout, 21) - 0.5) * 1.0, -0.62 - _u(layout, 22) * 0.3
         r = 0.1
         glow = _lerp(pal["mid"], (255, 255, 240), 0.25)
@@ -699,7 +716,11 @@ def _ridge_points(c: _Canvas, layer: int, height: float, scale: float, step_px: 
     n = max(2, int(c.w / step_px) + 1)
     for k in range(n + 1):
         x = c.x0 + (c.x1 - c.x0) * k / n
-        v = _noise(layer, x, scale) * 0.65 + _noise(layer + 1, x, scale / 3) * 0.25 + _noise(layer + 2, x, scale / 9) * 0.1
+        v = (
+            _noise(layer, x, scale) * 0.65
+            + _noise(layer + 1, x, scale / 3) * 0.25
+            + _noise(layer + 2, x, scale / 9) * 0.1
+        )
         points.append((c.px(x), c.py(-height * v)))
     points.append((c.w, c.h + 1))
     return points
@@ -796,7 +817,9 @@ def _ground(c: _Canvas) -> None:
             c.draw.polygon(points, fill=c.haze(pal["leaf2"], far_shore))
         if s.place == "sea":  # the surf line at the beach
             py = c.py(CAMERA_HEIGHT / shore)
-            c.draw.line((0, py, c.w, py), fill=_lerp(pal["water"], (255, 255, 255), 0.6), width=max(1, round(0.008 * c.sy)))
+            c.draw.line(
+                (0, py, c.w, py), fill=_lerp(pal["water"], (255, 255, 255), 0.6), width=max(1, round(0.008 * c.sy))
+            )
     if s.place == "city":  # a road running to the horizon
         cx = _composition(c.frame.layout)[0]
         road = _lerp(pal["near"], (40, 40, 44), 0.5)
@@ -839,6 +862,7 @@ class _Obj:
     depth: float
     colour: RGB | None
     ident: int
+    hero: bool = False  # named in the prompt: kept legible however dark the scene
 
 
 def _jitter(c: _Canvas, obj: _Obj) -> _Obj:
@@ -859,8 +883,10 @@ def _placed(c: _Canvas) -> list[Item]:
     heroes: list[_Obj] = []
     slots = sorted(range(8), key=lambda k: _u(layout, 101, k))
     n = 0
-    for t in s.things:
-        for j in range(t.count):
+    first: dict[str, _Obj] = {}
+    # Things that stand by another are placed after it, so they can go where it went.
+    for t in sorted(s.things, key=lambda t: t.beside is not None):
+        for _ in range(t.count):
             slot = slots[n % 8]
             n += 1
             x = cx + (slot / 7 - 0.5) * 1.1 + (_u(layout, 102, n) - 0.5) * 0.12
@@ -870,8 +896,15 @@ def _placed(c: _Canvas) -> list[Item]:
                 x = cx + (_u(layout, 106, n) - 0.5) * 0.5 * depth / 2
             if t.kind == "boat" and s.place == "lake":
                 depth = 4.2 + 3 * _u(layout, 104, n)
+            anchor = first.get(t.beside or "")
+            if anchor is not None and t.kind not in ("boat", "bird"):
+                side = 1 if _u(layout, 107, n) < 0.5 else -1
+                x = anchor.x + side * ((0.12 if t.close else 0.4) + 0.25 * _u(layout, 108, n)) * anchor.depth / 2
+                depth = max(NEAR + 0.1, anchor.depth - 0.15)
             colour = t.colour if t.colour is not None else _default_colour(c, t.kind, _mix(layout, 105, n))
-            heroes.append(_jitter(c, _Obj(t.kind, x, depth, colour, _mix(7, n))))
+            obj = _jitter(c, _Obj(t.kind, x, depth, colour, _mix(7, n), hero=True))
+            first.setdefault(t.kind, obj)
+            heroes.append(obj)
     for seed, keep in c.frame.extras:
         heroes.extend(_extras(c, seed, keep))
     items: list[Item] = [(o.depth, _drawer(c, o)) for o in heroes if o.kind not in ("moon", "sun", "mountain")]
@@ -881,7 +914,7 @@ def _placed(c: _Canvas) -> list[Item]:
 
 # Where each kind stands (nearest, farthest depth) when the prompt names it.
 _DEPTHS: dict[str, tuple[float, float]] = {
-    "house": (2.3, 3.2), "cabin": (2.2, 3.0), "tree": (1.9, 2.6), "pine": (1.9, 2.6), "car": (1.6, 2.2),
+    "house": (2.0, 2.8), "cabin": (1.9, 2.6), "tree": (1.9, 2.6), "pine": (1.9, 2.6), "car": (1.6, 2.2),
     "person": (1.35, 1.9), "cat": (1.2, 1.5), "dog": (1.25, 1.6), "animal": (1.5, 2.2), "flower": (1.1, 1.3),
     "bicycle": (1.4, 1.9), "boat": (4.0, 7.0), "lighthouse": (2.5, 2.9), "bird": (2.0, 4.0),
 }  # fmt: skip
@@ -922,7 +955,7 @@ def _extras(c: _Canvas, seed: int, keep: View) -> list[_Obj]:
         x = x0 - wx + _u(h, 1) * (x1 - x0 + 2 * wx)
         kind = kinds[h % len(kinds)]
         near, far = _DEPTHS.get(kind, (1.3, 4.0))
-        depth = near + (far - near) * _u(h, 2) + (0 if kind != "boat" else 0)
+        depth = near + (far - near) * _u(h, 2)
         foot = CAMERA_HEIGHT / depth
         if x0 - 0.3 < x < x1 + 0.3 and y0 - 0.3 < foot < y1 + 0.3:
             continue  # inside (or touching) the picture it extends: that part stays as it was
@@ -937,11 +970,21 @@ def _fill(c: _Canvas, clear: list[_Obj]) -> list[Item]:
     layout = c.frame.layout
     table: dict[str, list[tuple[float, float, str, float]]] = {
         # depth, cell width at depth 1, kind, chance per cell
-        "forest": [(14.0, 0.28, "pine", 0.95), (9.0, 0.28, "pine", 0.9), (6.0, 0.3, "pine", 0.85),
-                   (4.2, 0.32, "pine", 0.8), (3.0, 0.36, "pine", 0.7), (2.0, 0.45, "pine", 0.55),
-                   (1.35, 0.6, "pine", 0.5)],
-        "field": [(9.0, 0.8, "tree", 0.35), (5.0, 0.8, "tree", 0.25), (3.0, 0.7, "bush", 0.3),
-                  (1.3, 0.45, "flower", 0.0 if s.snow_ground else 0.3 if s.season == "spring" else 0.12)],
+        "forest": [
+            (14.0, 0.28, "pine", 0.95),
+            (9.0, 0.28, "pine", 0.9),
+            (6.0, 0.3, "pine", 0.85),
+            (4.2, 0.32, "pine", 0.8),
+            (3.0, 0.36, "pine", 0.7),
+            (2.0, 0.45, "pine", 0.55),
+            (1.35, 0.6, "pine", 0.5),
+        ],
+        "field": [
+            (9.0, 0.8, "tree", 0.35),
+            (5.0, 0.8, "tree", 0.25),
+            (3.0, 0.7, "bush", 0.3),
+            (1.3, 0.45, "flower", 0.0 if s.snow_ground else 0.3 if s.season == "spring" else 0.12),
+        ],
         "mountains": [(7.0, 0.35, "pine", 0.6), (4.0, 0.4, "pine", 0.4), (2.2, 0.6, "rock", 0.3)],
         "lake": [(2.6, 0.6, "bush", 0.3), (2.0, 0.9, "tree", 0.2)],
         "sea": [(2.0, 1.0, "rock", 0.25)],
@@ -998,7 +1041,7 @@ def _drawer(c: _Canvas, o: _Obj) -> Callable[[], None]:
         if py - 3 * u > c.h or py < -0.5 * u or px < -2 * u or px > c.w + 2 * u:
             return  # out of the picture
         draw(c, o, px, py, u)
-        c.drawn.add(o.kind if o.kind not in ("rock", "lamp", "bush") else o.kind)
+        c.drawn.add(o.kind)
 
     return run
 
@@ -1006,6 +1049,8 @@ def _drawer(c: _Canvas, o: _Obj) -> Callable[[], None]:
 def _shade(c: _Canvas, colour: RGB, o: _Obj) -> RGB:
     """A thing's own colour in the scene's light and air."""
     light = int(c.pal["light"][0]) / 100
+    if o.hero:  # what the prompt names stays legible: more light, and only half the light's colour
+        return c.haze(_lit(colour, max(0.7, light), _lerp(c.pal["warm"], (255, 255, 255), 0.5)), o.depth)
     return c.haze(_lit(colour, max(0.22, light), c.pal["warm"]), o.depth)
 
 
@@ -1076,15 +1121,17 @@ def _draw_house(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
     wall = _shade(c, o.colour or (210, 190, 160), o)
     w, hw = (0.95 if cabin else 0.85) * u, (0.42 if cabin else 0.5) * u
     roof = _shade(c, (70, 45, 35) if cabin else (150, 60, 50), o)
-    _rect(c, (x - w / 2 + 0.7 * w, y - hw - 0.3 * u, x - w / 2 + 0.82 * w, y - hw + 0.1 * u), _shade(c, (110, 90, 80), o))
+    _rect(
+        c, (x - w / 2 + 0.7 * w, y - hw - 0.3 * u, x - w / 2 + 0.82 * w, y - hw + 0.1 * u), _shade(c, (110, 90, 80), o)
+    )
     _rect(c, (x - w / 2, y - hw, x + w / 2, y), wall)
     if cabin and 0.06 * u > 3:  # the logs
         dark = _scale(wall, 0.7)
         for k in range(1, 7):
             ly = y - hw * k / 7
             c.draw.line((x - w / 2, ly, x + w / 2, ly), fill=dark, width=max(1, round(0.012 * u)))
-    _poly(c, [(x - w / 2 - 0.08 * u, y - hw + 1), (x + w / 2 + 0.08 * u, y - hw + 1), (x, y - hw - (0.42 if cabin else 0.38) * u)],
-          roof)  # fmt: skip
+    peak = y - hw - (0.42 if cabin else 0.38) * u
+    _poly(c, [(x - w / 2 - 0.08 * u, y - hw + 1), (x + w / 2 + 0.08 * u, y - hw + 1), (x, peak)], roof)
     if c.scene.snow_ground:
         _poly(c, [(x - w * 0.3, y - hw - 0.25 * u), (x + w * 0.3, y - hw - 0.25 * u), (x, y - hw - 0.41 * u)],
               c.haze(c.pal["snow"], o.depth))  # fmt: skip
@@ -1099,6 +1146,7 @@ def _draw_house(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
 
 
 def _draw_car(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
+    u *= 1.2
     body = _shade(c, o.colour or (200, 40, 40), o)
     w = 0.9 * u
     _poly(c, [(x - w * 0.28, y - 0.16 * u), (x - w * 0.18, y - 0.3 * u), (x + w * 0.18, y - 0.3 * u),
@@ -1135,6 +1183,7 @@ def _draw_person(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
 
 
 def _draw_cat(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
+    u *= 1.4
     fur = _shade(c, o.colour or (230, 140, 60), o)
     _ell(c, x, y - 0.11 * u, 0.1 * u, 0.11 * u, fur)  # sitting body
     c.draw.arc((x, y - 0.2 * u, x + 0.25 * u, y + 0.0 * u), 90, 300, fill=fur, width=max(1, round(0.025 * u)))
@@ -1194,7 +1243,9 @@ def _draw_boat(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
     _poly(c, [(x - 0.4 * u, y - 0.1 * u), (x + 0.4 * u, y - 0.1 * u), (x + 0.3 * u, y), (x - 0.3 * u, y)], hull)
     c.draw.line((x, y - 0.1 * u, x, y - 0.75 * u), fill=_shade(c, (90, 70, 50), o), width=max(1, round(0.015 * u)))
     _poly(c, [(x + 0.02 * u, y - 0.72 * u), (x + 0.02 * u, y - 0.14 * u), (x + 0.32 * u, y - 0.14 * u)], sail)
-    _poly(c, [(x - 0.02 * u, y - 0.6 * u), (x - 0.02 * u, y - 0.14 * u), (x - 0.22 * u, y - 0.14 * u)], _scale(sail, 0.9))
+    _poly(
+        c, [(x - 0.02 * u, y - 0.6 * u), (x - 0.02 * u, y - 0.14 * u), (x - 0.22 * u, y - 0.14 * u)], _scale(sail, 0.9)
+    )
 
 
 def _draw_bicycle(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
@@ -1283,7 +1334,9 @@ def _weather(c: _Canvas) -> None:
             for j in _cells(c.y0, c.y1, size):
                 h = _mix(c.frame.layout, 401, i, j)
                 x, y = (i + _u(h, 1)) * size, (j + _u(h, 2)) * size
-                c.draw.line((c.px(x), c.py(y), c.px(x - 0.015), c.py(y + 0.07)), fill=streak, width=max(1, round(0.003 * c.sx)))
+                c.draw.line(
+                    (c.px(x), c.py(y), c.px(x - 0.015), c.py(y + 0.07)), fill=streak, width=max(1, round(0.003 * c.sx))
+                )
         if s.weather == "storm":  # one bolt of lightning
             x, y = _composition(c.frame.layout)[0] + (_u(c.frame.layout, 402) - 0.5), -1.0
             points = [(c.px(x), c.py(y))]

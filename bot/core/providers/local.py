@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from bot.core.errors import ProviderError
 from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
