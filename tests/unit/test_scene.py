@@ -21,6 +21,7 @@ from PIL import Image, ImageChops, ImageFilter, ImageStat
 from bot.core.models import Action, JobStatus
 from bot.core.providers.base import ActionRequest, ImagineRequest, Submission
 from bot.core.providers.local import LocalProvider, read_scene, render_grid, render_tile, split_grid
+from bot.devtools.examples import EXAMPLES, file_name
 from tests.unit.conftest import local_provider
 
 TILE = (384, 384)
@@ -311,3 +312,15 @@ async def test_task_files_from_before_scenes_still_load(tmp_path: Path, http: ht
     (root / "00000000000000b1").mkdir()
     (root / "00000000000000b1" / "task.json").write_text(json.dumps(bad))
     assert provider._load("00000000000000b1") is None
+
+
+def test_the_readme_examples_are_what_the_provider_draws() -> None:
+    """`python -m bot.devtools.examples` was rerun after the drawing last changed, and the files stay small."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "examples"
+    for prompt, seed in EXAMPLES:
+        path = docs / file_name(prompt)
+        assert path.stat().st_size < 150_000
+        saved = Image.open(path).convert("RGB")
+        # Not byte for byte: another Pillow may round a polygon's edge differently.
+        assert difference(saved, render_grid(prompt, seed)) < 2, f"rerun python -m bot.devtools.examples ({path.name})"
+        assert read_scene(path.read_bytes()) is not None
