@@ -691,9 +691,8 @@ def _stars(c: _Canvas) -> None:
             c.draw.ellipse((px - r, py - r, px + r, py + r), fill=_lerp((200, 210, 255), (255, 255, 255), _b(h, 0)))
 
 
-def _clouds(c: _Canvas) -> None:
+def _cloud_colour(c: _Canvas) -> RGB:
     s, pal = c.scene, c.pal
-    density = {"clear": 0.25, "cloudy": 0.9, "rain": 1.0, "storm": 1.0, "snow": 0.8, "fog": 0.5}[s.weather]
     base = _lerp(pal["mid"], (255, 255, 255), 0.55 if s.time == "day" else 0.3)
     if s.weather in ("rain", "storm"):
         base = _lerp(pal["mid"], (40, 42, 50), 0.35)
@@ -701,19 +700,29 @@ def _clouds(c: _Canvas) -> None:
         base = _lerp(pal["mid"], (255, 170, 150), 0.45)
     elif s.time == "night":
         base = _lerp(pal["mid"], (90, 95, 120), 0.3)
+    return base
+
+
+def _clouds(c: _Canvas) -> None:
+    density = {"clear": 0.25, "cloudy": 0.9, "rain": 1.0, "storm": 1.0, "snow": 0.8, "fog": 0.5}[c.scene.weather]
+    base = _cloud_colour(c)
     width = 0.7
     for i in _cells(c.x0 - 0.4, c.x1 + 0.4, width):
         h = _mix(c.frame.layout, 41, i)
         if _b(h, 0) > density:
             continue
-        x, y = (i + _b(h, 1)) * width, -0.35 - _b(h, 2) * 0.75
-        scale = 0.12 + _b(h, 3) * 0.1
-        shade = _lerp(base, pal["top"], 0.15 * _b(h, 0))
-        for k in range(4 + int(_u(h, 5) * 3)):
-            ox, oy = (_u(h, 10 + k) - 0.5) * scale * 3.2, (_u(h, 20 + k) - 0.6) * scale * 0.9
-            rx, ry = scale * (0.6 + _u(h, 30 + k) * 0.5), scale * (0.35 + _u(h, 40 + k) * 0.25)
-            c.draw.ellipse((c.px(x + ox - rx), c.py(y + oy - ry), c.px(x + ox + rx), c.py(y + oy + ry)),
-                           fill=_lerp(shade, (255, 255, 255), 0.1 * k / 4))  # fmt: skip
+        _cloud(c, (i + _b(h, 1)) * width, -0.35 - _b(h, 2) * 0.75, h, base)
+
+
+def _cloud(c: _Canvas, x: float, y: float, h: int, base: RGB) -> None:
+    """A cloud of a few overlapping ellipses, its shape fixed by ``h``."""
+    scale = 0.12 + _b(h, 3) * 0.1
+    shade = _lerp(base, c.pal["top"], 0.15 * _b(h, 0))
+    for k in range(4 + int(_u(h, 5) * 3)):
+        ox, oy = (_u(h, 10 + k) - 0.5) * scale * 3.2, (_u(h, 20 + k) - 0.6) * scale * 0.9
+        rx, ry = scale * (0.6 + _u(h, 30 + k) * 0.5), scale * (0.35 + _u(h, 40 + k) * 0.25)
+        c.draw.ellipse((c.px(x + ox - rx), c.py(y + oy - ry), c.px(x + ox + rx), c.py(y + oy + ry)),
+                       fill=_lerp(shade, (255, 255, 255), 0.1 * k / 4))  # fmt: skip
 
 
 def _ridge_points(c: _Canvas, layer: int, height: float, scale: float, step_px: float = 6) -> list[tuple[float, float]]:
@@ -868,6 +877,7 @@ class _Obj:
     colour: RGB | None
     ident: int
     hero: bool = False  # named in the prompt: kept legible however dark the scene
+    sky_y: float | None = None  # for things in the sky (a cloud, birds): where, rather than a foot on the ground
 
 
 def _jitter(c: _Canvas, obj: _Obj) -> _Obj:
@@ -948,22 +958,38 @@ def _default_colour(c: _Canvas, kind: str, h: int) -> RGB:
 
 
 def _extras(c: _Canvas, seed: int, keep: View) -> list[_Obj]:
-    """What a pan or zoom adds: a few things in the new part of the world, never inside the old picture."""
+    """What a pan or zoom adds: a few things in the new part of the world, none over the old picture.
+
+    Placed from the seed and the kept rectangle alone (not from the view), so a later view of the same
+    world shows them where they were.
+    """
     x0, y0, x1, y1 = keep
-    wx = (x1 - x0) * 1.5
+    w, hgt = x1 - x0, y1 - y0
     out = []
-    kinds = {"forest": ["pine", "pine", "tree"], "city": ["car", "person"], "sea": ["boat", "bird"],
+    kinds = {"forest": ["pine", "pine", "tree"], "city": ["car", "person", "lamp"], "sea": ["boat", "rock"],
              "lake": ["boat", "tree"], "desert": ["cactus", "rock"], "mountains": ["pine", "rock"],
-             "field": ["tree", "flower", "rock"]}[c.scene.place]  # fmt: skip
-    for k in range(8):
+             "field": ["tree", "flower", "rock", "bush"]}[c.scene.place]  # fmt: skip
+    for k in range(16):
         h = _mix(seed, 201, k)
-        x = x0 - wx + _b(h, 1) * (x1 - x0 + 2 * wx)
-        kind = kinds[h % len(kinds)]
-        near, far = _DEPTHS.get(kind, (1.3, 4.0))
+        # Odd ones beside the old picture (what a pan left or right uncovers), even ones anywhere around it.
+        side = x0 - w * _b(h, 1) if h & 4 else x1 + w * _b(h, 1)
+        x = side if k % 2 else x0 - w + 3 * w * _b(h, 1)
+        kind = "cloud" if k > 10 else "bird" if k == 10 else kinds[h % len(kinds)]
+        if kind in ("cloud", "bird"):  # in the sky: above the old picture or beside it
+            x = x0 - w + 3 * w * _b(h, 1)
+            sky = y0 - hgt + (min(-0.3, y1) - y0 + hgt) * _b(h, 2)
+            margin = 0.45 if kind == "cloud" else 0.15
+            if x0 - margin < x < x1 + margin and sky > y0 - margin * 0.5:
+                continue
+            out.append(_Obj(kind, x, 5.0, None, h, sky_y=sky))
+            continue
+        near, far = _DEPTHS.get(kind, (1.2, 4.0))
+        if kind == "boat" and c.scene.place == "sea":
+            near, far = 4.0, 9.0
         depth = near + (far - near) * _b(h, 2)
-        foot = CAMERA_HEIGHT / depth
-        if x0 - 0.3 < x < x1 + 0.3 and y0 - 0.3 < foot < y1 + 0.3:
-            continue  # inside (or touching) the picture it extends: that part stays as it was
+        foot, reach = CAMERA_HEIGHT / depth, 2.2 / depth  # the tallest thing is about 2.2 high at depth 1
+        if x - reach / 2 < x1 and x + reach / 2 > x0 and foot - reach < y1 and foot > y0:
+            continue  # it would cover part of the picture it extends: that part stays as it was
         colour = _default_colour(c, kind, h) if kind in ("car", "person", "boat", "flower") else None
         out.append(_jitter(c, _Obj(kind, x, depth, colour, h)))
     return out
@@ -1040,6 +1066,12 @@ def _drawer(c: _Canvas, o: _Obj) -> Callable[[], None]:
     draw = _DRAWERS.get(o.kind, _draw_rock)
 
     def run() -> None:
+        if o.sky_y is not None:
+            if o.kind == "cloud":
+                _cloud(c, o.x, o.sky_y, o.ident, _cloud_colour(c))
+            else:
+                _draw_bird(c, o, c.px(o.x), c.py(o.sky_y), c.sy / 3)
+            return
         foot = CAMERA_HEIGHT / o.depth
         u = c.sy / o.depth  # pixels per world unit at this depth
         px, py = c.px(o.x), c.py(foot)
