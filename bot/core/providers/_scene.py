@@ -187,7 +187,9 @@ _NOUNS = {
     "truck": "car", "taxi": "car", "flower": "flower", "flowers": "flower", "rose": "flower",
     "roses": "flower", "tulip": "flower", "tulips": "flower", "boat": "boat", "boats": "boat",
     "ship": "boat", "sailboat": "boat", "yacht": "boat", "bicycle": "bicycle", "bike": "bicycle",
-    "lighthouse": "lighthouse", "bird": "bird", "birds": "bird", "fox": "animal", "horse": "animal",
+    "castle": "castle", "palace": "castle", "fortress": "castle", "tent": "tent", "camp": "tent",
+    "camping": "tent", "rainbow": "rainbow", "lighthouse": "lighthouse", "bird": "bird", "birds": "bird",
+    "fox": "animal", "horse": "animal",
     "cow": "animal", "deer": "animal", "wolf": "animal", "sheep": "animal", "bear": "animal",
 }  # fmt: skip
 _PLURAL = frozenset({"houses", "cabins", "trees", "cats", "dogs", "people", "cars", "flowers", "roses",
@@ -582,7 +584,14 @@ def scene_text(scene: Scene, drawn: Iterable[str] = ()) -> str:
 
 
 def read_scene(png: bytes) -> dict[str, Any] | None:
-    """What the local provider drew in this PNG, from the description it embedded; None if not ours."""
+    """What the local provider drew in this PNG, from the description it embedded; None if not ours.
+
+    The description (version ``v`` 1) is ``time`` (dawn, day, dusk, night), ``weather`` (clear, cloudy,
+    rain, snow, fog, storm), ``season`` (spring, summer, autumn, winter or None), ``place`` (field,
+    forest, mountains, sea, lake, city, desert), ``objects`` (the kinds drawn: "cabin", "pine", "moon"…,
+    sorted) and ``palette`` (a few named colours as ``#rrggbb``: top and horizon of the sky, the near
+    ground, water, foliage). It never holds the prompt. Only the chunk is read, never the pixels.
+    """
     try:
         with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
             text = image.info.get(SCENE_KEY)  # tEXt chunks before the pixels: read without decoding them
@@ -645,6 +654,14 @@ def _sky_lights(c: _Canvas) -> None:
     s, pal, layout = c.scene, c.pal, c.frame.layout
     kinds = {t.kind for t in s.things}
     cx, _, _ = _composition(layout)
+    if "rainbow" in kinds and s.time != "night":
+        bands = [(228, 60, 60), (240, 150, 50), (240, 225, 80), (80, 180, 80), (60, 110, 220), (130, 80, 190)]
+        rx = cx + (_u(layout, 27) - 0.5) * 0.6
+        for k, colour in enumerate(bands):
+            r = 0.95 - k * 0.045
+            box = (c.px(rx - r), c.py(-r), c.px(rx + r), c.py(r))
+            c.draw.arc(box, 180, 360, fill=_lerp(colour, pal["mid"], 0.35), width=max(1, round(0.045 * c.sy)))
+        c.drawn.add("rainbow")
     if (s.time == "night" and s.weather not in ("rain", "storm")) or "moon" in kinds:
         mx, my = cx + (_u(layout, 21) - 0.5) * 1.0, -0.62 - _u(layout, 22) * 0.3
         r = 0.1
@@ -916,25 +933,45 @@ def _placed(c: _Canvas) -> list[Item]:
                 side = 1 if _u(layout, 107, n) < 0.5 else -1
                 x = anchor.x + side * ((0.12 if t.close else 0.4) + 0.25 * _u(layout, 108, n)) * anchor.depth / 2
                 depth = max(NEAR + 0.1, anchor.depth - 0.15)
+            x = min(cx + 0.7, max(cx - 0.7, x))  # inside the first composition, whatever moved it
             colour = t.colour if t.colour is not None else _default_colour(c, t.kind, _mix(layout, 105, n))
             obj = _jitter(c, _Obj(t.kind, x, depth, colour, _mix(7, n), hero=True))
             first.setdefault(t.kind, obj)
             heroes.append(obj)
     for seed, keep in c.frame.extras:
         heroes.extend(_extras(c, seed, keep))
-    items: list[Item] = [(o.depth, _drawer(c, o)) for o in heroes if o.kind not in ("moon", "sun", "mountain")]
+    items: list[Item] = [(o.depth, _drawer(c, o)) for o in heroes if o.kind not in _IN_THE_SKY]
     items.extend(_fill(c, [o for o in heroes if o.kind in _SOLID]))
     return items
 
 
+# Named kinds drawn with the sky or the ridges rather than standing on the ground.
+_IN_THE_SKY = frozenset({"moon", "sun", "mountain", "rainbow"})
 # Where each kind stands (nearest, farthest depth) when the prompt names it.
 _DEPTHS: dict[str, tuple[float, float]] = {
     "house": (2.0, 2.8), "cabin": (1.9, 2.6), "tree": (1.9, 2.6), "pine": (1.9, 2.6), "car": (1.6, 2.2),
     "person": (1.35, 1.9), "cat": (1.2, 1.5), "dog": (1.25, 1.6), "animal": (1.5, 2.2), "flower": (1.1, 1.3),
     "bicycle": (1.4, 1.9), "boat": (4.0, 7.0), "lighthouse": (2.5, 2.9), "bird": (2.0, 4.0),
+    "castle": (3.2, 4.2), "tent": (1.8, 2.5),
 }  # fmt: skip
 # Kinds the filler trees keep clear of, so what the prompt names is not hidden behind a trunk.
-_SOLID = frozenset({"house", "cabin", "car", "person", "cat", "dog", "animal", "bicycle", "lighthouse", "tree", "pine"})
+_SOLID = frozenset(
+    {
+        "house",
+        "cabin",
+        "car",
+        "person",
+        "cat",
+        "dog",
+        "animal",
+        "bicycle",
+        "lighthouse",
+        "tree",
+        "pine",
+        "castle",
+        "tent",
+    }
+)
 
 
 def _default_colour(c: _Canvas, kind: str, h: int) -> RGB:
@@ -952,6 +989,8 @@ def _default_colour(c: _Canvas, kind: str, h: int) -> RGB:
         "lighthouse": [(245, 245, 245)],
         "animal": [(215, 100, 30)],
         "bird": [(40, 40, 45)],
+        "tent": [(230, 120, 40), (60, 140, 90), (200, 60, 50)],
+        "castle": [(150, 148, 140), (190, 180, 160)],
     }
     options = choices.get(kind, [pal["leaf0"]])
     return options[h % len(options)]
@@ -1356,11 +1395,40 @@ def _draw_lamp(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
     _ell(c, x, y - 0.9 * u, 0.035 * u, 0.035 * u, (255, 225, 150) if on else pole)
 
 
+def _draw_castle(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
+    stone = _shade(c, o.colour or (150, 148, 140), o)
+    dark = _scale(stone, 0.75)
+    w, h = 1.3 * u, 0.55 * u
+    _rect(c, (x - w / 2, y - h, x + w / 2, y), stone)
+    merlon = 0.07 * u
+    for k in range(int(w / (2 * merlon))):  # the battlements
+        mx = x - w / 2 + k * 2 * merlon
+        _rect(c, (mx, y - h - merlon, mx + merlon, y - h), stone)
+    for side in (-1, 1):  # a tower at each end, with a pointed roof
+        tx = x + side * w / 2
+        _rect(c, (tx - 0.14 * u, y - 0.9 * u, tx + 0.14 * u, y), dark)
+        roof = [(tx - 0.18 * u, y - 0.9 * u), (tx + 0.18 * u, y - 0.9 * u), (tx, y - 1.2 * u)]
+        _poly(c, roof, _shade(c, (60, 70, 130), o))
+        _window(c, (tx - 0.04 * u, y - 0.7 * u, tx + 0.04 * u, y - 0.58 * u), o)
+    gate = _shade(c, (50, 35, 25), o)
+    c.draw.chord((x - 0.15 * u, y - 0.4 * u, x + 0.15 * u, y - 0.1 * u), 180, 360, fill=gate)
+    _rect(c, (x - 0.15 * u, y - 0.25 * u, x + 0.15 * u, y), gate)
+
+
+def _draw_tent(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
+    cloth = _shade(c, o.colour or (230, 120, 40), o)
+    _poly(c, [(x - 0.45 * u, y), (x + 0.45 * u, y), (x, y - 0.5 * u)], cloth)
+    _poly(c, [(x - 0.1 * u, y), (x + 0.1 * u, y), (x, y - 0.3 * u)], _scale(cloth, 0.45))
+    if c.scene.time in ("night", "dusk"):  # a lantern inside
+        _poly(c, [(x - 0.07 * u, y), (x + 0.07 * u, y), (x, y - 0.2 * u)], (255, 210, 120))
+
+
 _DRAWERS: dict[str, Callable[[_Canvas, _Obj, float, float, float], None]] = {
     "pine": _draw_pine, "tree": _draw_tree, "house": _draw_house, "cabin": _draw_house, "car": _draw_car,
     "person": _draw_person, "cat": _draw_cat, "dog": _draw_quadruped, "animal": _draw_quadruped,
     "flower": _draw_flower, "boat": _draw_boat, "bicycle": _draw_bicycle, "lighthouse": _draw_lighthouse,
-    "bird": _draw_bird, "rock": _draw_rock, "bush": _draw_rock, "cactus": _draw_cactus, "lamp": _draw_lamp,
+    "castle": _draw_castle, "tent": _draw_tent, "bird": _draw_bird, "rock": _draw_rock, "bush": _draw_rock,
+    "cactus": _draw_cactus, "lamp": _draw_lamp,
 }  # fmt: skip
 
 
