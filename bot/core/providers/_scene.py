@@ -1458,13 +1458,18 @@ def _weather(c: _Canvas) -> None:
     elif s.weather == "snow":
         size = 0.09
         flake = (250, 250, 255)
+        small: list[tuple[float, float]] = []
         for i in _cells(c.x0, c.x1, size):
             for j in _cells(c.y0, c.y1, size):
                 h = _mix(c.frame.layout, 411, i, j)
                 x, y = (i + _b(h, 1)) * size, (j + _b(h, 2)) * size
                 r = max(0.7, 0.005 * c.sx * (0.5 + _b(h, 3)))
                 px, py = c.px(x), c.py(y)
-                c.draw.ellipse((px - r, py - r, px + r, py + r), fill=flake)
+                if r < 1.5:  # a flake of a pixel or two: squares of points, all drawn in one call
+                    small += [(px, py), (px + 1, py), (px, py + 1), (px + 1, py + 1)]
+                else:
+                    c.draw.ellipse((px - r, py - r, px + r, py + r), fill=flake)
+        c.draw.point(small, fill=flake)
     elif s.weather == "fog":
         fog = Image.new("RGB", c.image.size, _lerp(pal["haze"], (230, 230, 232), 0.4 if s.time != "night" else 0.0))
         mask = Image.new("L", (1, c.h))
