@@ -64,6 +64,9 @@ NEAR = 1.0
 MAX_SIDE = 2048
 # A pan adds half the picture in its direction, as Midjourney's pans do.
 PAN_EXTENT = 0.5
+# Widest view in world units (a first view is about 2): zoom outs and pans stop growing there, which
+# bounds the work of drawing however long a chain of them is.
+MAX_SPAN = 32.0
 # Variations, extensions and their lists are capped so a task file stays small however long the chain.
 MAX_STEPS = 12
 
@@ -462,8 +465,16 @@ def derive_frames(action: str, source: Frame, key: int) -> list[Frame]:
                 _capped(tile[0] * (1 + PAN_EXTENT), tile[1]) if wide else _capped(tile[0], tile[1] * (1 + PAN_EXTENT))
             )
         extras = (*source.extras, (seed, source.view))[-MAX_STEPS:]
-        out.append(Frame(source.layout, view, size, source.vary, extras))
+        out.append(Frame(source.layout, _bounded(view), size, source.vary, extras))
     return out
+
+
+def _bounded(view: View) -> View:
+    """A view no larger than MAX_SPAN either way, about the same centre and of the same shape."""
+    x0, y0, x1, y1 = view
+    k = min(1.0, MAX_SPAN / max(x1 - x0, y1 - y0))
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * k, (y1 - y0) / 2 * k
+    return cx - hw, cy - hh, cx + hw, cy + hh
 
 
 def frames_to_json(frames: Iterable[Frame]) -> list[dict[str, Any]]:
@@ -693,8 +704,14 @@ def _cells(lo: float, hi: float, width: float) -> Iterator[int]:
     return iter(range(_cell(lo / width), _cell(hi / width) + 1))
 
 
+def _spacing(c: _Canvas, world: float) -> float:
+    """Spacing of sky and weather cells: fixed in the world, widened only once a view is zoomed so far
+    out that the cells would be under ~8 pixels apart (a far zoom out would otherwise draw millions)."""
+    return max(world, 8 / min(c.sx, c.sy))
+
+
 def _stars(c: _Canvas) -> None:
-    size = 0.12
+    size = _spacing(c, 0.12)
     for i in _cells(c.x0, c.x1, size):
         for j in _cells(c.y0, 0.0, size):
             h = _mix(c.frame.layout, 31, i, j)
@@ -941,7 +958,7 @@ def _placed(c: _Canvas) -> list[Item]:
     for seed, keep in c.frame.extras:
         heroes.extend(_extras(c, seed, keep))
     items: list[Item] = [(o.depth, _drawer(c, o)) for o in heroes if o.kind not in _IN_THE_SKY]
-    items.extend(_fill(c, [o for o in heroes if o.kind in _SOLID]))
+    items.extend(_fill(c, [o for o in heroes if o.hero and o.kind in _SOLID]))
     return items
 
 
@@ -1067,8 +1084,8 @@ def _fill(c: _Canvas, clear: list[_Obj]) -> list[Item]:
     for n, (depth, width_1, kind, chance) in enumerate(table[s.place]):
         width = width_1 / depth * (2.5 if depth > 8 else 1.0)
         foot = CAMERA_HEIGHT / depth
-        if foot < c.y0 - 1.0 or foot > c.y1 + 2.0 / depth:
-            continue
+        if foot < c.y0 - 1.0 or foot > c.y1 + 2.0 / depth or 1.5 / depth * c.sy < 3:
+            continue  # out of the view, or things of under 3 pixels (far zoomed out): not drawn at all
         for i in _cells(c.x0 - 0.5 / depth, c.x1 + 0.5 / depth, width):
             h = _mix(layout, 301, n, i)
             if _b(h, 0) > chance:
@@ -1439,7 +1456,7 @@ def _weather(c: _Canvas) -> None:
     s, pal = c.scene, c.pal
     if s.weather in ("rain", "storm"):
         streak = _lerp(pal["mid"], (220, 225, 235), 0.45)
-        size = 0.1
+        size = _spacing(c, 0.1)
         for i in _cells(c.x0, c.x1, size):
             for j in _cells(c.y0, c.y1, size):
                 h = _mix(c.frame.layout, 401, i, j)
@@ -1456,7 +1473,7 @@ def _weather(c: _Canvas) -> None:
                 points.append((c.px(x), c.py(y)))
             c.draw.line(points, fill=(250, 250, 220), width=max(1, round(0.008 * c.sx)))
     elif s.weather == "snow":
-        size = 0.09
+        size = _spacing(c, 0.09)
         flake = (250, 250, 255)
         small: list[tuple[float, float]] = []
         for i in _cells(c.x0, c.x1, size):
