@@ -324,3 +324,20 @@ def test_the_readme_examples_are_what_the_provider_draws() -> None:
         # Not byte for byte: another Pillow may round a polygon's edge differently.
         assert difference(saved, render_grid(prompt, seed)) < 2, f"rerun python -m bot.devtools.examples ({path.name})"
         assert read_scene(path.read_bytes()) is not None
+
+
+def test_long_chains_of_buttons_stay_bounded() -> None:
+    """Zoom out after zoom out, pan after pan: the view and the canvas stop growing, and it still draws."""
+    from bot.core.providers import _scene
+
+    scene = _scene.parse("a lighthouse by the sea in the snow", 1)
+    frame = _scene.base_frames(scene.key, TILE)[0]
+    for step in range(40):
+        frame = _scene.derive_frames("u1", frame, step)[0]
+        frame = _scene.derive_frames(("zoom_2x", "pan_left", "pan_up")[step % 3], frame, step)[0]
+    x0, y0, x1, y1 = frame.view
+    assert max(x1 - x0, y1 - y0) <= _scene.MAX_SPAN + 1e-6 and max(frame.size) <= _scene.MAX_SIDE
+    assert len(frame.extras) <= _scene.MAX_STEPS
+    stored = _scene.frames_to_json([frame])
+    assert _scene.frames_to_json(_scene.frames_from_json(stored)) == stored  # what a task file keeps reads back
+    assert _scene.render(scene, frame).size == frame.size
