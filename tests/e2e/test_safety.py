@@ -39,7 +39,12 @@ async def imagine(world: World, user: str, prompt: str) -> dict[str, Any]:
 def previews(world: World, message_id: str) -> list[str]:
     """The preview files the bot attached to a job's message in its progress edits."""
     edits = [r for r in world.ld.requests if r["method"] == "PATCH" and r["path"].endswith(f"/messages/{message_id}")]
-    return [f["filename"] for e in edits for f in e.get("files") or () if f["filename"].startswith(("preview", "SPOILER_preview"))]
+    return [
+        f["filename"]
+        for e in edits
+        for f in e.get("files") or ()
+        if f["filename"].startswith(("preview", "SPOILER_preview"))
+    ]
 
 
 def row(world: World, job_id: str | None) -> Any:

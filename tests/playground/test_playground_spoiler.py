@@ -22,10 +22,10 @@ def _png(colour: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def _post_image(bare: BareDiscord, content: str, filename: str) -> None:
+def _post_image(server: BareDiscord, content: str, filename: str) -> None:
     payload = {"content": content, "attachments": [{"id": 0, "filename": filename}]}
-    response = bare.api.post(
-        f"/channels/{bare.ids['general']}/messages",
+    response = server.api.post(
+        f"/channels/{server.ids['general']}/messages",
         data={"payload_json": json.dumps(payload)},
         files={"files[0]": (filename, _png((200, 40, 40)), "image/png")},
     )
