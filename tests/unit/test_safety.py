@@ -4,8 +4,10 @@ image back, the stored setting, and the real model on an image drawn here."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,28 @@ async def test_an_image_that_cannot_be_checked_is_spoilered_never_shown_plainly(
     # Bytes that are no image, and an image that could not be fetched, are not checked either.
     assert (await fixed(SafetyPolicy(SafetyMode.SPOILER, 0.9)).judge(make_job(), b"not an image")).score is None
     assert (await fixed(SafetyPolicy(SafetyMode.BLOCK, 0.1)).judge(make_job(), None)).outcome is SafetyOutcome.SPOILERED
+
+
+async def test_a_preview_is_left_out_while_the_model_is_busy_with_a_result() -> None:
+    release = threading.Event()
+
+    class Slow:
+        name = "slow"
+
+        def score(self, image: Image.Image) -> float:
+            release.wait(30)
+            return 0.1
+
+    async def spoiler(job: Any) -> SafetyPolicy:
+        return SafetyPolicy(SafetyMode.SPOILER, 0.5)
+
+    check = SafetyCheck(Slow(), spoiler)
+    result = asyncio.create_task(check.judge(make_job(action=Action.U1), png()))
+    await wait_until(lambda: check._slots.locked(), within=10)
+    assert not await check.preview_allowed(make_job(), png())
+    release.set()
+    assert (await result).outcome is SafetyOutcome.SHOWN
+    assert await check.preview_allowed(make_job(), png())
 
 
 def test_a_missing_extra_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
