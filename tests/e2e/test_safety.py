@@ -14,7 +14,7 @@ import pytest
 
 from localdiscord._errors import ControlError
 from tests.e2e.harness import button_ids, job_id_of
-from tests.e2e.moderation_support import World, final, module_world, new_member, run
+from tests.e2e.moderation_support import World, answer, final, module_world, new_member, run
 from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -69,6 +69,11 @@ async def test_each_mode_end_to_end_with_the_audit_record(world: World) -> None:
         job = row(world, job_id_of(flagged))
         assert job["status"] == "completed" and job["spoiler"] == 1 and job["safety_score"] == 0.5
         assert "U1" in " ".join(button_ids(flagged)).upper()
+        # /job shows it again behind the spoiler too: the verdict is stored with the job.
+        interaction = await world.ld.invoke(member, "imagine", "job", {"job": job["id"]})
+        await answer(world, interaction)
+        repost = await final(world, world.ld.interaction(interaction["interaction_id"])["response_message_id"])
+        assert repost["attachments"][0]["filename"] == "SPOILER_grid.png"
 
         # spoiler, under the threshold: posted plainly, previews too.
         await run(world, "mod", "mod safety", {"threshold": 0.6})
