@@ -176,8 +176,7 @@ class OpenNsfwScorer:
 
     def score(self, image: Image.Image) -> float:
         self.load()
-        prediction = self._classifier.classify(image)
-        return min(1.0, max(0.0, float(prediction.nsfw)))
+        return float(self._classifier.classify(image).nsfw)
 
 
 def make_scorer(spec: str) -> Scorer:
@@ -202,7 +201,10 @@ def score_image(scorer: Scorer, data: bytes, *, grid: bool) -> float:
     with Image.open(io.BytesIO(data)) as opened:
         image = opened.convert("RGB")
     parts = tiles(image) if grid and image.width >= 2 and image.height >= 2 else [image]
-    return max(scorer.score(part) for part in parts)
+    scores = [scorer.score(part) for part in parts]
+    if not all(0.0 <= score <= 1.0 for score in scores):  # NaN fails too: never read as "safe"
+        raise ValueError(f"the scorer returned {scores}, not scores from 0 to 1")
+    return max(scores)
 
 
 # -- the check ---------------------------------------------------------------------------------------
@@ -239,9 +241,17 @@ class SafetyCheck:
             _log.warning("output-safety check could not read an image: %s: %s", type(exc).__name__, exc)
             return None
 
+    async def policy(self, job: Job) -> SafetyPolicy:
+        """The job's policy; when it cannot be read (the store failed), the default for unmoderated output."""
+        try:
+            return await self.policy_for(job)
+        except Exception as exc:
+            _log.warning("output-safety policy of job %s unreadable (%s); using spoiler", job.id, type(exc).__name__)
+            return SafetyPolicy(SafetyMode.SPOILER, DEFAULT_THRESHOLD)
+
     async def judge(self, job: Job, data: bytes | None, *, policy: SafetyPolicy | None = None) -> Verdict:
         """What to do with a job's result image (``data`` None: it could not be fetched)."""
-        policy = policy or await self.policy_for(job)
+        policy = policy or await self.policy(job)
         if policy.mode is SafetyMode.OFF:
             return Verdict(SafetyOutcome.SHOWN, None, policy)
         score = None if data is None else await self.score(data, grid=job.action.makes_grid)
@@ -254,7 +264,7 @@ class SafetyCheck:
 
     async def check_result(self, job: Job, url: str, fetch: Fetch | None) -> Verdict:
         """Fetch a finished job's image through its provider and judge it."""
-        policy = await self.policy_for(job)
+        policy = await self.policy(job)
         if policy.mode is SafetyMode.OFF:
             return Verdict(SafetyOutcome.SHOWN, None, policy)
         data = None
@@ -278,7 +288,7 @@ class SafetyCheck:
         """Whether a progress preview may be posted: with the check off, always; otherwise only a preview
         that was checked and scored under the threshold (a flagged or unchecked one is left out). A preview is
         a courtesy: while the classifier is busy (results go first) it is left out rather than queued."""
-        policy = await self.policy_for(job)
+        policy = await self.policy(job)
         if policy.mode is SafetyMode.OFF:
             return True
         if self._slots.locked():

