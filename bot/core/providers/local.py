@@ -6,7 +6,8 @@ a task id at once, progress advances in steps with blurred previews, and results
 files beside the images, so a task submitted before a crash is still there after a restart; progress
 is derived from the wall-clock time since submission, like a remote service that kept working.
 
-Everything it draws is a pure function of prompt, seed and action, so tests can compare bytes.
+Everything it draws is a pure function of prompt, seed and action, so tests can compare bytes. What it
+draws is the prompt read as a scene (``_scene``); the buttons redraw that scene through new frames.
 """
 
 from __future__ import annotations
@@ -162,8 +163,9 @@ def _frames(task: Mapping[str, Any]) -> list[_scene.Frame] | None:
 class LocalProvider(Provider):
     name = "local"
     capabilities = Capabilities(
-        # It draws gradients and shapes from a hash of the prompt (an uploaded image only lends its mean colour):
-        # nothing it makes can need a check, and as the tests' provider it should not pay for one by default.
+        # It draws flat-shape scenes from the prompt's words (people as small clothed figures; an uploaded image
+        # only lends its mean colour): nothing it makes can need a check, and as the tests' provider it should
+        # not pay for one by default.
         moderates_output=True,
         grid_actions=frozenset(
             {*(Action.upscale(i) for i in range(1, 5)), *(Action.variation(i) for i in range(1, 5)), Action.REROLL}
