@@ -1058,7 +1058,7 @@ def _fill(c: _Canvas, clear: list[_Obj]) -> list[Item]:
     table: dict[str, list[tuple[float, float, str, float]]] = {
         # depth, cell width at depth 1, kind, chance per cell
         "forest": [
-            (14.0, 0.28, "pine", 0.95),
+            (12.0, 0.3, "pine", 0.8),
             (9.0, 0.28, "pine", 0.9),
             (6.0, 0.3, "pine", 0.85),
             (4.2, 0.32, "pine", 0.8),
@@ -1165,7 +1165,7 @@ def _draw_pine(c: _Canvas, o: _Obj, x: float, y: float, u: float) -> None:
     green = _shade(c, _lerp(c.pal["leaf2"], (10, 40, 25), 0.35 + 0.3 * _u(o.ident, 2)), o)
     snow = c.scene.snow_ground
     white = c.haze(c.pal["snow"], o.depth)
-    if h < 16:  # a far pine is a few pixels: one triangle (and its snow) reads the same and costs a third
+    if h < 26:  # a far pine is a few pixels: one triangle (and its snow) reads the same and costs a third
         _poly(c, [(x - h * 0.28, y), (x + h * 0.28, y), (x, y - h)], green)
         if snow:
             _poly(c, [(x - h * 0.1, y - h * 0.62), (x + h * 0.1, y - h * 0.62), (x, y - h)], white)
@@ -1473,7 +1473,7 @@ def _weather(c: _Canvas) -> None:
                 points.append((c.px(x), c.py(y)))
             c.draw.line(points, fill=(250, 250, 220), width=max(1, round(0.008 * c.sx)))
     elif s.weather == "snow":
-        size = _spacing(c, 0.09)
+        size = _spacing(c, 0.1)
         flake = (250, 250, 255)
         small: list[tuple[float, float]] = []
         for i in _cells(c.x0, c.x1, size):
