@@ -308,6 +308,14 @@ async def test_task_files_from_before_scenes_still_load(tmp_path: Path, http: ht
     presser = Presser(provider, "a fox")
     zoom = await presser.press(Submission(provider_job_id="00000000000000a3"), Action.ZOOM_OUT_2X)
     assert image(await presser.png(zoom)).size == (768, 768)
+    # An old task whose picture is on disk (drawn by the previous version): an upscale of it enlarges that
+    # picture, so it still looks like the tile the member pressed, rather than a scene they never saw.
+    (root / "00000000000000c1").mkdir()
+    (root / "00000000000000c1" / "task.json").write_text(json.dumps({**old, "kind": "imagine", "ref": "j4"}))
+    shown = Image.new("RGB", (768, 768), (200, 30, 160))
+    shown.save(root / "00000000000000c1" / "grid.png")
+    upscale = await presser.press(Submission(provider_job_id="00000000000000c1"), Action.U1)
+    assert difference(image(await presser.png(upscale)), Image.new("RGB", (768, 768), (200, 30, 160))) < 3
     # A task file with frames that were not written by us is refused, not drawn.
     bad = {**old, "kind": "upscale", "action": "u1", "parent": "00000000000000a1", "frames": [{"layout": -1}]}
     (root / "00000000000000b1").mkdir()

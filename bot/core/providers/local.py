@@ -39,7 +39,7 @@ __all__ = ["LocalProvider", "compose_grid", "read_scene", "render_grid", "render
 
 read_scene = _scene.read_scene
 
-# Long side of one tile of the grid; the grid is twice that. Small enough to draw in ~20 ms.
+# Long side of one tile of the grid; the grid is twice that. Small enough to draw a grid in ~15-40 ms of CPU.
 TILE_LONG_SIDE = 384
 # Upscales double the tile, which is what a member expects from "U".
 UPSCALE_FACTOR = 2
@@ -205,6 +205,7 @@ class LocalProvider(Provider):
             "aspect": request.aspect_ratio or "1:1",
             "tint": tint,
             "ref": request.job_id,
+            "scene": 1,  # drawn as a scene: its buttons redraw it (a task file without this may hold older pixels)
         }
         return await self._create(task)
 
@@ -234,14 +235,25 @@ class LocalProvider(Provider):
             "aspect": parent["aspect"],
             "tint": parent.get("tint"),
             "ref": request.job_id,
+            "scene": 1,
         }
-        frames = _frames(parent)
+        frames = _frames(parent) if self._shows_scene(request.parent_provider_job_id, parent) else None
         if frames is not None and request.action is not Action.REROLL:
             source = frames[request.action.tile - 1] if request.action.tile is not None else frames[0]
             # Keyed by what was pressed on what, so the same press on the same picture draws the same bytes.
             key = _rng(parent["seed"], request.action.value, source.layout, source.view).randrange(2**62)
             task["frames"] = _scene.frames_to_json(_scene.derive_frames(request.action.value, source, key))
         return await self._create(task)
+
+    def _shows_scene(self, task_id: str, task: Mapping[str, Any]) -> bool:
+        """Whether a result the member sees is a drawn scene, so a button on it can redraw that scene.
+
+        A task from before scenes whose picture is already on disk shows what the previous version drew:
+        buttons on it work from its pixels, as they did, so an upscale still looks like the tile pressed.
+        """
+        if "scene" in task or "frames" in task:
+            return True
+        return not (self.root / task_id / ("upscale.png" if task["kind"] == "upscale" else "grid.png")).exists()
 
     async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
         task = self._load(provider_job_id)
