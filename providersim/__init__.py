@@ -14,6 +14,7 @@ from typing import Any
 
 from providersim._core import MJ_FAILURES, ErrorSpec, Faults, Forced, SimJob, SimServer
 from providersim.apiframe import ApiFrameSim
+from providersim.comfyui import ComfyUISim
 from providersim.imaginepro import ImagineProSim
 from providersim.thenextleg import TheNextLegSim
 from providersim.useapi import UseApiSim
@@ -22,6 +23,7 @@ __all__ = [
     "MJ_FAILURES",
     "SIMULATORS",
     "ApiFrameSim",
+    "ComfyUISim",
     "ErrorSpec",
     "Faults",
     "Forced",
@@ -38,6 +40,7 @@ SIMULATORS: dict[str, type[SimServer]] = {
     "useapi": UseApiSim,
     "imaginepro": ImagineProSim,
     "apiframe": ApiFrameSim,
+    "comfyui": ComfyUISim,
 }
 
 
