@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from providersim._core import MJ_FAILURES, ErrorSpec, Faults, Forced, SimJob, SimServer
+from providersim.a1111 import A1111Sim
 from providersim.apiframe import ApiFrameSim
 from providersim.comfyui import ComfyUISim
 from providersim.imaginepro import ImagineProSim
@@ -22,6 +23,7 @@ from providersim.useapi import UseApiSim
 __all__ = [
     "MJ_FAILURES",
     "SIMULATORS",
+    "A1111Sim",
     "ApiFrameSim",
     "ComfyUISim",
     "ErrorSpec",
@@ -41,6 +43,7 @@ SIMULATORS: dict[str, type[SimServer]] = {
     "imaginepro": ImagineProSim,
     "apiframe": ApiFrameSim,
     "comfyui": ComfyUISim,
+    "a1111": A1111Sim,
 }
 
 

@@ -23,13 +23,15 @@ from tests.e2e.test_imagine_flow import test_imagine_upscale_vary_reroll as imag
 from tests.e2e.test_imagine_flow import (
     test_kill_mid_job_then_restart_finishes_and_old_buttons_work as restart_scenario,
 )
-from tests.helpers import free_port
+from tests.e2e.harness import button_ids, message_buttons
+from tests.e2e.test_imagine_flow import final, imagine, press
+from tests.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
 PROVIDERS = ("thenextleg", "useapi", "imaginepro", "apiframe")
 # Backends a server owns: no callbacks; the bot composes the grid (bot/core/providers/_owned.py).
-OWNED = ("comfyui",)
+OWNED = ("comfyui", "a1111")
 COMFYUI_WORKFLOW = Path(__file__).parents[2] / "examples" / "comfyui" / "sdxl_txt2img.json"
 API_KEY = "e2e-provider-key-0123456789"
 # TheNextLeg allows one request per 3 s; the simulator keeps a window (shortened so the test is quick)
@@ -105,7 +107,40 @@ async def test_imagine_upscale_vary_reroll(ld: LocalDiscord, provider_bot: Any) 
 
 
 async def test_kill_mid_job_then_restart(ld: LocalDiscord, provider_bot: Any) -> None:
+    if provider_bot.name == "a1111":
+        await _blocking_restart(ld, provider_bot)
+        return
     await restart_scenario(ld, provider_bot)
+
+
+async def _blocking_restart(ld: LocalDiscord, start_bot: Any) -> None:
+    """A1111 answers a generation only in the request that asked for it: a kill -9 loses that answer.
+
+    The restarted bot ends the job saying so (it may exist, it was not sent twice, 🔄 sends it again),
+    never resends it, and the buttons of a grid made before the kill still work.
+    """
+    bot = await start_bot(LOCAL_STEP_SECONDS="0.3", LOCAL_STEPS="4")
+    first = await final(ld, await imagine(ld, "alice", "an old map"))
+    second_id = await imagine(ld, "bob", "a new map")
+
+    def running() -> bool:
+        message = ld.message(second_id)
+        return bool(message and "%" in message["content"])
+
+    await wait_until(running, within=15.0, what="the second job to show progress")
+    await bot.kill()
+    await bot.start()
+
+    def ended() -> dict[str, Any] | None:
+        message = ld.message(second_id)
+        return message if message and "not sent twice" in message["content"] else None
+
+    second = await wait_until(ended, within=20.0, what="the interrupted job to say so")
+    assert [c.split(":")[2] for c in button_ids(second)] == ["reroll"], bot.log()
+    upscale = await final(ld, await press(ld, "carol", first, "u1"))
+    assert message_buttons(upscale)
+    sim: SimServer = start_bot.sims[0]
+    assert set(sim.submits.values()) == {1}, "a backend job was sent twice"
 
 
 async def test_double_press_makes_one_child_job(ld: LocalDiscord, provider_bot: Any) -> None:

@@ -26,7 +26,7 @@ from providersim import SimServer
 from .conftest import Harness, make_job, wait_until
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "comfyui" / "sdxl_txt2img.json"
-OWNED = ("comfyui",)
+OWNED = ("comfyui", "a1111")
 
 
 def _options(name: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
@@ -88,7 +88,9 @@ def test_workflow_check_names_what_is_missing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", OWNED)
 async def test_flow(harness: Harness, name: str) -> None:
-    sim = await harness.sim(name, step_seconds=0.05, steps=3, previews=True)
+    # A1111's request is held open: its steps outlast the submit's settle time, so progress is polled.
+    step = 0.3 if name == "a1111" else 0.05
+    sim = await harness.sim(name, step_seconds=step, steps=3, previews=True)
     adapter = _adapter(harness, name, sim)
     engine = await harness.engine(adapter)
     parent = await harness.imagine(engine, name, params={"ar": "3:2"}, prompt_final="a red fox --no snow")
@@ -258,3 +260,56 @@ async def test_comfyui_restart_keeps_following_by_history(harness: Harness) -> N
     assert update.grid_url and len(update.image_urls) == 4
     await second.aclose()
     shutil.rmtree(harness.tmp_path / "owned", ignore_errors=True)
+
+
+A1111_ERRORS = {
+    "unauthorized": (ErrorReason.UNAUTHORIZED, AnswerClass.AUTH),
+    "sampler_not_found": (ErrorReason.PROVIDER_FAILED, AnswerClass.INVALID),
+    "model_not_found": (ErrorReason.PROVIDER_FAILED, AnswerClass.INVALID),
+    "validation": (ErrorReason.PROVIDER_FAILED, AnswerClass.INVALID),
+    "bad_gateway": (ErrorReason.PROVIDER_UNAVAILABLE, AnswerClass.GATEWAY_ERROR),
+}
+
+
+@pytest.mark.parametrize("error", sorted(A1111_ERRORS))
+async def test_a1111_quick_refusals_reach_the_submit_table(harness: Harness, error: str) -> None:
+    sim = await harness.sim("a1111")
+    adapter = _adapter(harness, "a1111", sim)
+    sim.fail_next.append(error)
+    with pytest.raises(ProviderError) as caught:
+        await adapter.imagine(ImagineRequest(job_id="j-" + error, prompt="a fox"))
+    reason, answer = A1111_ERRORS[error]
+    assert (caught.value.reason, caught.value.answer) == (reason, answer)
+    assert adapter.judge(caught.value) is adapter.submit_outcomes[answer]
+    assert set(adapter.submit_outcomes) == set(AnswerClass)
+
+
+async def test_a1111_out_of_memory_mid_generation_fails_the_job(harness: Harness) -> None:
+    sim = await harness.sim("a1111", step_seconds=0.3, steps=3)
+    adapter = _adapter(harness, "a1111", sim)
+    engine = await harness.engine(adapter)
+    sim.fail_next.append("oom")
+    job = await harness.imagine(engine, "a1111")
+    assert job.status is JobStatus.FAILED and job.error is ErrorReason.PROVIDER_UNAVAILABLE
+    assert "out of memory" in (job.error_detail or "")
+
+
+async def test_a1111_basic_auth_describe_and_restart(harness: Harness) -> None:
+    sim = await harness.sim("a1111", credentials="alice:s3cret-pass", step_seconds=0.2, steps=3)
+    adapter = harness.adapter("a1111", sim, api_key="alice:s3cret-pass", **_options("a1111", harness.tmp_path))
+    _OPEN.append(adapter)
+    assert adapter.capabilities.describe
+    assert await adapter.describe(b"\x89PNG fake") == [  # type: ignore[attr-defined]
+        "a painting of a landscape with bands of colour, trending on artstation"
+    ]
+    submission = await adapter.imagine(ImagineRequest(job_id="open-request", prompt="a fox"))
+    assert submission.update is None  # still drawing: followed, not waited for
+    # A restarted bot (a new adapter) cannot collect the open request's images: ended honestly, not resent.
+    fresh = _adapter(harness, "a1111", sim)
+    update = await fresh.poll(submission.provider_job_id, submission.provider_data)
+    assert update.error is ErrorReason.INTERRUPTED
+    assert sim.submits["t-open-request"] == 1
+    wrong = harness.adapter("a1111", sim, api_key="alice:wrong", **_options("a1111", harness.tmp_path))
+    _OPEN.append(wrong)
+    assert "credentials" in (await wrong.check() or "")  # type: ignore[attr-defined]
+    assert await adapter.check() is None  # type: ignore[attr-defined]

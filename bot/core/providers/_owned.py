@@ -327,6 +327,14 @@ class OwnedAdapter(HttpAdapter):
         except FileNotFoundError:
             raise ProviderError(ErrorReason.LOST, "the image is gone from the bot's store") from None
 
+    async def describe(self, image: bytes) -> list[str]:
+        """Prompts an image suggests, where the backend offers it (``capabilities.describe``)."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no describe")
+
+    async def check(self) -> str | None:
+        """One line naming what stops this account from working (``imagine-bot check``), or None."""
+        return None
+
     # -- for the subclasses ----------------------------------------------------------------------
 
     def size(self, aspect: str) -> tuple[int, int]:

@@ -55,6 +55,8 @@ class Capabilities:
     max_poll_interval: float = 15.0
     # Requests closer together than this are refused by the provider (TheNextLeg: one per 3 s).
     min_request_interval: float = 0.0
+    # Whether the adapter can say what prompt an image suggests (describe; A1111's interrogate).
+    describe: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
