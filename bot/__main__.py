@@ -19,7 +19,8 @@ _log = logging.getLogger("bot")
 
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.discord_token, settings.webhook_secret]
-    values += [getattr(settings, f"{p}_api_key") for p in ("thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai")]
+    names = ("thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai")
+    values += [getattr(settings, f"{p}_api_key") for p in names]
     values += [a.api_key for a in settings.provider_accounts]
     return [v.get_secret_value() for v in values if v is not None]
 

@@ -36,15 +36,22 @@ def _envelope(status_error: str, detail: str) -> dict[str, Any]:
 
 
 def _errors() -> dict[str, ErrorSpec]:
+    basic = {"WWW-Authenticate": "Basic"}
     return {
-        "unauthorized": ErrorSpec(401, {"detail": "Incorrect username or password"}, headers={"WWW-Authenticate": "Basic"}),
+        "unauthorized": ErrorSpec(401, {"detail": "Incorrect username or password"}, headers=basic),
         "sampler_not_found": ErrorSpec(404, _envelope("HTTPException", "Sampler not found")),
         "model_not_found": ErrorSpec(404, _envelope("HTTPException", "Model not found")),
-        "validation": ErrorSpec(422, {"detail": [{"loc": ["body", "width"], "msg": "value is not a valid integer",
-                                                  "type": "type_error.integer"}]}),  # fmt: skip
+        "validation": ErrorSpec(
+            422,
+            {
+                "detail": [
+                    {"loc": ["body", "width"], "msg": "value is not a valid integer", "type": "type_error.integer"}
+                ]
+            },
+        ),
         "oom": ErrorSpec(job_failure="oom"),
         "bad_gateway": ErrorSpec(502, "<html>502 Bad Gateway</html>"),
-    }  # fmt: skip
+    }
 
 
 def _b64png(image: Image.Image) -> str:
@@ -119,7 +126,8 @@ class A1111Sim(SimServer):
         images = await asyncio.to_thread(self._render, job, img2img)
         count = int(body.get("batch_size", 1)) * int(body.get("n_iter", 1))
         info = {"prompt": job.prompt, "all_seeds": [job.seed + i for i in range(count)], "seed": job.seed,
-                "index_of_first_image": 0, "width": body.get("width", 512), "height": body.get("height", 512)}  # fmt: skip
+                "index_of_first_image": 0, "width": body.get("width", 512),
+                "height": body.get("height", 512)}  # fmt: skip
         return json_response(200, {"images": images, "parameters": body, "info": json.dumps(info)})
 
     def notify(self, job: SimJob) -> None:

@@ -21,6 +21,7 @@ aiohttp crash page), and a proxy's 401/429/502. ``/interrupt`` ends the running 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import re
@@ -191,7 +192,7 @@ class ComfyUISim(SimServer):
         return job
 
     def _uuid(self) -> str:
-        raw = "%032x" % self.random.getrandbits(128)
+        raw = f"{self.random.getrandbits(128):032x}"
         return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:32]}"
 
     @staticmethod
@@ -214,8 +215,9 @@ class ComfyUISim(SimServer):
         for node_id, node in graph.items():
             inputs, problems = node["inputs"], []
             if node["class_type"] == "CheckpointLoaderSimple" and inputs.get("ckpt_name") not in CHECKPOINTS:
+                wanted = inputs.get("ckpt_name")
                 problems.append({"type": "value_not_in_list", "message": "Value not in list",
-                                 "details": f"ckpt_name: {inputs.get('ckpt_name')!r} not in {list(CHECKPOINTS)}"})  # fmt: skip
+                                 "details": f"ckpt_name: {wanted!r} not in {list(CHECKPOINTS)}"})  # fmt: skip
             if node["class_type"] == "LoadImage" and ("input", str(inputs.get("image"))) not in self.files:
                 problems.append({"type": "custom_validation_failed", "message": "Custom validation failed for node",
                                  "details": f"image - Invalid image file: {inputs.get('image')}"})  # fmt: skip
@@ -248,13 +250,15 @@ class ComfyUISim(SimServer):
         graph = job.extra["graph"]
         now = int(time.time() * 1000)
         sampler = next((i for i, n in graph.items() if n["class_type"].startswith("KSampler")), None)
-        if stage == 1 and state == "running" or (stage == self.steps and not job.extra.get("started")):
+        if (stage == 1 and state == "running") or (stage == self.steps and not job.extra.get("started")):
             job.extra["started"] = True
             await self._send(client, "execution_start", {"prompt_id": job.id, "timestamp": now})
             await self._send(client, "execution_cached", {"nodes": [], "prompt_id": job.id, "timestamp": now})
             await self._send(client, "executing", {"node": sampler, "display_node": sampler, "prompt_id": job.id})
         if state == "running":
-            await self._send(client, "progress", {"value": stage, "max": self.steps, "prompt_id": job.id, "node": sampler})
+            await self._send(
+                client, "progress", {"value": stage, "max": self.steps, "prompt_id": job.id, "node": sampler}
+            )
             if self.previews:
                 await self._preview(job, client, stage)
             return
@@ -264,8 +268,10 @@ class ComfyUISim(SimServer):
     async def _finish(self, job: SimJob, client: Any, now: int) -> None:
         graph = job.extra["graph"]
         output = next(i for i, n in graph.items() if n["class_type"] in OUTPUT_TYPES)
-        messages: list[list[Any]] = [["execution_start", {"prompt_id": job.id, "timestamp": now}],
-                                     ["execution_cached", {"nodes": [], "prompt_id": job.id, "timestamp": now}]]  # fmt: skip
+        messages: list[list[Any]] = [
+            ["execution_start", {"prompt_id": job.id, "timestamp": now}],
+            ["execution_cached", {"nodes": [], "prompt_id": job.id, "timestamp": now}],
+        ]
         outputs: dict[str, Any] = {}
         if job.state == "done":
             images = await asyncio.to_thread(self._render, job)
@@ -339,10 +345,8 @@ class ComfyUISim(SimServer):
     async def _send(self, client: Any, kind: str, data: dict[str, Any]) -> None:
         ws = self.sockets.get(client) if isinstance(client, str) else None
         if ws is not None and not ws.closed:
-            try:
+            with contextlib.suppress(ConnectionError):
                 await ws.send_str(json.dumps({"type": kind, "data": data}))
-            except ConnectionError:
-                pass
 
     # -- the other routes ------------------------------------------------------------------------
 
@@ -364,8 +368,8 @@ class ComfyUISim(SimServer):
                     continue
                 if data.get("type") == "feature_flags" and (data.get("data") or {}).get("supports_preview_metadata"):
                     self.metadata_clients.add(sid)
-                    await ws.send_str(json.dumps({"type": "feature_flags",
-                                                  "data": {"supports_preview_metadata": True, "max_upload_size": 104857600}}))  # fmt: skip
+                    flags = {"supports_preview_metadata": True, "max_upload_size": 104857600}
+                    await ws.send_str(json.dumps({"type": "feature_flags", "data": flags}))
         if self.sockets.get(sid) is ws:
             del self.sockets[sid]
         return ws
@@ -431,14 +435,20 @@ class ComfyUISim(SimServer):
             return web.Response(status=400)
         name = str(fields["filename"]).rsplit("/", 1)[-1]
         folder = fields.get("type") or "input"
-        if (folder, name) in self.files and self.files[(folder, name)] != fields["image"] and fields.get("overwrite") not in ("true", "1"):
+        if (
+            (folder, name) in self.files
+            and self.files[(folder, name)] != fields["image"]
+            and fields.get("overwrite") not in ("true", "1")
+        ):
             stem, _, suffix = name.rpartition(".")
             name = f"{stem} (1).{suffix}"
         self.files[(folder, name)] = bytes(fields["image"])
         return json_response(200, {"name": name, "subfolder": "", "type": folder})
 
     async def _object_info(self, request: web.Request) -> web.Response:
-        info = {kind: {"input": {"required": {}}, "name": kind, "output_node": kind in OUTPUT_TYPES} for kind in NODE_TYPES}
+        info = {
+            kind: {"input": {"required": {}}, "name": kind, "output_node": kind in OUTPUT_TYPES} for kind in NODE_TYPES
+        }
         info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"] = [list(CHECKPOINTS)]
         return json_response(200, info)
 

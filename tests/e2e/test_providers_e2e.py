@@ -17,14 +17,13 @@ import pytest
 
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
-from tests.e2e.harness import BotProcess
+from tests.e2e.harness import BotProcess, button_ids, message_buttons
+from tests.e2e.test_imagine_flow import final, imagine, press
 from tests.e2e.test_imagine_flow import test_double_press_makes_one_child_job as double_press_scenario
 from tests.e2e.test_imagine_flow import test_imagine_upscale_vary_reroll as imagine_scenario
 from tests.e2e.test_imagine_flow import (
     test_kill_mid_job_then_restart_finishes_and_old_buttons_work as restart_scenario,
 )
-from tests.e2e.harness import button_ids, message_buttons
-from tests.e2e.test_imagine_flow import final, imagine, press
 from tests.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -211,8 +211,8 @@ async def test_comfyui_lost_answer_is_claimed_by_our_id(harness: Harness) -> Non
 
 async def test_comfyui_origin_check_and_proxy_key(harness: Harness) -> None:
     sim = await harness.sim("comfyui", proxy_key="proxy-secret")
-    response = await harness.http.get(f"{sim.api_base_url}/queue", headers={"Authorization": "Bearer proxy-secret",
-                                                                            "Origin": "http://evil.example"})  # fmt: skip
+    headers = {"Authorization": "Bearer proxy-secret", "Origin": "http://evil.example"}
+    response = await harness.http.get(f"{sim.api_base_url}/queue", headers=headers)
     assert response.status_code == 403
     adapter = harness.adapter("comfyui", sim, api_key="proxy-secret", **_options("comfyui", harness.tmp_path))
     _OPEN.append(adapter)

@@ -139,4 +139,3 @@ class BlockingAdapter(OwnedAdapter):
         await asyncio.gather(*(s.task for s in self._tasks.values()), return_exceptions=True)
         self._tasks.clear()
         await super().aclose()
-

@@ -161,10 +161,7 @@ def size_for(aspect: str, long_side: int, step: int = SIZE_STEP) -> tuple[int, i
     """Width and height for a ratio, the long side ``long_side``, both multiples of ``step``."""
     match = _ASPECT.fullmatch(aspect)
     w, h = (int(match[1]), int(match[2])) if match else (1, 1)
-    if w >= h:
-        width, height = long_side, long_side * h / w
-    else:
-        width, height = long_side * w / h, long_side
+    width, height = (float(long_side), long_side * h / w) if w >= h else (long_side * w / h, float(long_side))
     return (max(step, round(width / step) * step), max(step, round(height / step) * step))
 
 
@@ -191,7 +188,9 @@ def decode(data: bytes) -> Image.Image:
         with open_image(data) as image:
             return image.convert("RGB")
     except (ImageRefused, OSError, ValueError) as exc:
-        raise ProviderError(ErrorReason.MALFORMED_RESPONSE, f"the backend returned an unreadable image: {exc}") from None
+        raise ProviderError(
+            ErrorReason.MALFORMED_RESPONSE, f"the backend returned an unreadable image: {exc}"
+        ) from None
 
 
 def prepare_start(action: Action, source: Image.Image) -> Image.Image:
@@ -392,10 +391,8 @@ class OwnedAdapter(HttpAdapter):
 
     async def _upscale_here(self, ref: str, source: Image.Image) -> Submission:
         """U with no backend call: the tile doubled with Pillow, finished in the submit's answer."""
-        doubled = await asyncio.to_thread(
-            lambda: source.resize((source.width * UPSCALE_FACTOR, source.height * UPSCALE_FACTOR),
-                                  Image.Resampling.LANCZOS)  # fmt: skip
-        )
+        size = (source.width * UPSCALE_FACTOR, source.height * UPSCALE_FACTOR)
+        doubled = await asyncio.to_thread(source.resize, size, Image.Resampling.LANCZOS)
         task = "u-" + _safe_name(ref)
         update = await self.store_result(task, "upscale", [await asyncio.to_thread(png, doubled)])
         return Submission(provider_job_id=task, provider_data={"kind": "upscale", "local": True}, update=update)
@@ -427,7 +424,11 @@ def _source_url(request: ActionRequest, action: Action) -> str:
 
 
 def _completed(
-    task: str, *, grid_url: str | None = None, image_urls: tuple[str, ...] = (), actions: frozenset[Action] | None = None
+    task: str,
+    *,
+    grid_url: str | None = None,
+    image_urls: tuple[str, ...] = (),
+    actions: frozenset[Action] | None = None,
 ) -> ProviderUpdate:
     return ProviderUpdate(
         provider_job_id=task,

@@ -93,10 +93,10 @@ class A1111Provider(BlockingAdapter):
             return ProviderError(ErrorReason.PROVIDER_FAILED, detail, status_code=status, answer=AnswerClass.INVALID)
         return None
 
-    async def _post(self, path: str, body: dict[str, Any], timeout: float | None = None) -> Answer:
+    async def _post(self, path: str, body: dict[str, Any], wait_s: float | None = None) -> Answer:
         kwargs: dict[str, Any] = {"json": body}
-        if timeout is not None:
-            kwargs["timeout"] = httpx.Timeout(timeout, connect=10.0)
+        if wait_s is not None:
+            kwargs["timeout"] = httpx.Timeout(wait_s, connect=10.0)
         try:
             status, data, headers = await self.request_json(
                 "POST", f"{self.base_url}{path}", headers=self.auth_headers(), **kwargs

@@ -92,9 +92,13 @@ def load_workflow(path: str | Path) -> Workflow:
 def check_workflow(graph: Any, where: str = "COMFYUI_WORKFLOW") -> Workflow:
     if isinstance(graph, dict) and isinstance(graph.get("nodes"), list):
         raise ConfigError(f"{where} is in ComfyUI's UI format; save it with 'Export (API)' instead.")
-    if not isinstance(graph, dict) or not graph or not all(
-        isinstance(n, dict) and isinstance(n.get("class_type"), str) and isinstance(n.get("inputs"), dict)
-        for n in graph.values()
+    if (
+        not isinstance(graph, dict)
+        or not graph
+        or not all(
+            isinstance(n, dict) and isinstance(n.get("class_type"), str) and isinstance(n.get("inputs"), dict)
+            for n in graph.values()
+        )
     ):
         raise ConfigError(f"{where} is not an API-format workflow (nodes with class_type and inputs).")
     found: dict[str, list[str]] = {}
@@ -112,10 +116,8 @@ def check_workflow(graph: Any, where: str = "COMFYUI_WORKFLOW") -> Workflow:
     latent = found["batch_size"][0]
     if not any("Save" in n["class_type"] for n in graph.values()):
         raise ConfigError(f"{where} has no output node (SaveImage) to read the images from.")
-    vae = next(
-        (n["inputs"].get("vae") for n in graph.values() if n["class_type"] == "VAEDecode" and _is_link(n["inputs"].get("vae"))),
-        None,
-    )  # fmt: skip
+    decoders = [n["inputs"].get("vae") for n in graph.values() if n["class_type"] == "VAEDecode"]
+    vae = next((link for link in decoders if _is_link(link)), None)
     denoise = tuple(
         node_id
         for node_id, n in graph.items()
@@ -153,9 +155,16 @@ def fill_workflow(workflow: Workflow, plan: Plan, image_name: str | None = None)
         return graph
     latent = workflow.latent_node
     del graph[latent]
-    graph[LOAD_NODE] = {"class_type": "LoadImage", "inputs": {"image": image_name}, "_meta": {"title": "imagine-bot start"}}
+    graph[LOAD_NODE] = {
+        "class_type": "LoadImage",
+        "inputs": {"image": image_name},
+        "_meta": {"title": "imagine-bot start"},
+    }
     graph[ENCODE_NODE] = {"class_type": "VAEEncode", "inputs": {"pixels": [LOAD_NODE, 0], "vae": list(workflow.vae)}}
-    graph[REPEAT_NODE] = {"class_type": "RepeatLatentBatch", "inputs": {"samples": [ENCODE_NODE, 0], "amount": plan.count}}
+    graph[REPEAT_NODE] = {
+        "class_type": "RepeatLatentBatch",
+        "inputs": {"samples": [ENCODE_NODE, 0], "amount": plan.count},
+    }
     for node in graph.values():
         for key, value in node["inputs"].items():
             if _is_link(value) and value[0] == latent:
@@ -326,10 +335,12 @@ class ComfyUIProvider(OwnedAdapter):
         return await self._finished(provider_job_id, kind, record)
 
     async def _finished(self, prompt_id: str, kind: str, record: dict[str, Any]) -> ProviderUpdate:
-        status = record.get("status") if isinstance(record.get("status"), dict) else {}
+        raw_status = record.get("status")
+        status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
         status_str = status.get("status_str")
         if status_str == "error" or (status_str is not None and status_str != "success"):
-            messages = status.get("messages") if isinstance(status.get("messages"), list) else []
+            raw_messages = status.get("messages")
+            messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
             text = "execution failed"
             for entry in messages:
                 if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], dict):
@@ -345,7 +356,8 @@ class ComfyUIProvider(OwnedAdapter):
                 error_detail=f"comfyui: {text[:180]}",
             )  # fmt: skip
         images: list[dict[str, Any]] = []
-        outputs = record.get("outputs") if isinstance(record.get("outputs"), dict) else {}
+        raw_outputs = record.get("outputs")
+        outputs: dict[str, Any] = raw_outputs if isinstance(raw_outputs, dict) else {}
         for output in outputs.values():
             if isinstance(output, dict) and isinstance(output.get("images"), list):
                 found = [i for i in output["images"] if isinstance(i, dict) and isinstance(i.get("filename"), str)]
@@ -361,7 +373,9 @@ class ComfyUIProvider(OwnedAdapter):
         params = {"filename": image["filename"], "subfolder": str(image.get("subfolder") or ""),
                   "type": str(image.get("type") or "output")}  # fmt: skip
         try:
-            response = await self.http.get(f"{self.base_url}/view", params=self._params(params), headers=self.auth_headers())
+            response = await self.http.get(
+                f"{self.base_url}/view", params=self._params(params), headers=self.auth_headers()
+            )
         except httpx.HTTPError as exc:
             raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, f"comfyui /view: {type(exc).__name__}") from None
         if response.status_code != 200:
@@ -376,7 +390,7 @@ class ComfyUIProvider(OwnedAdapter):
         return None
 
     async def _queued(self, prompt_id: str) -> str | None:
-        """"running" or "pending" while the job is in ComfyUI's queue, else None."""
+        """ "running" or "pending" while the job is in ComfyUI's queue, else None."""
         data = (await self.call("GET", "/queue", params=self._params() or None)).body
         if not isinstance(data, dict):
             return None
@@ -403,7 +417,9 @@ class ComfyUIProvider(OwnedAdapter):
                 if self._session is None:
                     self._session = aiohttp.ClientSession()
                 params = self._params({"clientId": self.client_id})
-                async with self._session.ws_connect(url, params=params, headers=self.auth_headers(), heartbeat=30) as ws:
+                async with self._session.ws_connect(
+                    url, params=params, headers=self.auth_headers(), heartbeat=30
+                ) as ws:
                     await ws.send_json({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
                     wait = WS_RETRY_S
                     async for message in ws:
@@ -500,7 +516,11 @@ class ComfyUIProvider(OwnedAdapter):
         except ProviderError as exc:
             return f"comfyui at {self.base_url}: {exc.detail or exc.reason.value}"
         known = answer.body if isinstance(answer.body, dict) else {}
-        needed = {n["class_type"] for n in self.workflow.graph.values()} | {"LoadImage", "VAEEncode", "RepeatLatentBatch"}
+        needed = {n["class_type"] for n in self.workflow.graph.values()} | {
+            "LoadImage",
+            "VAEEncode",
+            "RepeatLatentBatch",
+        }
         missing = sorted(needed - set(known))
         if missing:
             return f"comfyui at {self.base_url} has no node {missing[0]} (a custom node the workflow needs?)"
