@@ -17,6 +17,7 @@ from providersim.a1111 import A1111Sim
 from providersim.apiframe import ApiFrameSim
 from providersim.comfyui import ComfyUISim
 from providersim.imaginepro import ImagineProSim
+from providersim.openai_images import OpenAIImagesSim
 from providersim.thenextleg import TheNextLegSim
 from providersim.useapi import UseApiSim
 
@@ -30,6 +31,7 @@ __all__ = [
     "Faults",
     "Forced",
     "ImagineProSim",
+    "OpenAIImagesSim",
     "SimJob",
     "SimServer",
     "TheNextLegSim",
@@ -44,6 +46,7 @@ SIMULATORS: dict[str, type[SimServer]] = {
     "apiframe": ApiFrameSim,
     "comfyui": ComfyUISim,
     "a1111": A1111Sim,
+    "openai": OpenAIImagesSim,
 }
 
 

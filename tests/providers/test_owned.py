@@ -23,21 +23,24 @@ from bot.core.providers.base import ImagineRequest, Provider
 from bot.core.providers.comfyui import check_workflow, load_workflow
 from providersim import SimServer
 
-from .conftest import Harness, make_job, wait_until
+from .conftest import API_KEY, Harness, make_job, wait_until
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "comfyui" / "sdxl_txt2img.json"
-OWNED = ("comfyui", "a1111")
+OWNED = ("comfyui", "a1111", "openai")
 
 
 def _options(name: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
     options: dict[str, Any] = {"data_dir": str(tmp_path), "size": 128, "poll_interval": 0.02}
     if name == "comfyui":
         options["workflow"] = str(EXAMPLE)
+    if name == "openai":
+        options |= {"sizes": "free", "model": "gpt-image-1.5"}
     return options | extra
 
 
 def _adapter(harness: Harness, name: str, sim: SimServer, **extra: Any) -> Provider:
-    adapter = harness.adapter(name, sim, api_key="", **_options(name, harness.tmp_path, **extra))
+    key = API_KEY if name == "openai" else ""
+    adapter = harness.adapter(name, sim, api_key=key, **_options(name, harness.tmp_path, **extra))
     _OPEN.append(adapter)
     return adapter
 
@@ -46,9 +49,13 @@ _OPEN: list[Provider] = []
 
 
 @pytest.fixture(autouse=True)
-async def _close_adapters() -> Any:
-    """The engines do not own their adapters; the WebSocket sessions they opened are closed here."""
+async def _close_adapters(harness: Harness) -> Any:
+    """The engines do not own their adapters; their WebSocket sessions are closed here, before the
+    harness stops the simulators (a simulator waits for its open sockets when it stops)."""
     yield
+    for engine in harness.engines:
+        await engine.stop()
+    harness.engines.clear()
     while _OPEN:
         await _OPEN.pop().aclose()
 
@@ -89,16 +96,18 @@ def test_workflow_check_names_what_is_missing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", OWNED)
 async def test_flow(harness: Harness, name: str) -> None:
     # A1111's request is held open: its steps outlast the submit's settle time, so progress is polled.
-    step = 0.3 if name == "a1111" else 0.05
+    step = 0.05 if name == "comfyui" else 0.3
     sim = await harness.sim(name, step_seconds=step, steps=3, previews=True)
-    adapter = _adapter(harness, name, sim)
+    # OpenAI shows progress only by streaming partial images.
+    adapter = _adapter(harness, name, sim, **({"partial_images": 2} if name == "openai" else {}))
     engine = await harness.engine(adapter)
     parent = await harness.imagine(engine, name, params={"ar": "3:2"}, prompt_final="a red fox --no snow")
     assert parent.status is JobStatus.COMPLETED, (parent.error, parent.error_detail)
     assert parent.grid_url and parent.grid_url.startswith("owned://") and len(parent.image_urls) == 4
     assert set(parent.actions) == set(GRID_ACTIONS)
     grid = Image.open(io.BytesIO(await adapter.fetch_image(parent.grid_url)))
-    assert grid.size == (256, 176)  # two 128×88 tiles each way: 3:2 at a long side of 128, multiples of 8
+    # Two 128×88 tiles each way: 3:2 at a long side of 128, multiples of 8 (OpenAI's free sizes: of 16).
+    assert grid.size == ((256, 160) if name == "openai" else (256, 176))
     events = harness.recorder.for_job(parent.id)
     progress = [e.job.progress for e in events if e.kind is JobEventKind.PROGRESS]
     assert any(0 < p < 100 for p in progress), progress
@@ -108,7 +117,7 @@ async def test_flow(harness: Harness, name: str) -> None:
     upscale = await harness.press(engine, parent, Action.U2)
     assert upscale.status is JobStatus.COMPLETED, (upscale.error, upscale.error_detail)
     doubled = Image.open(io.BytesIO(await adapter.fetch_image(upscale.image_urls[0])))
-    assert doubled.size == (256, 176)
+    assert doubled.size == grid.size
     assert Action.ZOOM_OUT_2X in upscale.actions and Action.U1 not in upscale.actions
 
     for action in (Action.V3, Action.REROLL):
@@ -118,7 +127,7 @@ async def test_flow(harness: Harness, name: str) -> None:
     zoom = await harness.press(engine, upscale, Action.ZOOM_OUT_2X)
     assert zoom.status is JobStatus.COMPLETED, (zoom.error, zoom.error_detail)
     # One backend job per press that needs the GPU (U2 is done by the bot), none sent twice.
-    assert sum(sim.submits.values()) == 4 and set(sim.submits.values()) == {1}
+    assert sim.submits_total == 4 and set(sim.submits.values()) <= {1}
 
 
 async def test_comfyui_fills_the_workflow(harness: Harness) -> None:
@@ -313,3 +322,62 @@ async def test_a1111_basic_auth_describe_and_restart(harness: Harness) -> None:
     _OPEN.append(wrong)
     assert "credentials" in (await wrong.check() or "")  # type: ignore[attr-defined]
     assert await adapter.check() is None  # type: ignore[attr-defined]
+
+
+OPENAI_ERRORS = {
+    "invalid_api_key": (ErrorReason.UNAUTHORIZED, AnswerClass.AUTH),
+    "moderation_blocked": (ErrorReason.BANNED_PROMPT, AnswerClass.INVALID),
+    "content_policy_violation": (ErrorReason.BANNED_PROMPT, AnswerClass.INVALID),
+    "rate_limited": (ErrorReason.RATE_LIMITED, AnswerClass.RATE_LIMITED),
+    "insufficient_quota": (ErrorReason.SUBSCRIPTION_EXPIRED, AnswerClass.RATE_LIMITED),
+    "model_not_found": (ErrorReason.PROVIDER_FAILED, AnswerClass.INVALID),
+    "invalid_size": (ErrorReason.INVALID_PARAMETER, AnswerClass.INVALID),
+    "server_error": (ErrorReason.PROVIDER_UNAVAILABLE, AnswerClass.SERVER_ERROR),
+    "bad_gateway": (ErrorReason.PROVIDER_UNAVAILABLE, AnswerClass.GATEWAY_ERROR),
+}
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["openai", "sdcpp-flat"])
+@pytest.mark.parametrize("error", sorted(OPENAI_ERRORS))
+async def test_openai_errors(harness: Harness, error: str, flat: bool) -> None:
+    if flat and error in ("moderation_blocked", "content_policy_violation", "rate_limited", "insufficient_quota"):
+        pytest.skip("stable-diffusion.cpp's server has no moderation or quotas")
+    sim = await harness.sim("openai", flat_errors=flat)
+    adapter = _adapter(harness, "openai", sim)
+    sim.fail_next.append(error)
+    with pytest.raises(ProviderError) as caught:
+        await adapter.imagine(ImagineRequest(job_id="j-" + error, prompt="a fox"))
+    reason, answer = OPENAI_ERRORS[error]
+    if flat and error == "model_not_found":
+        reason = ErrorReason.PROVIDER_FAILED
+    assert (caught.value.reason, caught.value.answer) == (reason, answer), caught.value
+    assert adapter.judge(caught.value) is adapter.submit_outcomes[answer]
+    assert set(adapter.submit_outcomes) == set(AnswerClass)
+    assert API_KEY not in str(caught.value)
+
+
+async def test_openai_moderation_of_prompt_and_result(harness: Harness) -> None:
+    sim = await harness.sim("openai", step_seconds=0.2, steps=3)
+    sim.faults.banned_words = ["forbidden"]
+    adapter = _adapter(harness, "openai", sim)
+    engine = await harness.engine(adapter)
+    refused = await harness.imagine(engine, "openai", prompt_final="a forbidden thing")
+    assert refused.status is JobStatus.MODERATED and refused.error is ErrorReason.BANNED_PROMPT
+    sim.fail_next.append("moderation_output")
+    blocked = await harness.imagine(engine, "openai")
+    assert blocked.status is JobStatus.MODERATED and blocked.error is ErrorReason.IMAGE_BLOCKED
+
+
+async def test_openai_streams_partial_images_as_previews(harness: Harness) -> None:
+    sim = await harness.sim("openai", step_seconds=0.25, steps=4, previews=True)
+    adapter = _adapter(harness, "openai", sim, partial_images=2)
+    engine = await harness.engine(adapter)
+    job = await harness.imagine(engine, "openai")
+    assert job.status is JobStatus.COMPLETED, (job.error, job.error_detail)
+    assert [e for e in harness.recorder.for_job(job.id) if e.job.preview_url], "a partial image became a preview"
+    sent = next(r for r in sim.requests if r["path"].endswith("/generations"))["body"]
+    assert sent["stream"] is True and sent["partial_images"] == 2 and sent["n"] == 4
+    assert await adapter.check() is None  # type: ignore[attr-defined]
+    wrong = harness.adapter("openai", sim, api_key="wrong", **_options("openai", harness.tmp_path))
+    _OPEN.append(wrong)
+    assert "OPENAI_API_KEY" in (await wrong.check() or "")  # type: ignore[attr-defined]
