@@ -381,3 +381,22 @@ async def test_openai_streams_partial_images_as_previews(harness: Harness) -> No
     wrong = harness.adapter("openai", sim, api_key="wrong", **_options("openai", harness.tmp_path))
     _OPEN.append(wrong)
     assert "OPENAI_API_KEY" in (await wrong.check() or "")  # type: ignore[attr-defined]
+
+
+async def test_failover_from_a_midjourney_provider_to_an_owned_backend_says_so(harness: Harness) -> None:
+    """FAILOVER_PROVIDERS mixes the families: useapi's account is out of service, ComfyUI makes the grid."""
+    from bot.ui.render import job_content
+
+    primary = await harness.sim("useapi")
+    comfy = await harness.sim("comfyui")
+    primary.fail_next.append("subscription_expired")
+    useapi = harness.adapter("useapi", primary)
+    engine = await harness.engine(useapi, _adapter(harness, "comfyui", comfy), failover=("comfyui",))
+    job = await harness.imagine(engine, "useapi")
+    assert job.status is JobStatus.COMPLETED and job.provider == "comfyui", (job.error, job.error_detail)
+    assert job.grid_url and job.grid_url.startswith("owned://")
+    assert "made by comfyui: useapi could not take it" in job_content(job)
+    # Its buttons go to the backend that made it.
+    child = await harness.press(engine, job, Action.V1)
+    assert child.status is JobStatus.COMPLETED and child.provider == "comfyui"
+    assert "could not take it" not in job_content(child)
