@@ -400,3 +400,20 @@ async def test_failover_from_a_midjourney_provider_to_an_owned_backend_says_so(h
     child = await harness.press(engine, job, Action.V1)
     assert child.status is JobStatus.COMPLETED and child.provider == "comfyui"
     assert "could not take it" not in job_content(child)
+
+
+async def test_cancel_stops_the_backend(harness: Harness) -> None:
+    """A job a member cancels stops drawing on the GPU: ComfyUI interrupts it, A1111 too."""
+    for name, credentials in (("comfyui", {}), ("a1111", {})):
+        sim = await harness.sim(name, step_seconds=0.3, steps=6, **credentials)
+        adapter = _adapter(harness, name, sim)
+        engine = await harness.engine(adapter)
+        job = await engine.submit(make_job(name))
+
+        async def running(job_id: str = job.id, engine: Any = engine) -> bool:
+            found = await engine.get(job_id)
+            return found is not None and found.status is JobStatus.RUNNING
+
+        await wait_until(running, 10.0)
+        await engine.cancel(job.id, ErrorReason.CANCELLED_BY_OWNER)
+        await wait_until(lambda sim=sim: any(j.state == "cancelled" for j in sim.jobs.values()), 10.0)

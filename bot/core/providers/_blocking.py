@@ -128,6 +128,12 @@ class BlockingAdapter(OwnedAdapter):
             if state.task.done() and now - state.started > UNCOLLECTED_TTL_S:
                 del self._tasks[task_id]
 
+    def drop(self, task_id: str) -> None:
+        """Stop waiting for a request (closing its connection) and forget it."""
+        state = self._tasks.pop(task_id, None)
+        if state is not None:
+            state.task.cancel()
+
     def oldest_running(self) -> str | None:
         """The request the backend is working on when it serves one at a time: the oldest still open."""
         running = [(s.started, t) for t, s in self._tasks.items() if not s.task.done()]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -169,6 +170,12 @@ class A1111Provider(BlockingAdapter):
                 return
             state.previews += 1
             state.preview = self.keep_preview(task_id, state.previews, preview, "png")
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        """Interrupt the generation if it is ours and running; one still waiting on A1111's lock cannot be
+        withdrawn (A1111 has no queue to delete from), so it runs and its answer is dropped."""
+        if self.oldest_running() == provider_job_id:
+            await self.call("POST", "/sdapi/v1/interrupt")
 
     async def describe(self, image: bytes) -> list[str]:
         """Prompts for an image: A1111's CLIP interrogator (``POST /sdapi/v1/interrogate``)."""

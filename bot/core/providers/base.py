@@ -142,6 +142,12 @@ class Provider(abc.ABC):
         """
         return None
 
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        """Ask the provider to stop a job the bot ended (a member's or moderator's cancel); best effort.
+
+        The default does nothing: the job has already ended on our side, and its result is ignored.
+        """
+
     def judge(self, exc: ProviderError) -> SubmitOutcome:
         """What a failed submit means for the job, by this adapter's table (see ``submit_outcomes``).
 

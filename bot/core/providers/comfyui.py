@@ -402,6 +402,12 @@ class ComfyUIProvider(OwnedAdapter):
                 return state
         return None
 
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        """Drop it from the queue if it waits there, interrupt it if it runs (backends.md §1.8)."""
+        params = self._params() or None
+        await self.call("POST", "/queue", json_body={"delete": [provider_job_id]}, params=params)
+        await self.call("POST", "/interrupt", json_body={"prompt_id": provider_job_id}, params=params)
+
     # -- the WebSocket ---------------------------------------------------------------------------
 
     def _ensure_socket(self) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -248,6 +249,10 @@ class OpenAIImagesProvider(BlockingAdapter):
         if not images:
             raise ProviderError(ErrorReason.MALFORMED_RESPONSE, "openai's stream ended without an image")
         return images
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        """Close the request (the API has no cancel); images already being made may be billed anyway."""
+        self.drop(provider_job_id)
 
     async def check(self) -> str | None:
         try:
