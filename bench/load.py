@@ -3,7 +3,7 @@ first button pressed, and what it cost, as JSON.
 
     python -m bench.load [--jobs N] [--concurrency C] [--provider local|thenextleg|useapi|imaginepro|apiframe]
                          [--mode webhook|poll] [--out FILE] [--slots S] [--timeout S] [--profile FILE]
-                         [--validate] [--keep]
+                         [--validate] [--keep] [--floor [--rounds R]] [--target bot|floor]
 
 What runs, all on loopback and all stopped when the benchmark ends, however it ends:
 
