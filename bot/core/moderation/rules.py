@@ -13,6 +13,7 @@ records its audit entry in the same transaction and announces it once committed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import sqlite3
@@ -107,6 +108,10 @@ class GuildRules:
         self.audit = audit
         self.clock = clock
         self._guilds: dict[int, GuildState] = {}
+        # A guild's snapshot being loaded, shared by every request that needs it meanwhile: after a start,
+        # a burst of a thousand interactions would otherwise load (and compile the word filter) a thousand
+        # times, each before its acknowledgement.
+        self._loading: dict[int, asyncio.Future[GuildState]] = {}
         self._default_terms = tuple(Term(p, default=True) for p in DEFAULT_PHRASES)
 
     # -- the per-guild snapshot ------------------------------------------------------------------
@@ -116,9 +121,15 @@ class GuildRules:
 
     async def guild(self, guild_id: int) -> GuildState:
         state = self._guilds.get(guild_id)
-        if state is None:
-            state = self._guilds[guild_id] = await self._load(guild_id)
-        return state
+        if state is not None:
+            return state
+        loading = self._loading.get(guild_id)
+        if loading is None:
+            loading = self._loading[guild_id] = asyncio.ensure_future(self._load(guild_id))
+            loading.add_done_callback(lambda _: self._loading.pop(guild_id, None))
+        state = await asyncio.shield(loading)
+        # A moderator's change reloaded it meanwhile: that snapshot is the newer one.
+        return self._guilds.setdefault(guild_id, state)
 
     async def _reload(self, guild_id: int) -> GuildState:
         state = self._guilds[guild_id] = await self._load(guild_id)
