@@ -41,7 +41,7 @@ class Runtime:
         settings = self.settings
         # Accounts first: a missing provider key stops the start before anything is opened.
         accounts = build_accounts(settings)
-        self.store = await Store.open(settings.db_path)
+        self.store = await Store.open(settings.store_location)
         self.http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, follow_redirects=False, transport=AiohttpTransport())
         self.providers = [provider_class(a.provider)(a, self.http) for a in accounts]
         config = EngineConfig(
