@@ -287,6 +287,16 @@ class LocalDiscord:
         user = self.world.add_user(username, guild_id=guild.id, role_ids=roles, moderator=moderator)
         return {**self.world.member_summary(guild.id, user.id), "user": user.to_dict(), "guild_id": str(guild.id)}
 
+    def add_guild(self, name: str, *, guild_id: Any = None) -> dict[str, Any]:
+        """Another guild with the seeded one's channels and members (see ``World.add_guild``); its id, and
+        its channels by name. Sessions identified before it do not hear of it (no GUILD_CREATE is sent)."""
+        try:
+            guild = self.world.add_guild(name, guild_id=int(guild_id) if guild_id is not None else None)
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        channels = {self.world.channels[c].name: str(c) for c in guild.channel_ids}
+        return {"id": str(guild.id), "name": guild.name, "channels": channels}
+
     def add_role(
         self, name: str, permissions: int | str = 0, *, guild_id: Any = None, mentionable: bool = False
     ) -> dict[str, Any]:
@@ -366,7 +376,8 @@ class LocalDiscord:
         return await self._dispatch_interaction(interaction)
 
     async def _dispatch_interaction(self, interaction: Any) -> dict[str, Any]:
-        session = self.gateway.interaction_session()
+        guild_id = interaction.payload.get("guild_id")
+        session = self.gateway.interaction_session(int(guild_id) if guild_id else None)
         sent = False
         if session is not None:
             # The 3-second clock starts as the event leaves for a connected client. It is set before the

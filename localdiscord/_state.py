@@ -350,6 +350,30 @@ class World:
             roles = [self.moderator_role.id] if name == "mod" else []
             guild.members[user.id] = Member(user.id, guild.id, roles)
 
+    def add_guild(self, name: str, *, guild_id: int | None = None) -> Guild:
+        """Another guild like the seeded one: its roles, the channels general, imagine and audit-log, the
+        bot and every seeded member (moderators keep a moderator role here too). ``guild_id`` picks its id,
+        and with it its shard (``(id >> 22) % count``)."""
+        gid = guild_id if guild_id is not None else self.ids.new()
+        if gid in self.guilds:
+            raise ValueError(f"guild {gid} exists")
+        guild = Guild(id=gid, name=name, owner_id=self.guild.owner_id)
+        self.guilds[gid] = guild
+        self._add_role(Role(gid, gid, "@everyone", EVERYONE_PERMISSIONS, position=0))
+        moderator = self._add_role(Role(self.ids.new(), gid, "Moderator", MODERATOR_PERMISSIONS, 1))
+        bot_role = self._add_role(Role(self.ids.new(), gid, "Local Bot", BOT_ROLE_PERMISSIONS, 2, managed=True))
+        for n, channel_name in enumerate(("general", "imagine", "audit-log")):
+            channel = Channel(self.ids.new(), CHANNEL_GUILD_TEXT, channel_name, gid, position=n)
+            self.channels[channel.id] = channel
+            self.channel_messages[channel.id] = []
+            guild.channel_ids.append(channel.id)
+        guild.members[self.bot.id] = Member(self.bot.id, gid, [bot_role.id])
+        for user_id, member in self.guild.members.items():
+            if user_id != self.bot.id:
+                roles = [moderator.id] if self.moderator_role.id in member.role_ids else []
+                guild.members[user_id] = Member(user_id, gid, roles)
+        return guild
+
     def _add_role(self, role: Role) -> Role:
         self.roles[role.id] = role
         self.guilds[role.guild_id].role_ids.append(role.id)

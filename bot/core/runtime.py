@@ -10,13 +10,14 @@ import logging
 
 import httpx
 
+from bot.core.cluster import Cluster
 from bot.core.engine import EngineConfig, JobEngine
 from bot.core.http_transport import AiohttpTransport
 from bot.core.moderation import Moderation
 from bot.core.providers import Provider, build_accounts, provider_class
 from bot.core.scheduling import AccountPool
 from bot.core.settings import Settings
-from bot.core.store import Store
+from bot.core.store import PostgresStore, Store
 from bot.core.webhooks import WebhookServer
 
 __all__ = ["Runtime"]
@@ -36,6 +37,8 @@ class Runtime:
         self.engine: JobEngine
         self.moderation: Moderation
         self.webhooks: WebhookServer | None = None
+        # On PostgreSQL: this process's place among the processes sharing the jobs (bot.core.cluster).
+        self.cluster: Cluster | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -55,6 +58,9 @@ class Runtime:
         )
         self.engine = JobEngine(self.store, AccountPool(self.providers), config)
         self.moderation = Moderation(self.store)
+        if isinstance(self.store, PostgresStore):
+            self.cluster = Cluster(self.store, self.engine, lease_s=settings.job_lease_s)
+            await self.cluster.join()
 
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
@@ -72,14 +78,21 @@ class Runtime:
             )
             await self.webhooks.start()
         await self.engine.start()
+        if self.cluster is not None:
+            await self.cluster.start()
 
     async def close(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
             self.webhooks = None
         engine = getattr(self, "engine", None)
         if engine is not None:
             await engine.stop()
+        if self.cluster is not None:
+            await self.cluster.leave()
+            self.cluster = None
         for provider in getattr(self, "providers", []):
             await provider.aclose()
         if getattr(self, "http", None) is not None:

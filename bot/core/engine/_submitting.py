@@ -15,7 +15,7 @@ import contextlib
 import random
 
 from bot.core import crashpoints
-from bot.core.engine._base import _kind, log
+from bot.core.engine._base import Clearance, _kind, log
 from bot.core.engine._following import Following
 from bot.core.errors import ProviderError, StoreError
 from bot.core.models import Action, ErrorReason, Job, JobEventKind, ReasonKind, SubmitOutcome, utcnow
@@ -24,6 +24,9 @@ from bot.core.retry import Verdict, decide_after_refusal
 from bot.core.scheduling import WorkGate
 
 __all__ = ["Submitting"]
+
+# A job another process's jobs keep from its account's slots looks again this often.
+GUARD_RETRY_S = 0.25
 
 
 class Submitting(Following):
@@ -52,13 +55,23 @@ class Submitting(Following):
                 # before this write leaves the job queued and it is submitted after the restart; after it,
                 # the job may have reached the provider and is never sent again (limbo, see start()).
                 job.submit_started_at = utcnow()
-                await self.store.update_job(
-                    job.id,
-                    provider=job.provider,
-                    account=job.account,
-                    attempts=job.attempts,
-                    submit_started_at=job.submit_started_at,
-                )
+                if self.guard is None:
+                    await self.store.update_job(
+                        job.id,
+                        provider=job.provider,
+                        account=job.account,
+                        attempts=job.attempts,
+                        submit_started_at=job.submit_started_at,
+                    )
+                elif (clearance := await self.guard.begin_submit(job, adapter.account.max_jobs)) is not Clearance.GO:
+                    # Another process holds the account's last slot, or has a member due first (WAIT), or
+                    # took this job over (GONE): nothing was sent.
+                    job.submit_started_at = None
+                    job.attempts -= 1
+                    self.pool.release(key)
+                    if clearance is Clearance.WAIT:
+                        await self._requeue(job, GUARD_RETRY_S)
+                    return
                 crashpoints.reached("before_submit")
                 with crashpoints.submitting():
                     submission = await self._send(job, adapter)

@@ -3,6 +3,17 @@ URL, ``Store.open`` gives the PostgreSQL store, the same interface), and the hel
 the bot (moderation) share with it: the timestamp form, the job statuses it counts, the row and the
 duplicate-key error either store returns."""
 
+from bot.core.store._postgres import PostgresStore
 from bot.core.store._store import BUSY_TIMEOUT_MS, COUNTED, UNFINISHED, IntegrityError, Row, Store, from_iso, iso
 
-__all__ = ["BUSY_TIMEOUT_MS", "COUNTED", "UNFINISHED", "IntegrityError", "Row", "Store", "from_iso", "iso"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "COUNTED",
+    "UNFINISHED",
+    "IntegrityError",
+    "PostgresStore",
+    "Row",
+    "Store",
+    "from_iso",
+    "iso",
+]

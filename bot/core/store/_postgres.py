@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -20,8 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bot.core.errors import StoreError
-from bot.core.models import utcnow
-from bot.core.store._store import IntegrityError, Row, Store, iso
+from bot.core.models import Job, utcnow
+from bot.core.store._store import _JOB_COLUMNS, UNFINISHED, IntegrityError, Row, Store, _job_from_row, _to_db, iso
 
 __all__ = ["PostgresStore", "is_postgres_url", "to_postgres"]
 
@@ -104,6 +105,9 @@ class PostgresStore(Store):
         self._pool = pool
         self.url = url
         self.path = redacted(url)
+        # The process this store serves, once it has joined the others (bot.core.cluster): new jobs are
+        # stamped with it, and the jobs resumed at start are its own only.
+        self.owner: str | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -232,6 +236,35 @@ class PostgresStore(Store):
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             verb = "read" if reading else "save the change"
             raise StoreError(f"the database could not {verb}: {exc}") from exc
+
+    # -- jobs, by owner ---------------------------------------------------------------------------
+
+    async def insert_job(self, job: Job) -> Job:
+        if self.owner is None:
+            return await super().insert_job(job)
+        columns = (*_JOB_COLUMNS, "owner")
+        values = [*(_to_db(name, getattr(job, name)) for name in _JOB_COLUMNS), self.owner]
+        marks = ", ".join("?" for _ in columns)
+        await self.execute(f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({marks})", values)
+        return job
+
+    async def unfinished_jobs(self) -> list[Job]:
+        if self.owner is None:
+            return await super().unfinished_jobs()
+        rows = await self.fetchall(
+            "SELECT * FROM jobs WHERE status IN (?, ?, ?) AND owner = ? ORDER BY created_at", (*UNFINISHED, self.owner)
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def undelivered_jobs(self, within: dt.timedelta = dt.timedelta(days=1)) -> list[Job]:
+        if self.owner is None:
+            return await super().undelivered_jobs(within)
+        rows = await self.fetchall(
+            "SELECT * FROM jobs WHERE delivered = 0 AND finished_at IS NOT NULL AND finished_at > ? AND owner = ?"
+            " ORDER BY finished_at",
+            (iso(utcnow() - within), self.owner),
+        )
+        return [_job_from_row(row) for row in rows]
 
     # -- PostgreSQL only ---------------------------------------------------------------------------
 
