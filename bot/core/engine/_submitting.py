@@ -68,9 +68,10 @@ class Submitting(Following):
                     # took this job over (GONE): nothing was sent.
                     job.submit_started_at = None
                     job.attempts -= 1
-                    self.pool.release(key)
                     if clearance is Clearance.WAIT:
-                        await self._requeue(job, GUARD_RETRY_S)
+                        self._spawn(self._wait_for_account(job, key), f"wait-{job.id}")
+                    else:
+                        self.pool.release(key)
                     return
                 crashpoints.reached("before_submit")
                 with crashpoints.submitting():
@@ -184,6 +185,20 @@ class Submitting(Following):
         with contextlib.suppress(StoreError):
             await self.store.update_job(job.id, provider_data=job.provider_data)
         self._follow(job, limbo=True).holds = True  # the slot acquired for the submit
+
+    async def _wait_for_account(self, job: Job, key: tuple[str, str]) -> None:
+        """Another process holds the account's last slots (or serves a member first): keep this account's
+        free slots here for GUARD_RETRY_S, so the scheduler does not try the queue against it job by job,
+        then queue the job again. A slot given back here meanwhile is taken by the next job at once."""
+        held = 1  # the one acquired for this submit
+        while self.pool.acquire(*key) is not None:
+            held += 1
+        try:
+            await asyncio.sleep(GUARD_RETRY_S)
+        finally:
+            for _ in range(held):
+                self.pool.release(key)
+        await self._requeue(job, 0.0)
 
     async def _requeue(self, job: Job, delay: float) -> None:
         job.submit_started_at = None
