@@ -41,12 +41,10 @@ from typing import Any
 
 import asyncpg
 
-from bot.core.engine import JobEngine
-from bot.core.engine._base import Clearance
+from bot.core.engine import Clearance, JobEngine
 from bot.core.errors import StoreError
 from bot.core.models import Job, utcnow
-from bot.core.store import UNFINISHED, PostgresStore, iso
-from bot.core.store._store import _job_from_row
+from bot.core.store import UNFINISHED, PostgresStore, iso, job_from_row
 
 __all__ = ["INBOX_CHANNEL", "Cluster"]
 
@@ -180,7 +178,7 @@ class Cluster:
             if dead:
                 await conn.execute("DELETE FROM bot_processes WHERE id = ANY($1::text[])", dead)
         for row in rows:
-            job = _job_from_row(row)
+            job = job_from_row(row)
             (undelivered if job.terminal else unfinished).append(job)
         unfinished.sort(key=lambda j: j.created_at)
         if dead or unfinished:
@@ -194,7 +192,7 @@ class Cluster:
             self._inbox.set()  # callbacks may wait for the jobs just taken
         return len(unfinished)
 
-    # -- the guard the engine asks (bot.core.engine._base.SubmitGuard) ------------------------------
+    # -- the guard the engine asks (bot.core.engine.SubmitGuard) ------------------------------
 
     async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
         async with self.store.transaction():

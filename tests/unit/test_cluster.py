@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core.cluster import Cluster
-from bot.core.engine._base import Clearance
+from bot.core.engine import Clearance
 from bot.core.models import Job, JobStatus, utcnow
 from bot.core.store import PostgresStore, Store
 from tests.helpers import make_job, wait_until

@@ -29,7 +29,7 @@ import asyncio
 from collections.abc import Callable
 
 from bot.core.engine._base import WORK_SECTIONS as WORK_SECTIONS
-from bot.core.engine._base import Admission, Listener, log
+from bot.core.engine._base import Admission, Clearance, Listener, SubmitGuard, log
 from bot.core.engine._base import seconds_since as seconds_since
 from bot.core.engine._scheduling import Scheduling
 from bot.core.engine._watching import QUEUE_TICK_S as QUEUE_TICK_S
@@ -41,7 +41,7 @@ from bot.core.models import ErrorReason, Job, JobEventKind, JobStatus
 from bot.core.scheduling import AccountPool
 from bot.core.store import Store
 
-__all__ = ["Admission", "EngineConfig", "JobEngine", "Listener"]
+__all__ = ["Admission", "Clearance", "EngineConfig", "JobEngine", "Listener", "SubmitGuard"]
 
 # A job unfinished at start whose submit may or may not have reached the provider is ended after this
 # long without a callback claiming it.

@@ -4,7 +4,17 @@ the bot (moderation) share with it: the timestamp form, the job statuses it coun
 duplicate-key error either store returns."""
 
 from bot.core.store._postgres import PostgresStore
-from bot.core.store._store import BUSY_TIMEOUT_MS, COUNTED, UNFINISHED, IntegrityError, Row, Store, from_iso, iso
+from bot.core.store._store import (
+    BUSY_TIMEOUT_MS,
+    COUNTED,
+    UNFINISHED,
+    IntegrityError,
+    Row,
+    Store,
+    from_iso,
+    iso,
+    job_from_row,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -16,4 +26,5 @@ __all__ = [
     "Store",
     "from_iso",
     "iso",
+    "job_from_row",
 ]

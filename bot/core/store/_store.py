@@ -74,6 +74,11 @@ def _to_db(name: str, value: Any) -> Any:
     return value
 
 
+def job_from_row(row: Row) -> Job:
+    """A job from a row of the jobs table, as either store returns it."""
+    return _job_from_row(row)
+
+
 def _job_from_row(row: Row) -> Job:
     data: dict[str, Any] = {}
     for key in row.keys():  # noqa: SIM118 - neither sqlite3.Row nor asyncpg's Record is a mapping
