@@ -225,12 +225,15 @@ class Cluster:
             "(SELECT COUNT(*) FROM jobs z WHERE z.user_id = {user} AND z.provider = ? AND z.submit_started_at"
             f" IS NOT NULL AND z.status IN ({_UNFINISHED}))"
         )
+        mine = await self.store.fetchone(f"SELECT {in_flight.format(user='?')}", (job.user_id, job.provider))
+        if mine is None or not mine[0]:
+            return False  # nobody has fewer than none: the usual case, answered without looking at the queue
         row = await self.store.fetchone(
             "SELECT 1 FROM jobs y WHERE y.status = 'queued' AND y.submit_started_at IS NULL AND y.provider = ?"
             " AND (y.account IS NULL OR y.account = ?) AND y.owner <> ? AND y.user_id <> ?"
             " AND y.owner IN (SELECT id FROM bot_processes WHERE lease_until > extract(epoch from clock_timestamp()))"
-            f" AND {in_flight.format(user='y.user_id')} < {in_flight.format(user='?')} LIMIT 1",
-            (job.provider, job.account, self.id, job.user_id, job.provider, job.user_id, job.provider),
+            f" AND {in_flight.format(user='y.user_id')} < ? LIMIT 1",
+            (job.provider, job.account, self.id, job.user_id, job.provider, mine[0]),
         )
         return row is not None
 
