@@ -7,6 +7,7 @@ is SQLite's dialect kept portable: ``?`` marks become ``$1, $2, …`` here, and 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import datetime as dt
@@ -29,7 +30,9 @@ __all__ = ["PostgresStore", "is_postgres_url", "to_postgres"]
 _log = logging.getLogger(__name__)
 
 # Connections per process: the engine's writes are short, and every extra process adds its own.
-POOL_SIZE = 8
+POOL_SIZE = 10
+# A statement waits at most this long for a free connection, then fails as the database being unavailable.
+ACQUIRE_TIMEOUT_S = 30.0
 # Keys of the advisory locks that serialise the migrations and the transactions of every process.
 _MIGRATION_LOCK = 0x1A6B0001
 _TRANSACTION_LOCK = 0x1A6B0002
@@ -108,6 +111,9 @@ class PostgresStore(Store):
         self._pool = pool
         self.url = url
         self.path = redacted(url)
+        # One transaction of this process at a time, taken before a connection: transactions waiting for
+        # their turn hold no connection, so the reads and writes they may wait on always find one.
+        self._transactions = asyncio.Lock()
         # The process this store serves, once it has joined the others (bot.core.cluster): new jobs are
         # stamped with it, and the jobs resumed at start are its own only.
         self.owner: str | None = None
@@ -183,9 +189,14 @@ class PostgresStore(Store):
         processes (a transaction-scoped advisory lock, released by the commit or the rollback)."""
         if _CONNECTION.get() is not None:
             raise RuntimeError("transactions do not nest")
+        async with self._transactions, self._transaction() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
         try:
-            conn = await self._pool.acquire()
-        except (OSError, asyncpg.PostgresError) as exc:
+            conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise StoreError(f"the database is unavailable: {exc}") from exc
         token = _CONNECTION.set(conn)
         try:
@@ -232,11 +243,11 @@ class PostgresStore(Store):
                 # as a failing statement does on SQLite.
                 async with conn.transaction():
                     return await getattr(conn, method)(text, *params)
-            async with self._pool.acquire() as pooled:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as pooled:
                 return await getattr(pooled, method)(text, *params)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             verb = "read" if reading else "save the change"
             raise StoreError(f"the database could not {verb}: {exc}") from exc
 
