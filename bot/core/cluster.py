@@ -196,16 +196,16 @@ class Cluster:
 
     async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
         async with self.store.transaction():
-            row = await self.store.fetchone("SELECT owner, submit_started_at, status FROM jobs WHERE id = ?", (job.id,))
+            # One round trip: the job as stored, and its account's jobs in flight in every process.
+            row = await self.store.fetchone(
+                "SELECT owner, submit_started_at, (SELECT COUNT(*) FROM jobs WHERE provider = ? AND account = ?"
+                f" AND submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})) AS held FROM jobs WHERE id = ?",
+                (job.provider, job.account, job.id),
+            )
             if row is None or row["owner"] != self.id or row["submit_started_at"] is not None:
                 _log.warning("job %s is no longer %s's to send; leaving it", job.id, self.id)
                 return Clearance.GONE
-            held = await self.store.fetchone(
-                "SELECT COUNT(*) FROM jobs WHERE provider = ? AND account = ? AND submit_started_at IS NOT NULL"
-                f" AND status IN ({_UNFINISHED})",
-                (job.provider, job.account),
-            )
-            if held is not None and held[0] >= max_jobs:
+            if row["held"] >= max_jobs:
                 return Clearance.WAIT
             if await self._other_member_first(job):
                 return Clearance.WAIT

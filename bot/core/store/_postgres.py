@@ -200,20 +200,22 @@ class PostgresStore(Store):
             raise StoreError(f"the database is unavailable: {exc}") from exc
         token = _CONNECTION.set(conn)
         try:
-            tx = conn.transaction()
             try:
-                await tx.start()
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _TRANSACTION_LOCK)
+                # One round trip for both: every statement costs the bot a trip through its event loop.
+                await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_TRANSACTION_LOCK})")
             except (OSError, asyncpg.PostgresError) as exc:
                 raise StoreError(f"the database is unavailable: {exc}") from exc
             try:
                 yield _Connection(conn)
             except BaseException:
-                await tx.rollback()
+                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await conn.execute("ROLLBACK")
                 raise
             try:
-                await tx.commit()
+                await conn.execute("COMMIT")
             except (OSError, asyncpg.PostgresError) as exc:
+                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await conn.execute("ROLLBACK")
                 raise StoreError(f"the database could not save the change: {exc}") from exc
         finally:
             _CONNECTION.reset(token)
@@ -237,12 +239,16 @@ class PostgresStore(Store):
         conn = _CONNECTION.get()
         try:
             if conn is not None:
-                if reading:
+                if reading or text.lstrip()[:6].upper() != "INSERT":
                     return await getattr(conn, method)(text, *params)
-                # A savepoint per statement: a failing one (a duplicate key) leaves the transaction usable,
-                # as a failing statement does on SQLite.
-                async with conn.transaction():
+                # A savepoint before an insert: a duplicate key (which callers catch and go on from) leaves the
+                # transaction usable, as a failing statement does on SQLite. Left for the commit to release.
+                await conn.execute("SAVEPOINT statement")
+                try:
                     return await getattr(conn, method)(text, *params)
+                except asyncpg.PostgresError:
+                    await conn.execute("ROLLBACK TO SAVEPOINT statement")
+                    raise
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as pooled:
                 return await getattr(pooled, method)(text, *params)
         except asyncpg.IntegrityConstraintViolationError as exc:
