@@ -521,13 +521,16 @@ class RequestLog:
         self.entries: list[dict[str, Any]] = []
         self.start_seq = max((r["seq"] for r in ld.requests), default=0)
         self._last = self.start_seq
+        # A request is numbered when it arrives and logged when it is answered, so the log is not in number
+        # order: a slow request lands after faster later ones. Copied by number, each once.
+        self._seen: set[int] = set()
         self._task = asyncio.create_task(self._loop(), name="bench-request-log")
 
     def drain(self) -> None:
-        new = self.ld.requests_since(self._last)
+        new = [r for r in self.ld.requests_since(self._last) if r["seq"] not in self._seen]
         if new:
             self.entries.extend(new)
-            self._last = new[-1]["seq"]
+            self._seen.update(r["seq"] for r in new)
 
     async def _loop(self) -> None:
         while True:
