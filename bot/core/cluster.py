@@ -215,6 +215,7 @@ class Cluster:
                 account=job.account,
                 attempts=job.attempts,
                 submit_started_at=job.submit_started_at,
+                provider_data=job.provider_data,
             )
         return Clearance.GO
 
