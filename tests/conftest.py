@@ -24,17 +24,21 @@ from tests.postgres import INSTALL_HINT, PostgresServer, find_bindir
 def postgres_server() -> Generator[PostgresServer, None, None]:
     """One real PostgreSQL server for the session (tests/postgres.py). Without PostgreSQL installed the
     tests that need it skip, saying how to install it; under ``CI`` they fail instead."""
-    bindir = find_bindir()
-    if bindir is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide PostgreSQL, and it is missing. {INSTALL_HINT}")
-        pytest.skip(INSTALL_HINT)
-    server = PostgresServer(bindir)
+    server = PostgresServer(require_postgres(find_bindir()))
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def require_postgres(bindir: Path | None) -> Path:
+    """PostgreSQL's binaries; without them the test skips saying how to install it, or fails under CI."""
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide PostgreSQL, and it is missing. {INSTALL_HINT}")
+        pytest.skip(INSTALL_HINT)
+    return bindir
 
 
 @pytest.fixture

@@ -11,7 +11,21 @@ from bot.core.errors import StoreError
 from bot.core.models import JobStatus
 from bot.core.store import IntegrityError, Store
 from bot.core.store._postgres import PostgresStore, placeholders, redacted, to_postgres
+from tests.conftest import require_postgres
 from tests.helpers import free_port, make_job
+from tests.postgres import INSTALL_HINT
+
+
+def test_without_postgresql_the_tests_skip_saying_how_to_install_it_and_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install postgresql"):
+        require_postgres(None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must provide PostgreSQL") as failed:
+        require_postgres(None)
+    assert INSTALL_HINT in str(failed.value)
 
 
 def test_placeholders_number_the_marks_outside_literals() -> None:
