@@ -1,7 +1,8 @@
-"""Languages end to end: the local Discord sends a member's interactions with locale "de" and the server's
-locale "ja" (it always sends "en-US" itself, so the test sets both on the interactions it builds); the bot
-answers the member in German, draws the public job message in Japanese, and registers its commands with
-German and Japanese names. Everyone else still reads English."""
+"""Languages end to end: through the local Discord's control API, one member's Discord client speaks
+German ("de") and the server's language is Japanese ("ja"), so the member's interactions carry locale
+"de" and guild_locale "ja"; the bot answers the member in German, draws the public job message in
+Japanese, and registers its commands with German and Japanese names. A member whose client speaks
+English still reads English."""
 
 from __future__ import annotations
 
@@ -10,26 +11,11 @@ from typing import Any
 import pytest
 
 from localdiscord import LocalDiscord
-from localdiscord._interactions import InteractionFactory
+from localdiscord.client import ControlClient
 from tests.e2e.harness import job_id_of
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def speak(monkeypatch: pytest.MonkeyPatch, username: str, locale: str, guild_locale: str) -> None:
-    """Interactions of ``username`` carry ``locale``, and ``guild_locale`` as the server's."""
-    original = InteractionFactory._new
-
-    def _new(self: InteractionFactory, *, user: Any, **kwargs: Any) -> Any:
-        interaction = original(self, user=user, **kwargs)
-        if user.username == username:
-            interaction.payload["locale"] = locale
-            if "guild_locale" in interaction.payload:
-                interaction.payload["guild_locale"] = guild_locale
-        return interaction
-
-    monkeypatch.setattr(InteractionFactory, "_new", _new)
 
 
 async def reply_text(ld: LocalDiscord, interaction_id: str, *, contains: str) -> str:
@@ -43,14 +29,16 @@ async def reply_text(ld: LocalDiscord, interaction_id: str, *, contains: str) ->
     return await wait_until(said, within=15.0, what=f"a reply containing {contains!r}")
 
 
-async def test_member_in_german_public_message_in_the_servers_japanese(
-    ld: LocalDiscord, start_bot: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_member_in_german_public_message_in_the_servers_japanese(ld: LocalDiscord, start_bot: Any) -> None:
     await start_bot(LOCAL_STEP_SECONDS="0.3", LOCAL_STEPS="2")
     guild_id = ld.state()["guilds"][0]["id"]
     imagine = next(c for c in ld.state()["commands"]["guilds"][guild_id] if c["name"] == "imagine")
     assert imagine["name_localizations"]["de"] == "erstellen" and imagine["name_localizations"]["ja"] == "画像生成"
-    speak(monkeypatch, "alice", "de", "ja")
+    alice = next(m["id"] for m in ld.state()["guilds"][0]["members"] if m["username"] == "alice")
+    # Over HTTP, as any test or tool would: alice's client speaks German, the server Japanese.
+    async with ControlClient(ld.url) as control:
+        said = await control.set_locale("alice", "de", guild_id=guild_id, guild_locale="ja")
+    assert said == {"user_id": alice, "locale": "de", "guild_id": guild_id, "guild_locale": "ja"}
 
     # A private reply to the member: German.
     result = await ld.invoke("alice", "imagine", "job", {"job": "zzzzzzzz"})
