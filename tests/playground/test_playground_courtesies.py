@@ -1,0 +1,222 @@
+"""The playground's small courtesies, in Debian's headless Chromium (issue 14, items 10 and 11).
+
+- The prompt box stops at the bot's own limit, the max_length /imagine registered, with a live counter.
+- A message's time shows the full date and time on hover; a deferred reply filled by its first edit is not
+  "(edited)", a message changed after it was shown is.
+- #audit-log is listed for a moderator and not for a member: its permission overwrites in the local
+  Discord say so, the page only reads the member's permissions there.
+- Every emoji the bot writes is drawn as the page's own <svg>, named by the emoji, so nothing depends on
+  an emoji font being installed.
+
+The limit and the channel list run against the real bot (its registered command, its seeded world); the
+timestamps, edits and emoji against a bare local Discord, where the test sends exactly what it checks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.core.models import ACTION_LABELS
+from bot.core.prompt import MAX_PROMPT_LENGTH
+
+from .support import Playground
+from .test_playground_browser import become, open_command
+from .test_playground_rendering import BareDiscord
+
+pytestmark = pytest.mark.timeout(90)
+
+ROOT = Path(__file__).resolve().parents[2]
+# The emoji ranges (not arrows like → or the progress bar's blocks, which every text font has).
+EMOJI = re.compile(r"[\u231a-\u23ff\u25b6\u25c0\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]\ufe0f?")
+
+
+def bot_emoji() -> set[str]:
+    """Every emoji in the bot's messages and buttons: its Discord layer, its extensions, its button labels."""
+    sources = [*(ROOT / "bot" / "ui").rglob("*.py"), *(ROOT / "cogs").glob("*.py")]
+    found = {m.replace("\ufe0f", "") for path in sources for m in EMOJI.findall(path.read_text())}
+    found |= {m.replace("\ufe0f", "") for label in ACTION_LABELS.values() for m in EMOJI.findall(label)}
+    return found
+
+
+@pytest.fixture
+def bare() -> Iterator[BareDiscord]:
+    server = BareDiscord()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def channel_names(page: Any) -> list[str]:
+    return page.locator("#channels button.channel").evaluate_all("bs => bs.map((b) => b.dataset.channel)")
+
+
+# -- item 10: the prompt's limit and counter --------------------------------------------------------------
+
+
+def test_the_prompt_box_stops_at_the_bots_limit(page: Any, playground: Playground) -> None:
+    guild_id = playground.state()["guilds"][0]["id"]
+    commands = playground.state()["commands"]["guilds"][guild_id]
+    registered = next(o for c in commands if c["name"] == "imagine" for o in c["options"] if o["name"] == "prompt")
+    assert registered["max_length"] == MAX_PROMPT_LENGTH
+
+    become(page, playground, "alice")
+    open_command(page, "imagine")
+    prompt = page.locator("[data-option='prompt'] input")
+    counter = page.locator("[data-option='prompt'] .char-counter")
+    assert prompt.get_attribute("maxlength") == str(MAX_PROMPT_LENGTH)
+    assert counter.inner_text() == f"0 / {MAX_PROMPT_LENGTH}"
+    prompt.press_sequentially("a red bicycle")
+    assert counter.inner_text() == f"13 / {MAX_PROMPT_LENGTH}"
+
+    # Typed out after the command, a prompt longer than the limit is cut at it, and typing stops there.
+    prompt.press("Escape")
+    page.fill("#composer-input", "/imagine " + "x" * (MAX_PROMPT_LENGTH + 100))
+    page.press("#composer-input", "Enter")
+    page.wait_for_selector("#command-chip:text-is('/imagine')")
+    assert len(prompt.input_value()) == MAX_PROMPT_LENGTH
+    page.keyboard.type("yz")
+    assert len(prompt.input_value()) == MAX_PROMPT_LENGTH
+    assert counter.inner_text() == f"{MAX_PROMPT_LENGTH} / {MAX_PROMPT_LENGTH}"
+    assert "full" in (counter.get_attribute("class") or "")
+
+
+# -- item 10: #audit-log for moderators only --------------------------------------------------------------
+
+
+def test_audit_log_is_listed_for_moderators_only(page: Any, playground: Playground) -> None:
+    become(page, playground, "alice")
+    page.wait_for_selector("#channels button.channel[data-channel='imagine']")
+    assert channel_names(page) == ["general", "imagine"]
+
+    become(page, playground, "mod")
+    page.wait_for_selector("#channels button.channel[data-channel='audit-log']")
+    assert channel_names(page) == ["general", "imagine", "audit-log"]
+    page.click("button.channel[data-channel='audit-log']")
+    page.wait_for_selector("#channel-name:text-is('audit-log')")
+
+    # Becoming a member while #audit-log is open leaves it for a channel the member may see.
+    become(page, playground, "bob")
+    page.wait_for_selector("#channel-name:text-is('imagine')")
+    assert channel_names(page) == ["general", "imagine"]
+
+    # The local Discord, not the page, decides: bob cannot send a command there either.
+    refused = httpx.post(
+        playground.url + "/_control/interactions/command",
+        json={"user_id": "bob", "channel_id": "audit-log", "command": "imagine", "options": {"prompt": "x"}},
+        timeout=10,
+    )
+    assert refused.status_code == 403 and "cannot view" in refused.json()["message"]
+
+
+# -- item 10: timestamps and "(edited)" -------------------------------------------------------------------
+
+
+def test_full_date_on_hover_and_edited_only_after_a_real_edit(browser: Any, bare: BareDiscord) -> None:
+    bare.api.put(f"/applications/{bare.app_id}/commands", json=[{"name": "ping", "description": "Ping"}])
+    started = bare.control.post(
+        "/interactions/command", json={"user_id": "alice", "channel_id": "general", "command": "ping"}
+    ).json()
+    hook = f"{bare.url}/api/v10/webhooks/{bare.app_id}/{started['token']}/messages/@original"
+    callback = f"{bare.url}/api/v10/interactions/{started['interaction_id']}/{started['token']}/callback"
+    assert httpx.post(callback, json={"type": 5}).status_code == 204
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(bare.url)
+        page.wait_for_selector("body[data-ready='true']")
+        page.click("button.channel[data-channel='general']")
+        page.locator("article.message .thinking").wait_for()
+
+        # The first edit fills the deferred reply: that is its content, not an edit.
+        assert httpx.patch(hook, json={"content": "pong"}).status_code == 200
+        reply = page.locator("article.message", has_text="pong")
+        reply.wait_for()
+        assert reply.locator(".edited").count() == 0
+        stored = bare.control.get("/channels/general/messages").json()
+        assert [m["edited_timestamp"] for m in stored if m["content"] == "pong"] == [None]
+
+        # The time says the full date and time on hover, in the visitor's language (Chromium's en-US).
+        time = reply.locator("time.message-time")
+        title = time.get_attribute("title") or ""
+        assert re.fullmatch(r"\w+day, \w+ \d{1,2}, \d{4} at \d{1,2}:\d{2}\s?[AP]M", title), title
+        time.hover()
+
+        # A later edit of a message already shown is an edit, with its own time on hover.
+        assert httpx.patch(hook, json={"content": "pong, again"}).status_code == 200
+        edited = page.locator("article.message", has_text="pong, again").locator(".edited")
+        edited.wait_for()
+        assert edited.inner_text() == "(edited)"
+        assert (edited.get_attribute("title") or "").startswith("Edited ")
+    finally:
+        page.close()
+
+
+# -- item 11: the bot's emoji as the page's own SVGs ------------------------------------------------------
+
+
+def test_every_emoji_the_bot_uses_is_drawn_as_svg(browser: Any, bare: BareDiscord, tmp_path: Path) -> None:
+    emoji = sorted(bot_emoji())
+    # The ones the issue names, so a change in how they are found cannot quietly drop them.
+    assert {"🔄", "✅", "❌", "🛡", "⏳", "⬅", "➡", "⬆", "⬇"} <= set(emoji)
+    # Each as the bot would write it (with the emoji-style selector where it uses one), in text and on buttons.
+    written = [e + "\ufe0f" if e in "🛡⬅➡⬆⬇" else e for e in emoji]
+    buttons = [{"type": 2, "style": 2, "emoji": {"name": e}, "custom_id": f"e{i}"} for i, e in enumerate(written)]
+    bare.post(
+        "general",
+        {
+            "content": "icons: " + " ".join(written),
+            "components": [{"type": 1, "components": buttons[i : i + 5]} for i in range(0, len(buttons), 5)],
+        },
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(bare.url)
+        page.wait_for_selector("body[data-ready='true']")
+        page.click("button.channel[data-channel='general']")
+        message = page.locator("article.message", has_text="icons:")
+        message.wait_for()
+        drawn = message.locator(".emoji").evaluate_all(
+            """spans => spans.map((s) => {
+                const svg = s.firstElementChild;
+                const box = svg ? svg.getBoundingClientRect() : { width: 0, height: 0 };
+                return {
+                    emoji: s.dataset.emoji, tag: svg && svg.tagName, shapes: svg ? svg.childElementCount : 0,
+                    label: svg && svg.getAttribute("aria-label"), visible: box.width > 8 && box.height > 8,
+                    copy: s.textContent, inButton: s.closest("button") !== null,
+                };
+            })"""
+        )
+        page.screenshot(path=str(tmp_path / "emoji.png"))
+        for where in (False, True):
+            shown = [d for d in drawn if d["inButton"] is where]
+            assert sorted(d["emoji"] for d in shown) == emoji, (where, shown)
+            for d in shown:
+                assert d["tag"] == "svg" and d["shapes"] > 0 and d["visible"], d
+                # Named by the emoji, and the emoji itself is still the text (copying gives it).
+                assert d["label"].replace("\ufe0f", "") == d["emoji"] and d["copy"].replace("\ufe0f", "") == d["emoji"]
+        # "icons:" and the spaces stay text; no emoji reaches the page as a bare glyph to be drawn by a font.
+        bare_glyphs = message.locator(".message-content").evaluate(
+            """(node, pattern) => {
+                const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+                const found = [];
+                for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+                    if (!t.parentElement.classList.contains("emoji-copy") && new RegExp(pattern, "u").test(t.data)) {
+                        found.push(t.data);
+                    }
+                }
+                return found;
+            }""",
+            EMOJI.pattern.replace("\\U0001f000", "\\u{1f000}").replace("\\U0001faff", "\\u{1faff}"),
+        )
+        assert bare_glyphs == []
+    finally:
+        page.close()
