@@ -2,7 +2,8 @@
 German ("de") and the server's language is Japanese ("ja"), so the member's interactions carry locale
 "de" and guild_locale "ja"; the bot answers the member in German, draws the public job message in
 Japanese, and registers its commands with German and Japanese names. A member whose client speaks
-English still reads English."""
+English still reads English; a moderator whose client speaks Japanese reads /mod in Japanese, and the
+audit channel posts in the server's Japanese."""
 
 from __future__ import annotations
 
@@ -61,3 +62,22 @@ async def test_member_in_german_public_message_in_the_servers_japanese(ld: Local
     assert await reply_text(ld, result["interaction_id"], contains="no job") == (
         "There is no job with that id in this server."
     )
+
+    # A moderator whose client speaks Japanese reads /mod in Japanese; the audit channel, public, is in the
+    # server's language (Japanese here too, from the guild's preferred_locale the local Discord sent).
+    async with ControlClient(ld.url) as control:
+        await control.set_locale("mod", "ja")
+    result = await ld.invoke("mod", "imagine", "mod audit-channel", {"channel": "audit-log"})
+    assert "監査ログは" in await reply_text(ld, result["interaction_id"], contains="監査ログ")
+    result = await ld.invoke("mod", "imagine", "mod words add", {"term": "pineapple"})
+    added = await reply_text(ld, result["interaction_id"], contains="pineapple")
+    assert added == "フレーズ `pineapple` を追加しました。次のプロンプトから適用されます。"
+    result = await ld.invoke("mod", "imagine", "mod limits show", {})
+    assert "**このサーバーの制限**" in await reply_text(ld, result["interaction_id"], contains="制限")
+
+    def posted() -> str | None:
+        posts = [m["content"] for m in ld.messages("audit-log")]
+        return next((p for p in posts if "pineapple" in p), None)
+
+    post = await wait_until(posted, within=15.0, what="the audit post of the added word")
+    assert "が禁止フレーズを追加しました: `pineapple`" in post, post
