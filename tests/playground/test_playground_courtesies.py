@@ -1,15 +1,13 @@
-"""The playground's small courtesies, in Debian's headless Chromium (issue 14, items 10 and 11).
+"""The playground's small courtesies, in Debian's headless Chromium (issue 14, items 10 and 11), against a
+bare local Discord where the test sends exactly what it checks:
 
-- The prompt box stops at the bot's own limit, the max_length /imagine registered, with a live counter.
 - A message's time shows the full date and time on hover; a deferred reply filled by its first edit is not
   "(edited)", a message changed after it was shown is.
-- #audit-log is listed for a moderator and not for a member: its permission overwrites in the local
-  Discord say so, the page only reads the member's permissions there.
 - Every emoji the bot writes is drawn as the page's own <svg>, named by the emoji, so nothing depends on
   an emoji font being installed.
 
-The limit and the channel list run against the real bot (its registered command, its seeded world); the
-timestamps, edits and emoji against a bare local Discord, where the test sends exactly what it checks.
+The prompt's limit and counter, #audit-log for moderators only and the screenshot tool need the real bot:
+they are in test_playground_browser.py, which has one running already.
 """
 
 from __future__ import annotations
@@ -23,10 +21,7 @@ import httpx
 import pytest
 
 from bot.core.models import ACTION_LABELS
-from bot.core.prompt import MAX_PROMPT_LENGTH
 
-from .support import Playground
-from .test_playground_browser import become, open_command
 from .test_playground_rendering import BareDiscord
 
 pytestmark = pytest.mark.timeout(90)
@@ -51,68 +46,6 @@ def bare() -> Iterator[BareDiscord]:
         yield server
     finally:
         server.close()
-
-
-def channel_names(page: Any) -> list[str]:
-    return page.locator("#channels button.channel").evaluate_all("bs => bs.map((b) => b.dataset.channel)")
-
-
-# -- item 10: the prompt's limit and counter --------------------------------------------------------------
-
-
-def test_the_prompt_box_stops_at_the_bots_limit(page: Any, playground: Playground) -> None:
-    guild_id = playground.state()["guilds"][0]["id"]
-    commands = playground.state()["commands"]["guilds"][guild_id]
-    registered = next(o for c in commands if c["name"] == "imagine" for o in c["options"] if o["name"] == "prompt")
-    assert registered["max_length"] == MAX_PROMPT_LENGTH
-
-    become(page, playground, "alice")
-    open_command(page, "imagine")
-    prompt = page.locator("[data-option='prompt'] input")
-    counter = page.locator("[data-option='prompt'] .char-counter")
-    assert prompt.get_attribute("maxlength") == str(MAX_PROMPT_LENGTH)
-    assert counter.inner_text() == f"0 / {MAX_PROMPT_LENGTH}"
-    prompt.press_sequentially("a red bicycle")
-    assert counter.inner_text() == f"13 / {MAX_PROMPT_LENGTH}"
-
-    # Typed out after the command, a prompt longer than the limit is cut at it, and typing stops there.
-    prompt.press("Escape")
-    page.fill("#composer-input", "/imagine " + "x" * (MAX_PROMPT_LENGTH + 100))
-    page.press("#composer-input", "Enter")
-    page.wait_for_selector("#command-chip:text-is('/imagine')")
-    assert len(prompt.input_value()) == MAX_PROMPT_LENGTH
-    page.keyboard.type("yz")
-    assert len(prompt.input_value()) == MAX_PROMPT_LENGTH
-    assert counter.inner_text() == f"{MAX_PROMPT_LENGTH} / {MAX_PROMPT_LENGTH}"
-    assert "full" in (counter.get_attribute("class") or "")
-
-
-# -- item 10: #audit-log for moderators only --------------------------------------------------------------
-
-
-def test_audit_log_is_listed_for_moderators_only(page: Any, playground: Playground) -> None:
-    become(page, playground, "alice")
-    page.wait_for_selector("#channels button.channel[data-channel='imagine']")
-    assert channel_names(page) == ["general", "imagine"]
-
-    become(page, playground, "mod")
-    page.wait_for_selector("#channels button.channel[data-channel='audit-log']")
-    assert channel_names(page) == ["general", "imagine", "audit-log"]
-    page.click("button.channel[data-channel='audit-log']")
-    page.wait_for_selector("#channel-name:text-is('audit-log')")
-
-    # Becoming a member while #audit-log is open leaves it for a channel the member may see.
-    become(page, playground, "bob")
-    page.wait_for_selector("#channel-name:text-is('imagine')")
-    assert channel_names(page) == ["general", "imagine"]
-
-    # The local Discord, not the page, decides: bob cannot send a command there either.
-    refused = httpx.post(
-        playground.url + "/_control/interactions/command",
-        json={"user_id": "bob", "channel_id": "audit-log", "command": "imagine", "options": {"prompt": "x"}},
-        timeout=10,
-    )
-    assert refused.status_code == 403 and "cannot view" in refused.json()["message"]
 
 
 # -- item 10: timestamps and "(edited)" -------------------------------------------------------------------
