@@ -1,8 +1,9 @@
 """/mod and the audit channel in German and Japanese: every text a moderator reads comes from the catalogue.
 
-Two checks. The moderation texts of bot/ui, drawn in "de" and "ja", contain none of English's sentence
-pieces (the literal parts of every ``mod.*`` and ``audit.*`` string); and cogs/moderation.py hands no
-literal English to ``reply``/``refuse``: each answer it gives is a catalogue lookup (or text drawn by one).
+The moderation texts of bot/ui, drawn in "de" and "ja", contain none of English's sentence pieces (the
+literal parts of every ``mod.*`` and ``audit.*`` string); cogs/moderation.py hands no literal English to
+``reply``/``refuse`` (each answer is a catalogue lookup, or text drawn by one); and every name,
+description and choice of /mod has its translation, with valid names that stay distinct on each level.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ast
 import datetime as dt
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ from bot.core.models import JobStatus
 from bot.core.moderation import AuditAction, AuditEntry, Ban, Stats, WordFilter
 from bot.core.moderation.policy import GuildConfig, Limits, RoleLimits, WordEntry
 from bot.core.moderation.service import GuildState
-from bot.ui.i18n import LANGUAGES, t
+from bot.ui.i18n import COMMANDS, LANGUAGES, t
 from bot.ui.texts import audit_text, bans_text, limits_text, stats_text, words_text
 
 NOW = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
@@ -127,3 +129,49 @@ def test_the_cog_hands_no_literal_text_to_a_member() -> None:
         if name in ("reply", "refuse") and isinstance(node.args[1], ast.Constant | ast.JoinedStr):
             literal.append(f"line {node.lineno}: {ast.unparse(node.args[1])[:60]}")
     assert literal == []
+
+
+@pytest.mark.parametrize("locale", ["de", "ja"])
+def test_every_mod_command_string_is_translated_with_valid_unique_names(locale: str) -> None:
+    """/mod's groups, subcommands, options and choices as Discord lists them, in the moderator's language:
+    each translated, each name valid, and no two names on one level the same once translated."""
+    from discord import app_commands
+
+    from cogs.moderation import ModerationCog
+    from tests.unit.test_i18n import NAME
+
+    commands = COMMANDS[locale]
+    missing: list[str] = []
+
+    def need(text: str) -> str:
+        if text not in commands:
+            missing.append(text)
+        return commands.get(text, text)
+
+    def names_unique(names: list[str], where: str) -> None:
+        assert len(set(names)) == len(names), f"{locale} {where}: names collide {names}"
+        for name in names:
+            assert NAME.match(name) and name == name.lower(), f"{locale}: {name!r} is not a valid command name"
+
+    def walk(command: app_commands.Command[Any, ..., Any] | app_commands.Group, path: str) -> None:
+        need(command.description)
+        if isinstance(command, app_commands.Group):
+            names_unique([need(child.name) for child in command.commands], path)
+            for child in command.commands:
+                walk(child, f"{path} {child.name}")
+            return
+        names_unique([need(param.name) for param in command.parameters], path)
+        for param in command.parameters:
+            if param.description != "…":  # discord.py's "no description", the same in every language
+                need(param.description)
+            for choice in param.choices:
+                need(str(choice.name))
+
+    group = ModerationCog.__cog_group_name__
+    need(ModerationCog.__cog_group_description__)
+    top = list(ModerationCog.__cog_app_commands__)
+    names_unique([need(str(group))], "/")
+    names_unique([need(c.name) for c in top], "/mod")
+    for command in top:
+        walk(command, f"/mod {command.name}")
+    assert sorted(set(missing)) == [], f"{locale} misses /mod command strings"
