@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     webhook_public_url: str | None = None
     webhook_secret: SecretStr | None = None
 
+    # -- output-safety check (/mod safety) -------------------------------------------------------
+    # What scores each result image: "opennsfw" (the [safety] extra's model) or "fixed:<0..1>", one score
+    # for every image (tests, and trying the modes without the model).
+    safety_scorer: str = Field(default="opennsfw", pattern=r"^(opennsfw|fixed:(0(\.\d+)?|1(\.0+)?))$")
+
     # -- logging ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -26,6 +26,7 @@ from bot.core.moderation import (
     Usage,
     Verdict,
 )
+from bot.core.safety import SafetyMode, SafetyPolicy
 from bot.ui.i18n import language, t
 from bot.ui.render import MAX_CONTENT, job_link, quote_prompt, reason_text
 
@@ -285,6 +286,24 @@ def words_text(state: GuildState, locale: object = None) -> str:
     return text
 
 
+def safety_text(policies: Sequence[tuple[str, SafetyPolicy]], scorer: str, ready: bool, locale: object = None) -> str:
+    """/mod safety: the policy in force for each configured provider, and what does the scoring."""
+    chosen = any(policy.chosen for _, policy in policies)
+    lines = [t(locale, "safety.title_chosen" if chosen else "safety.title_default")]
+    for provider, policy in policies:
+        where = "" if policy.chosen else t(locale, "safety.default_for_provider")
+        if policy.mode is SafetyMode.OFF:
+            threshold = ""
+        else:
+            threshold = t(locale, "safety.threshold", threshold=f"{policy.threshold:.2f}")
+        mode = t(locale, f"safety.mode.{policy.mode.value}")
+        lines.append(f"- `{provider}`: {mode}{threshold}{where}")
+    if not ready:
+        lines.append(t(locale, "safety.not_ready"))
+    lines.append(t(locale, "safety.footer", scorer=scorer))
+    return "\n".join(lines)
+
+
 def limits_text(state: GuildState, locale: object = None) -> str:
     config = state.config
 
@@ -407,13 +426,15 @@ _ACTION_WORDS = {
     AuditAction.AUDIT_CHANNEL: "audit.audit_channel",
     AuditAction.DEFAULT_WORDS: "audit.default_words",
     AuditAction.ACCOUNT_RESET: "audit.account_reset",
+    AuditAction.SAFETY_CHANGED: "audit.safety_changed",
 }
 
 
 # The settings an audit entry can name, each with its words in the catalogue ("audit.field.<name>").
 _FIELDS = frozenset(
     {"daily_quota", "max_concurrent", "cooldown_s", "strike_limit", "strike_block_minutes", "button_policy",
-     "moderator_role_id", "audit_channel_id", "use_default_words", "channel_id", "role_id", "cleared", "account"}
+     "moderator_role_id", "audit_channel_id", "use_default_words", "channel_id", "role_id", "cleared", "account",
+     "safety_mode", "safety_threshold"}
 )  # fmt: skip
 
 
@@ -455,6 +476,11 @@ def audit_text(entry: AuditEntry, locale: object = None) -> str:
                 head += "\n" + t(locale, f"reason.{ErrorReason(str(error)).value}")
             except ValueError:
                 head += f"\n{error}"
+        score = detail.get("safety_score")
+        if error == ErrorReason.IMAGE_WITHHELD.value or detail.get("spoiler"):
+            shown = "withheld" if error == ErrorReason.IMAGE_WITHHELD.value else "posted behind a spoiler"
+            scored = f"scored {float(str(score)):.2f}" if score is not None else "could not be checked"
+            head += f"\n🛡️ Safety check: the image {scored} and was {shown}."
         return _cap(f"{head}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
     if action is AuditAction.PROMPT_BLOCKED:
         text = t(

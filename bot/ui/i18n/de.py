@@ -188,6 +188,23 @@ STRINGS: dict[str, str] = {
     "audit.field.role_id": "Rolle",
     "audit.field.cleared": "entfernt",
     "audit.field.account": "Konto",
+    # /mod safety
+    "mod.not_saved": "Nicht gespeichert: {error}",
+    "safety.title_chosen": "**Prüfung der Bilder** · von diesem Server festgelegt",
+    "safety.title_default": "**Prüfung der Bilder** · die Vorgaben (hier nie festgelegt)",
+    "safety.default_for_provider": " (Vorgabe für diesen Anbieter)",
+    "safety.threshold": ", markiert ab einem Wert von {threshold}",
+    "safety.mode.off": "aus: Bilder werden ohne Prüfung gepostet",
+    "safety.mode.spoiler": "Spoiler: ein markiertes Bild wird hinter einem Spoiler gepostet",
+    "safety.mode.block": "blockieren: ein markiertes Bild wird nicht gepostet",
+    "safety.not_ready": "⚠️ Der Klassifikator ist auf dem Rechner des Bots nicht installiert, darum können Bilder"
+    " nicht geprüft werden: wo die Prüfung an ist, werden sie hinter einem Spoiler gepostet. Der Rechner braucht"
+    " `pip install 'imagine-bot[safety]'`.",
+    "safety.footer": "-# Bewertung: {scorer}. Werte reichen von 0 (unbedenklich) bis 1. Ändern mit"
+    " `/mod safety mode: threshold:`.",
+    "audit.safety_changed": "hat die Prüfung der Bilder geändert",
+    "audit.field.safety_mode": "Prüfmodus",
+    "audit.field.safety_threshold": "Prüfschwelle",
     "settings.saved": "Gespeichert.",
     "settings.aspect_unset": "nicht gesetzt (1:1)",
     "settings.none": "keiner",
@@ -293,6 +310,8 @@ STRINGS: dict[str, str] = {
     "reason.cancelled_by_moderator": "Von einem Moderator abgebrochen.",
     "reason.message_deleted": "Die Nachricht des Auftrags wurde gelöscht, darum wurde der Auftrag beendet.",
     "reason.internal_error": "Bei uns ist etwas schiefgelaufen. Der Auftrag wurde beendet.",
+    "reason.image_withheld": "Das Bild wurde erstellt, aber die Sicherheitsprüfung dieses Servers hat es markiert,"
+    " darum wird es hier nicht gezeigt. Die Moderatoren wurden informiert.",
 }
 
 COMMANDS: dict[str, str] = {
@@ -424,4 +443,16 @@ COMMANDS: dict[str, str] = {
     "stats": "statistik",
     "Jobs, failures and usage per member": "Aufträge, Fehlschläge und Nutzung pro Mitglied",
     "days": "tage",
+    "safety": "bildprüfung",
+    "Check every image before it is posted: off, spoiler or block": "Jedes Bild vor dem Posten prüfen: aus, Spoiler"
+    " oder blockieren",
+    "mode": "modus",
+    "What to do with a flagged image (default: off for Midjourney, spoiler for other backends)": "Was mit einem"
+    " markierten Bild geschieht (Vorgabe: aus für Midjourney, Spoiler für andere Dienste)",
+    "threshold": "schwelle",
+    "Flag an image whose score (0 safe to 1) is at least this; default 0.7": "Ein Bild markieren, dessen Wert"
+    " (0 unbedenklich bis 1) mindestens so hoch ist; Vorgabe 0,7",
+    "spoiler (post it behind a spoiler)": "Spoiler (hinter einem Spoiler posten)",
+    "block (do not post it)": "blockieren (nicht posten)",
+    "default (by provider)": "Vorgabe (je Anbieter)",
 }

@@ -186,6 +186,22 @@ STRINGS: dict[str, str] = {
     "audit.field.role_id": "ロール",
     "audit.field.cleared": "解除",
     "audit.field.account": "アカウント",
+    # /mod safety
+    "mod.not_saved": "保存できませんでした: {error}",
+    "safety.title_chosen": "**出力画像の安全チェック** · このサーバーの設定",
+    "safety.title_default": "**出力画像の安全チェック** · 既定値（このサーバーでは未設定）",
+    "safety.default_for_provider": "（このプロバイダーの既定値）",
+    "safety.threshold": "、スコア {threshold} 以上でフラグ",
+    "safety.mode.off": "オフ: 画像はチェックせずに投稿されます",
+    "safety.mode.spoiler": "スポイラー: フラグが付いた画像はスポイラーの後ろに投稿されます",
+    "safety.mode.block": "ブロック: フラグが付いた画像は投稿されません",
+    "safety.not_ready": "⚠️ ボットのホストに分類器がインストールされていないため、画像をチェックできません。チェックが"
+    "オンの場所では、画像はスポイラーの後ろに投稿されます。ホストには `pip install 'imagine-bot[safety]'` が必要です。",
+    "safety.footer": "-# スコアラー: {scorer}。スコアは 0（安全）から 1 まで。`/mod safety mode: threshold:`"
+    " で変更できます。",
+    "audit.safety_changed": "が出力画像の安全チェックを変更しました",
+    "audit.field.safety_mode": "安全チェックのモード",
+    "audit.field.safety_threshold": "安全チェックのしきい値",
     "settings.saved": "保存しました。",
     "settings.aspect_unset": "未設定（1:1）",
     "settings.none": "なし",
@@ -283,6 +299,8 @@ STRINGS: dict[str, str] = {
     "reason.cancelled_by_moderator": "モデレーターがキャンセルしました。",
     "reason.message_deleted": "ジョブのメッセージが削除されたため、ジョブを終了しました。",
     "reason.internal_error": "こちら側で問題が発生したため、ジョブを終了しました。",
+    "reason.image_withheld": "画像は生成されましたが、このサーバーの安全チェックで検出されたため、"
+    "ここには投稿しません。モデレーターに通知しました。",
 }
 
 COMMANDS: dict[str, str] = {
@@ -412,4 +430,16 @@ COMMANDS: dict[str, str] = {
     "stats": "統計",
     "Jobs, failures and usage per member": "ジョブ、失敗、メンバーごとの利用",
     "days": "日数",
+    "safety": "安全チェック",
+    "Check every image before it is posted: off, spoiler or block": "投稿前にすべての画像をチェックします: オフ、"
+    "スポイラー、ブロック",
+    "mode": "モード",
+    "What to do with a flagged image (default: off for Midjourney, spoiler for other backends)": "フラグが付いた"
+    "画像の扱い（既定: Midjourney はオフ、その他はスポイラー）",
+    "threshold": "しきい値",
+    "Flag an image whose score (0 safe to 1) is at least this; default 0.7": "スコア（0 安全〜1）がこの値以上の"
+    "画像にフラグを付けます。既定は 0.7",
+    "spoiler (post it behind a spoiler)": "スポイラー（スポイラーの後ろに投稿）",
+    "block (do not post it)": "ブロック（投稿しない）",
+    "default (by provider)": "既定値（プロバイダーごと）",
 }
