@@ -44,6 +44,11 @@ export const EMOJI = {
   "➡": arrow("M7 12h10M13 7l5 5-5 5"),
   "⬆": arrow("M12 17V7M7 11l5-5 5 5"),
   "⬇": arrow("M12 7v10M7 13l5 5 5-5"),
+  "⚠": [
+    ["path", { d: "M12 2.5L22.5 21h-21z", fill: AMBER, "stroke-linejoin": "round" }],
+    ["path", { d: "M12 9v5.5", stroke: "#231f20", "stroke-width": 2.4, "stroke-linecap": "round" }],
+    ["circle", { cx: 12, cy: 17.8, r: 1.3, fill: "#231f20" }],
+  ],
   "🔍": [
     ["circle", { cx: 10, cy: 10, r: 6, fill: "#bbddf5", stroke: GREY, "stroke-width": 2.5 }],
     ["path", { d: "M14.5 14.5l6 6", stroke: "#66757f", "stroke-width": 3.5, "stroke-linecap": "round" }],
