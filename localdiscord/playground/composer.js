@@ -6,7 +6,7 @@ import { submitCommand } from "./actions.js";
 import { api, sleep } from "./api.js";
 import { OPT, OPTION_TYPE_NAMES, commandEntries, describe, missingPermission } from "./commands.js";
 import { el, els, icon } from "./dom.js";
-import { guild, store } from "./state.js";
+import { canView, guild, store } from "./state.js";
 
 // "/imagine a red bicycle": the command typed out in full, and the text after it (what Discord puts in
 // the command's first text option). The longest name wins, so "/mod words add x" is "/mod words add".
@@ -174,7 +174,8 @@ function optionField(entry, option) {
   } else if (option.type === OPT.MENTIONABLE) {
     input = selectOf([...g.members.map((m) => [m.id, "@" + m.username]), ...g.roles.map((r) => [r.id, "@" + r.name])], true);
   } else if (option.type === OPT.CHANNEL) {
-    input = selectOf(g.channels.map((c) => [c.id, "#" + c.name]), true);
+    // Only the channels this member can see, as Discord's picker lists them.
+    input = selectOf(g.channels.filter((c) => canView(c.id)).map((c) => [c.id, "#" + c.name]), true);
   } else if (option.type === OPT.ATTACHMENT) {
     input = el("input");
     input.type = "file";

@@ -7,7 +7,7 @@ import { selectChannel } from "./channels.js";
 import { el, els, icon, paintAvatar } from "./dom.js";
 import { emojiIcon, emojify } from "./emoji.js";
 import { link, renderInline, renderMarkdown } from "./richtext.js";
-import { FLAG_EPHEMERAL, channel, channelMessages, displayName, guild, store, visible } from "./state.js";
+import { FLAG_EPHEMERAL, canView, channel, channelMessages, displayName, guild, store, visible } from "./state.js";
 
 function timeLabel(iso) {
   const date = new Date(iso);
@@ -241,7 +241,8 @@ function renderSelect(message, component) {
     choices = choices.concat((guild() ? guild().roles : []).map((r) => ({ label: "@" + r.name, value: r.id })));
   }
   if (component.type === 8) {
-    choices = choices.concat((guild() ? guild().channels : []).map((c) => ({ label: "#" + c.name, value: c.id })));
+    const shown = (guild() ? guild().channels : []).filter((c) => canView(c.id));
+    choices = choices.concat(shown.map((c) => ({ label: "#" + c.name, value: c.id })));
   }
   for (const choice of choices) {
     const option = el("option", null, (choice.emoji && choice.emoji.name ? choice.emoji.name + " " : "") + choice.label);
