@@ -151,5 +151,17 @@ def test_every_emoji_the_bot_uses_is_drawn_as_svg(browser: Any, bare: BareDiscor
             EMOJI.pattern.replace("\\U0001f000", "\\u{1f000}").replace("\\U0001faff", "\\u{1faff}"),
         )
         assert bare_glyphs == []
+        # Selecting the message and copying it gives the emoji themselves, not nothing where the icons are.
+        copied = message.locator(".message-content").evaluate(
+            """node => {
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                const selection = getSelection();
+                selection.removeAllRanges();
+                selection.addRange(range);
+                return selection.toString();
+            }"""
+        )
+        assert copied.replace("\ufe0f", "").split() == ["icons:", *(e.replace("\ufe0f", "") for e in written)]
     finally:
         page.close()
