@@ -39,8 +39,9 @@ def bot_emoji() -> set[str]:
     return found
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def bare() -> Iterator[BareDiscord]:
+    """One bare local Discord for the module: each test posts its own messages and finds them by text."""
     server = BareDiscord()
     try:
         yield server
