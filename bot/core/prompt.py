@@ -134,7 +134,7 @@ def parse_prompt(raw: str, *, aspect: str | None = None, suffix: str = "") -> Pa
             params[name] = checked
         else:
             # Passed through as typed: its own name, its value's own spelling ("--q .5" stays ".5").
-            params[typed] = checked if checked is True or name in _FLAGS else value
+            params[typed] = checked if checked is True or name in _FLAGS or str(checked) == value else value
     if aspect:
         params["ar"] = parse_aspect(aspect)
     if not body and not images:
@@ -150,7 +150,8 @@ def _param_value(name: str, value: str) -> Any:
     if name in _NUMBER_ONLY:
         if not re.fullmatch(r"\d+(?:\.\d+)?", value):
             raise InputError(ErrorReason.INVALID_PROMPT, f"--{name} needs a version number, like --{name} 7.")
-        return value
+        number = float(value)
+        return int(number) if number.is_integer() else number
     if name in _NUMERIC:
         low, high = _NUMERIC[name]
         try:
