@@ -26,6 +26,7 @@ __all__ = [
     "ProviderUpdate",
     "ReasonKind",
     "SubmitOutcome",
+    "Verb",
     "utcnow",
 ]
 
@@ -81,6 +82,8 @@ class Action(StrEnum):
     PAN_DOWN = "pan_down"
     UPSCALE_SUBTLE = "upscale_subtle"
     UPSCALE_CREATIVE = "upscale_creative"
+    # /blend: two to five images made into one grid (a job of its own, like /imagine; never a button).
+    BLEND = "blend"
 
     @property
     def tile(self) -> int | None:
@@ -139,6 +142,24 @@ GRID_ACTIONS: tuple[Action, ...] = (
     Action.U1, Action.U2, Action.U3, Action.U4, Action.REROLL,
     Action.V1, Action.V2, Action.V3, Action.V4,
 )  # fmt: skip
+
+
+class Verb(StrEnum):
+    """The Midjourney verbs beyond /imagine and its U/V/🔄 buttons (mj-verbs.md §0).
+
+    Each adapter says which of them its provider offers (``Capabilities.verbs``); the bot shows a command
+    or a button for a verb only where the provider of the job (or a configured one, for a command) does.
+    """
+
+    DESCRIBE = "describe"  # four prompts from an image
+    BLEND = "blend"  # two to five images into one grid
+    VARY_REGION = "vary_region"  # repaint a masked part of an upscale
+    CUSTOM_ZOOM = "custom_zoom"  # zoom out by a chosen factor, with a prompt
+    REMIX = "remix"  # a changed prompt on Vary, Pan or 🔄
+    ANIMATE = "animate"  # a short video from an upscale
+    EXTEND = "extend"  # a video made longer
+    SEED = "seed"  # the seed of a finished job
+    CANCEL = "cancel"  # a running job stopped at the provider
 
 
 class ReasonKind(StrEnum):

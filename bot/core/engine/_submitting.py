@@ -19,7 +19,7 @@ from bot.core.engine._base import _kind, log
 from bot.core.engine._following import Following
 from bot.core.errors import ProviderError, StoreError
 from bot.core.models import Action, ErrorReason, Job, JobEventKind, ReasonKind, SubmitOutcome, utcnow
-from bot.core.providers.base import ActionRequest, ImagineRequest, Provider, Submission
+from bot.core.providers.base import ActionRequest, BlendRequest, ImagineRequest, Provider, Submission
 from bot.core.retry import Verdict, decide_after_refusal
 from bot.core.scheduling import WorkGate
 
@@ -106,6 +106,16 @@ class Submitting(Following):
                     image_urls=tuple(job.image_urls_in),
                     aspect_ratio=job.params.get("ar"),
                     seed=job.params.get("seed"),
+                    webhook_url=webhook,
+                )
+            )
+        if job.action is Action.BLEND:
+            self.provider_submits += 1
+            return await adapter.blend(
+                BlendRequest(
+                    job_id=job.id,
+                    image_urls=tuple(job.image_urls_in),
+                    aspect_ratio=str(job.params.get("ar") or "1:1"),
                     webhook_url=webhook,
                 )
             )

@@ -21,12 +21,14 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.core.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.core.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome
+from bot.core.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome, Verb
 
 __all__ = [
     "Account",
     "ActionRequest",
+    "BlendRequest",
     "Capabilities",
+    "DescribeRequest",
     "ImagineRequest",
     "Provider",
     "Submission",
@@ -55,6 +57,9 @@ class Capabilities:
     max_poll_interval: float = 15.0
     # Requests closer together than this are refused by the provider (TheNextLeg: one per 3 s).
     min_request_interval: float = 0.0
+    # The verbs beyond imagine the bot uses at this provider: documented by it (the adapter's
+    # ``documented_verbs``) and spoken by the adapter. Nothing is offered on a guess.
+    verbs: frozenset[Verb] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +100,24 @@ class ActionRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class BlendRequest:
+    """/blend: the images (2-5 links, already through the image guard) and the grid's shape (W:H)."""
+
+    job_id: str
+    image_urls: tuple[str, ...]
+    aspect_ratio: str = "1:1"
+    webhook_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DescribeRequest:
+    """/describe: one image link (already through the image guard)."""
+
+    ref: str
+    image_url: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Submission:
     """The provider accepted a job. ``provider_data`` is kept with the job and handed back later."""
 
@@ -114,6 +137,9 @@ class Provider(abc.ABC):
     submit_outcomes: ClassVar[Mapping[AnswerClass, SubmitOutcome]] = {}
     # Whether find_by_ref can find a job the provider took by the ref we sent with it.
     finds_by_ref: ClassVar[bool] = False
+    # Every verb the provider's documents offer, with where it is documented (mj-verbs.md); what the bot
+    # uses is ``capabilities.verbs``, the ones of these the adapter speaks.
+    documented_verbs: ClassVar[Mapping[Verb, str]] = {}
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         self.account = account
@@ -139,6 +165,24 @@ class Provider(abc.ABC):
         makes ("grid" or "upscale"), for reading the job the provider returns.
         """
         return None
+
+    # -- the verbs beyond imagine; each is called only where ``capabilities.verbs`` offers it ------------
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        """Stop a running job at the provider (so it stops costing). Raises ProviderError if it cannot."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no cancel")
+
+    async def seed(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> int:
+        """The seed of a finished job (0-4294967295)."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no seed")
+
+    async def describe(self, request: DescribeRequest) -> list[str]:
+        """Prompt suggestions for an image (usually four; never assume how many)."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no describe")
+
+    async def blend(self, request: BlendRequest) -> Submission:
+        """Submit a blend of the images, whose result is a grid like an imagine's."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no blend")
 
     def judge(self, exc: ProviderError) -> SubmitOutcome:
         """What a failed submit means for the job, by this adapter's table (see ``submit_outcomes``).

@@ -29,9 +29,19 @@ import httpx
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bot.core.errors import ProviderError
-from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate, Verb
 from bot.core.netguard import ImageGuard, ImageRefused, open_image
-from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
+from bot.core.providers import _verbs_local
+from bot.core.providers.base import (
+    Account,
+    ActionRequest,
+    BlendRequest,
+    Capabilities,
+    DescribeRequest,
+    ImagineRequest,
+    Provider,
+    Submission,
+)
 
 __all__ = ["LocalProvider", "render_grid"]
 
@@ -131,7 +141,7 @@ def _png(image: Image.Image) -> bytes:
 
 def _valid_task(task: object, task_id: str) -> bool:
     """Whether a task file holds the shape :meth:`LocalProvider._create` writes."""
-    if not isinstance(task, dict) or task.get("kind") not in ("imagine", "grid", "upscale"):
+    if not isinstance(task, dict) or task.get("kind") not in ("imagine", "grid", "upscale", "blend"):
         return False
     for name in ("created", "duration"):
         value = task.get(name)
@@ -148,6 +158,10 @@ def _valid_task(task: object, task_id: str) -> bool:
         return False
     if "action" in task and task["action"] not in Action._value2member_map_:
         return False
+    if task["kind"] == "blend":
+        # A blend's images are kept in the directory of the task that first received them.
+        sources, count = task.get("sources"), task.get("count")
+        return isinstance(sources, str) and bool(_TASK_ID.fullmatch(sources)) and type(count) is int and 2 <= count <= 5
     if task["kind"] != "imagine":
         parent = task.get("parent")
         return isinstance(parent, str) and bool(_TASK_ID.fullmatch(parent)) and parent != task_id
@@ -166,7 +180,15 @@ class LocalProvider(Provider):
         aspect_ratio=True,
         poll_interval=0.5,
         max_poll_interval=2.0,
+        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL}),
     )
+    # Its own: it draws everything itself, so every verb it speaks is its document.
+    documented_verbs = {
+        Verb.DESCRIBE: "colours, brightness, shape and (for its own pictures) what it drew",
+        Verb.BLEND: "the images mixed tile by tile into a grid",
+        Verb.SEED: "the seed it drew with",
+        Verb.CANCEL: "the task marked cancelled; it draws nothing more",
+    }
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         super().__init__(account, http)
@@ -215,6 +237,12 @@ class LocalProvider(Provider):
             if request.action is not Action.REROLL
             else _rng(parent["seed"], request.job_id).randrange(2**32)
         )
+        if parent["kind"] == "blend" and request.action is Action.REROLL:
+            # 🔄 on a blend blends the same images again, with another seed.
+            return await self._create(
+                {**{k: parent[k] for k in ("prompt", "aspect", "sources", "count")}, "kind": "blend",
+                 "seed": seed, "tint": None, "ref": request.job_id}
+            )  # fmt: skip
         task = {
             "kind": kind,
             "action": request.action.value,
@@ -233,6 +261,53 @@ class LocalProvider(Provider):
             raise ProviderError(ErrorReason.LOST, "the local provider has no such task")
         return await self._state(provider_job_id, task)
 
+    # -- the verbs beyond imagine ----------------------------------------------------------------
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        task = self._load(provider_job_id)
+        if task is None:
+            raise ProviderError(ErrorReason.LOST, "the local provider has no such task")
+        if task.get("cancelled"):
+            return
+        if time.time() - task["created"] >= task["duration"]:
+            raise ProviderError(ErrorReason.ALREADY_REQUESTED, "the task has already finished")
+        task["cancelled"] = time.time()
+        await asyncio.to_thread(self._write_task, self.root / provider_job_id, task)
+
+    async def seed(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> int:
+        task = self._load(provider_job_id)
+        if task is None:
+            raise ProviderError(ErrorReason.LOST, "the local provider has no such task")
+        return int(task["seed"])
+
+    async def describe(self, request: DescribeRequest) -> list[str]:
+        data = await self._guarded_fetch(request.image_url)
+        try:
+            return await asyncio.to_thread(_verbs_local.describe, data)
+        except (OSError, ValueError) as exc:
+            raise ProviderError(ErrorReason.INVALID_IMAGE, f"the image could not be read: {exc}") from None
+
+    async def blend(self, request: BlendRequest) -> Submission:
+        if not 2 <= len(request.image_urls) <= 5:
+            raise ProviderError(ErrorReason.INVALID_PARAMETER, "a blend takes two to five images")
+        images = [await self._guarded_fetch(url) for url in request.image_urls]
+        task_id = secrets.token_hex(8)
+        try:
+            await asyncio.to_thread(_verbs_local.store_sources, self.root / task_id, images)
+        except (OSError, ValueError) as exc:
+            raise ProviderError(ErrorReason.INVALID_IMAGE, f"an image could not be read: {exc}") from None
+        task = {
+            "kind": "blend", "prompt": "", "seed": secrets.randbelow(2**32), "aspect": request.aspect_ratio,
+            "tint": None, "sources": task_id, "count": len(images), "ref": request.job_id,
+        }  # fmt: skip
+        return await self._create(task, task_id=task_id)
+
+    async def _guarded_fetch(self, url: str) -> bytes:
+        try:
+            return await self.image_guard.fetch(self.http, url)
+        except ImageRefused as exc:
+            raise ProviderError(ErrorReason.INVALID_IMAGE, f"image refused: {exc.why}") from None
+
     async def fetch_image(self, url: str) -> bytes:
         match = re.fullmatch(r"local://([0-9a-f]{16})/([a-z0-9_]+\.png)", url)
         if not match:
@@ -245,8 +320,8 @@ class LocalProvider(Provider):
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    async def _create(self, task: dict[str, Any]) -> Submission:
-        task_id = secrets.token_hex(8)
+    async def _create(self, task: dict[str, Any], *, task_id: str | None = None) -> Submission:
+        task_id = task_id or secrets.token_hex(8)
         task["created"] = time.time()
         task["duration"] = self.step_seconds * self.steps
         directory = self.root / task_id
@@ -275,6 +350,10 @@ class LocalProvider(Provider):
         elapsed = time.time() - task["created"]
         duration = task["duration"]
         ref = task.get("ref")
+        if task.get("cancelled"):
+            return ProviderUpdate(
+                provider_job_id=task_id, ref=ref, status=JobStatus.CANCELLED, error=ErrorReason.CANCELLED_BY_OWNER
+            )
         if duration > 0 and elapsed < duration:
             step = int(elapsed / self.step_seconds)
             if step == 0:
@@ -315,7 +394,11 @@ class LocalProvider(Provider):
             return Image.open(cached).convert("RGB")
         tint = tuple(task["tint"]) if task.get("tint") else None
         action = Action(task.get("action", Action.IMAGINE.value))
-        if task["kind"] == "imagine" or action is Action.REROLL:
+        if task["kind"] == "blend":
+            image = _verbs_local.blend_grid(
+                self.root / task["sources"], task["count"], task["seed"], _tile_size(task["aspect"])
+            )
+        elif task["kind"] == "imagine" or action is Action.REROLL:
             image = render_grid(task["prompt"], task["seed"], task["aspect"], tint)
         else:
             parent = self._load(task["parent"])

@@ -1,0 +1,170 @@
+"""What the local provider does for /describe and /blend, as pure functions of image bytes (worker threads).
+
+Describe reads what is really in the picture: its shape (the nearest common aspect ratio), its brightness,
+its dominant colours by name and, for a picture the local provider drew itself, what it drew (read back
+from the PNG through ``bot.core.providers._scene`` where that module exists). Blend mixes the images tile
+by tile, each tile leaning on another image, so the grid is a real blend of what was given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageChops, ImageOps, ImageStat
+
+from bot.core.netguard import open_image
+
+__all__ = ["blend_grid", "describe", "store_sources"]
+
+# Named colours a prompt can use; the nearest (in RGB) names a dominant colour.
+_COLOUR_NAMES: dict[str, tuple[int, int, int]] = {
+    "black": (15, 15, 15), "charcoal": (54, 69, 79), "grey": (128, 128, 128), "silver": (192, 192, 192),
+    "white": (245, 245, 245), "crimson": (200, 20, 50), "red": (220, 40, 30), "coral": (255, 127, 80),
+    "orange": (245, 140, 20), "amber": (255, 190, 0), "gold": (212, 175, 55), "yellow": (245, 225, 50),
+    "olive": (128, 128, 0), "lime": (150, 220, 50), "green": (40, 160, 60), "emerald": (20, 120, 80),
+    "teal": (0, 128, 128), "turquoise": (64, 224, 208), "cyan": (40, 200, 230), "sky blue": (135, 200, 235),
+    "blue": (40, 80, 210), "navy": (20, 30, 90), "indigo": (75, 0, 130), "violet": (140, 80, 200),
+    "purple": (120, 40, 140), "magenta": (210, 40, 170), "pink": (240, 150, 180), "brown": (120, 75, 40),
+    "tan": (210, 180, 140), "beige": (225, 215, 185),
+}  # fmt: skip
+# Aspect ratios a prompt names, and what a picture of that shape is called in Midjourney's words.
+_ASPECTS = ("1:1", "4:5", "5:4", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9", "1:2", "2:1")
+# Long side of the sources kept for a blend: plenty for a tile, small on disk.
+SOURCE_LONG_SIDE = 768
+MAX_SOURCES = 5
+
+
+def _nearest_aspect(width: int, height: int) -> str:
+    ratio = math.log(width / height)
+    return min(_ASPECTS, key=lambda a: abs(math.log(int(a.split(":")[0]) / int(a.split(":")[1])) - ratio))
+
+
+def _colour_name(rgb: tuple[int, ...]) -> str:
+    return min(
+        _COLOUR_NAMES, key=lambda name: sum((a - b) ** 2 for a, b in zip(_COLOUR_NAMES[name], rgb, strict=False))
+    )
+
+
+def dominant_colours(image: Image.Image, count: int = 3) -> list[str]:
+    """The names of the image's most common colours, most common first, without repeats."""
+    small = image.convert("RGB").resize((64, 64))
+    quantised = small.quantize(colors=8, method=Image.Quantize.MEDIANCUT)
+    palette = quantised.getpalette() or []
+    names: list[str] = []
+    for _, index in sorted(quantised.getcolors() or [], reverse=True):
+        name = _colour_name(tuple(palette[index * 3 : index * 3 + 3]))
+        if name not in names:
+            names.append(name)
+        if len(names) == count:
+            break
+    while len(names) < count:
+        names.append(names[-1] if names else "grey")
+    return names
+
+
+def _brightness_words(image: Image.Image) -> tuple[str, str]:
+    """(light, mood) words from the mean brightness and contrast."""
+    stat = ImageStat.Stat(image.convert("L"))
+    mean, spread = stat.mean[0], stat.stddev[0]
+    if mean < 70:
+        light = "dark, low-key"
+    elif mean < 120:
+        light = "dim, moody"
+    elif mean < 180:
+        light = "soft daylight"
+    else:
+        light = "bright, high-key"
+    mood = "high contrast" if spread > 60 else "gentle contrast" if spread > 30 else "flat, muted"
+    return light, mood
+
+
+def _scene_words(data: bytes) -> str | None:
+    """What the local provider drew, where its scene reader exists (it writes the scene into the PNG)."""
+    try:
+        module = importlib.import_module("bot.core.providers._scene")
+    except ImportError:
+        return None
+    read_scene: Callable[[bytes], Any] | None = getattr(module, "read_scene", None)
+    scene = read_scene(data) if read_scene is not None else None
+    if not isinstance(scene, dict):
+        return None
+    for key in ("subject", "prompt", "description", "text"):
+        value = scene.get(key)
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())[:200]
+    objects = scene.get("objects") or scene.get("shapes")
+    if isinstance(objects, list):
+        words = [str(o.get("name") or o.get("kind")) if isinstance(o, dict) else str(o) for o in objects[:4]]
+        words = [w for w in words if w and w != "None"]
+        if words:
+            return ", ".join(words)
+    return None
+
+
+def describe(data: bytes) -> list[str]:
+    """Four prompt suggestions that follow from the picture, each ending with its shape as ``--ar``."""
+    with open_image(data) as source:
+        image = source.convert("RGB")
+    aspect = _nearest_aspect(image.width, image.height)
+    first, second, third = dominant_colours(image)
+    light, mood = _brightness_words(image)
+    subject = _scene_words(data)
+    orientation = (
+        "portrait"
+        if image.height > image.width * 1.1
+        else "landscape"
+        if image.width > image.height * 1.1
+        else "square"
+    )
+    lead = subject or f"abstract shapes in {first} and {second}"
+    return [
+        f"{lead}, {light}, {mood}, {third} accents --ar {aspect}",
+        f"a {orientation} composition of {first} forms over a {second} gradient, {light} --ar {aspect}",
+        f"{first}, {second} and {third} colour study, soft geometric shapes, {mood} --ar {aspect}",
+        f"minimal poster, {first} on {second}, {light} tones, clean edges --ar {aspect}",
+    ]
+
+
+def store_sources(directory: Path, images: list[bytes]) -> None:
+    """Decode (under the image guard's pixel limit) and keep a blend's images as PNGs in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for index, data in enumerate(images[:MAX_SOURCES], start=1):
+        with open_image(data) as source:
+            image = source.convert("RGB")
+        image.thumbnail((SOURCE_LONG_SIDE, SOURCE_LONG_SIDE))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=3)
+        temporary = directory / f"source_{index}.tmp"
+        temporary.write_bytes(buffer.getvalue())
+        temporary.replace(directory / f"source_{index}.png")
+
+
+def blend_grid(directory: Path, count: int, seed: int, tile: tuple[int, int]) -> Image.Image:
+    """Four tiles, each a weighted mix of every image (fitted to the tile), leaning on a different one."""
+    sources = [
+        ImageOps.fit(Image.open(directory / f"source_{i}.png").convert("RGB"), tile) for i in range(1, count + 1)
+    ]
+    rng = random.Random(seed)
+    tiles = []
+    for index in range(4):
+        lead = index % count
+        weights = [rng.uniform(0.4, 1.0) for _ in sources]
+        weights[lead] += 0.8
+        mixed = sources[0]
+        total = weights[0]
+        for source, weight in zip(sources[1:], weights[1:], strict=True):
+            total += weight
+            mixed = Image.blend(mixed, source, weight / total)
+        # A soft light pass of the lead image keeps its shapes readable through the mix.
+        tiles.append(Image.blend(mixed, ImageChops.soft_light(mixed, sources[lead]), 0.5))
+    width, height = tile
+    grid = Image.new("RGB", (width * 2, height * 2))
+    for i, picture in enumerate(tiles):
+        grid.paste(picture, ((i % 2) * width, (i // 2) * height))
+    return grid
