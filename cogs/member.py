@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import InputError, ProviderError
-from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus
+from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, Verb
 from bot.core.moderation import AuditAction
 from bot.core.prompt import ASPECT_CHOICES
 from bot.ui import gate
@@ -42,7 +42,7 @@ from bot.ui.render import (
     quote_prompt,
     reason_text,
 )
-from bot.ui.replies import refuse, reply
+from bot.ui.replies import refuse, reply, reply_followup
 from bot.ui.texts import blocked_text, info_text, input_text, settings_text
 from cogs._runtime import RuntimeAccess
 
@@ -174,7 +174,7 @@ class Member(RuntimeAccess, commands.Cog):
             await refuse(interaction, t(interaction.locale, "job.gone"))
             return
         kwargs: dict[str, Any] = {"attachments": [file]}
-        view = result_view(found, await self.engine.pressed(found.id))
+        view = result_view(found, await self.engine.pressed(found.id), self.engine.verbs_for(found))
         if view is not None:
             kwargs["view"] = view
         await interaction.edit_original_response(content=job_content(found), allowed_mentions=NO_MENTIONS, **kwargs)
@@ -229,6 +229,20 @@ class Member(RuntimeAccess, commands.Cog):
             await self.moderation.record(
                 job.guild_id, interaction.user.id, AuditAction.JOB_CANCELLED, target_user_id=job.user_id, job_id=job.id
             )
+        if ended is not None:
+            # Stopped here; now at the provider too, where it offers that, and the member is told which.
+            await reply_followup(interaction, t(interaction.locale, await self._cancel_outcome(ended)))
+
+    async def _cancel_outcome(self, job: Job) -> str:
+        """Ask the provider to stop ``job`` where it can; the i18n key of what to tell the member."""
+        if job.provider_job_id is None and job.submit_started_at is None:
+            return "cancel.not_sent"
+        stopped = await self.engine.cancel_at_provider(job)
+        if stopped:
+            return "cancel.at_provider"
+        if stopped is None and Verb.CANCEL not in self.engine.verbs_for(job):
+            return "cancel.not_at_provider"
+        return "cancel.provider_failed"
 
     # -- /settings -------------------------------------------------------------------------------
 

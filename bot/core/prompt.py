@@ -150,8 +150,8 @@ def _param_value(name: str, value: str) -> Any:
     if name in _NUMBER_ONLY:
         if not re.fullmatch(r"\d+(?:\.\d+)?", value):
             raise InputError(ErrorReason.INVALID_PROMPT, f"--{name} needs a version number, like --{name} 7.")
-        number = float(value)
-        return int(number) if number.is_integer() else number
+        version = float(value)
+        return int(version) if version.is_integer() else version
     if name in _NUMERIC:
         low, high = _NUMERIC[name]
         try:

@@ -202,7 +202,7 @@ class Presenter:
         job = await engine.get(job_id)
         if job is None or job.message_id is None or not job.terminal:
             return False  # its final edit, still to come, draws the pressed buttons from the store
-        view = result_view(job, await engine.pressed(job.id))
+        view = result_view(job, await engine.pressed(job.id), engine.verbs_for(job))
         if view is None:
             return False
         try:
@@ -244,13 +244,21 @@ class Presenter:
         content = job_content(job)
         if job.status is not JobStatus.COMPLETED or job.result_url is None:
             # A job that may exist at the provider offers 🔄 to send it again; other failures offer nothing.
-            return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": []}
+            return {
+                "content": content,
+                "view": result_view(job, await self._pressed(job), self.bot.runtime.engine.verbs_for(job)),
+                "attachments": [],
+            }
         data = await self._image(job, job.result_url, required=True)
         assert data is not None
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
         file = discord.File(_buffer(data), filename=filename, description=alt_text(job))
-        return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": [file]}
+        return {
+            "content": content,
+            "view": result_view(job, await self._pressed(job), self.bot.runtime.engine.verbs_for(job)),
+            "attachments": [file],
+        }
 
     async def _pressed(self, job: Job) -> frozenset[Action]:
         return await self.bot.runtime.engine.pressed(job.id)

@@ -215,7 +215,8 @@ def button_rows(actions: list[Action]) -> list[list[Action]]:
 
 
 def alt_text(job: Job) -> str:
-    return job.prompt[:MAX_ALT_TEXT]
+    # A blend has no prompt: its alt text says what it is rather than nothing.
+    return job.prompt[:MAX_ALT_TEXT] or action_title(job.action, job.locale) or "image"
 
 
 def encode_for_upload(data: bytes, limit: int | None, filename: str = "grid.png") -> tuple[bytes, str]:

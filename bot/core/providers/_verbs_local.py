@@ -57,7 +57,8 @@ def dominant_colours(image: Image.Image, count: int = 3) -> list[str]:
     quantised = small.quantize(colors=8, method=Image.Quantize.MEDIANCUT)
     palette = quantised.getpalette() or []
     names: list[str] = []
-    for _, index in sorted(quantised.getcolors() or [], reverse=True):
+    colours = [(count, int(index)) for count, index in quantised.getcolors() or [] if isinstance(index, int)]
+    for _, index in sorted(colours, reverse=True):
         name = _colour_name(tuple(palette[index * 3 : index * 3 + 3]))
         if name not in names:
             names.append(name)

@@ -126,3 +126,26 @@ STRINGS.update({f"reason.{reason.value}": reason.message for reason in ErrorReas
 # Command names, descriptions and choice names, by their English text as written in cogs/; English needs
 # no entries (Discord shows the text as written).
 COMMANDS: dict[str, str] = {}
+
+# The verbs beyond /imagine (issue 11): /describe, /blend, the seed, cancelling at the image service.
+STRINGS.update(
+    {
+        "action.blend": "Blend",
+        "verb.not_offered": "The image service this bot uses does not offer that. Nothing was sent.",
+        "seed.answer": "✉️ The seed of job `{id}` is **{seed}**. Add `--seed {seed}` to a prompt to start from it.",
+        "seed.failed": "The image service did not give the seed of this job: {reason}",
+        "seed.not_finished": "A job has a seed once it is finished.",
+        "cancel.at_provider": "Cancelled. The image service was told to stop the job, so it costs nothing more.",
+        "cancel.provider_failed": "Cancelled here. The image service could not be told to stop, so it may still"
+        " finish the job; the result will not be shown.",
+        "cancel.not_at_provider": "Cancelled here. The image service offers no way to stop a job it has started,"
+        " so it may still finish it; the result will not be shown.",
+        "cancel.not_sent": "Cancelled before it reached the image service.",
+        "describe.head": "**Prompts for this image**, from <@{user}>'s /describe. Press a number to imagine it.",
+        "describe.failed": "The image could not be described: {reason}",
+        "describe.none": "The image service gave no prompts for this image.",
+        "describe.gone": "These prompts are no longer known to the bot. Run /describe again.",
+        "describe.need_image": "Give an image to describe: an upload or a link.",
+        "blend.count": "A blend takes two to five images.",
+    }
+)
