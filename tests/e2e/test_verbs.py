@@ -73,7 +73,7 @@ async def describe_then_pick(ld: LocalDiscord, bot: BotProcess) -> list[str]:
     second = lines[1].split(" ", 1)[1]
     picked = await ld.click("bob", message["id"], button_ids(message)[1])
     grid = await final(ld, await response_message_id(ld, picked["interaction_id"]), within=30.0)
-    assert "a landscape composition of" in grid["content"] and grid["attachments"], grid["content"]
+    assert grid["attachments"], grid["content"]
     assert second.split(",")[0].replace("\\", "") in grid["content"].replace("\\", "")
     return lines
 
