@@ -173,9 +173,9 @@ def result_actions(job: Job) -> list[Action]:
     offered = set(job.actions)
     if job.action.makes_grid:
         ordered = [a for a in GRID_ACTIONS if a in offered]
-        ordered += [a for a in Action if a in offered and a not in ordered and a is not Action.IMAGINE]
+        ordered += [a for a in Action if a in offered and a not in ordered and a not in (Action.IMAGINE, Action.BLEND)]
     else:
-        ordered = [a for a in Action if a in offered and a is not Action.IMAGINE]
+        ordered = [a for a in Action if a in offered and a not in (Action.IMAGINE, Action.BLEND)]
     return ordered
 
 

@@ -22,7 +22,16 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.core.errors import ConfigError, ProviderError
-from bot.core.models import GRID_ACTIONS, Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.models import (
+    GRID_ACTIONS,
+    Action,
+    AnswerClass,
+    ErrorReason,
+    JobStatus,
+    ProviderUpdate,
+    SubmitOutcome,
+    Verb,
+)
 from bot.core.providers._common import (
     REF_HEADER,
     UPSCALED_SET,
@@ -61,6 +70,18 @@ class ApiFrameProvider(HttpAdapter):
         poll_interval=3.0,
         max_poll_interval=15.0,
     )
+    # mj-verbs.md §7 (APIFrame v1). None is spoken by this adapter yet. No cancel endpoint exists (§7.9);
+    # the video result's shape is undocumented (video_urls vs videoUrl, §7.7, INFERRED).
+    documented_verbs = {
+        Verb.DESCRIBE: "POST /describe {image_url} (§7.1)",
+        Verb.BLEND: "POST /blend {image_urls, dimension} (§7.4)",
+        Verb.VARY_REGION: "POST /inpaint {parent_task_id, mask} (§7.5)",
+        Verb.CUSTOM_ZOOM: "POST /outpaint {zoom_ratio in (1, 2]} (§7.6)",
+        Verb.REMIX: "prompt on reroll/variations/pan/outpaint (§7.6)",
+        Verb.ANIMATE: "POST /imagine-video {image_url, motion} (§7.7)",
+        Verb.EXTEND: "POST /imagine-video-extend {parent_task_id, index} (§7.7)",
+        Verb.SEED: "POST /seed {task_id}; the seed comes back as a string (§7.3)",
+    }
 
     # Whether APIFrame has the task after each kind of answer to a submit endpoint (providers.md §4.2). It has
     # no way to list tasks by anything of ours (/fetch and /fetch-many need its task_id), so an unclear
