@@ -251,6 +251,7 @@ class Member(RuntimeAccess, commands.Cog):
         aspect="Aspect ratio for prompts that do not set one (off to clear)",
         suffix="Parameters added to every prompt, like --v 6 --stylize 250 (off to clear)",
         notify="Send me a DM when one of my jobs ends",
+        remix="Edit the prompt when you press Vary, Pan or 🔄",
     )
     @app_commands.choices(
         aspect=[app_commands.Choice(name=a, value=a) for a in ASPECT_CHOICES]
@@ -262,6 +263,7 @@ class Member(RuntimeAccess, commands.Cog):
         aspect: app_commands.Choice[str] | None = None,
         suffix: app_commands.Range[str, 1, 200] | None = None,
         notify: bool | None = None,
+        remix: bool | None = None,
     ) -> None:
         changes: dict[str, Any] = {}
         if aspect is not None:
@@ -285,6 +287,8 @@ class Member(RuntimeAccess, commands.Cog):
             changes["suffix"] = cleaned
         if notify is not None:
             changes["dm_on_finish"] = notify
+        if remix is not None:
+            changes["remix"] = remix
         await interaction.response.defer(ephemeral=True, thinking=True)
         if changes:
             current = await self.moderation.update_member_settings(interaction.user.id, **changes)

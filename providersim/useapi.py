@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import re
 from typing import Any, ClassVar
 
 import aiohttp
@@ -158,6 +159,13 @@ class UseApiSim(SimServer):
             return json_response(
                 400, {"error": "Button not supported or not found in jobid buttons array", "code": 400}
             )
+        prompt = body.get("prompt")
+        if label == "Custom Zoom":
+            # Custom Zoom requires a prompt whose --zoom is above 1 and at most 2 (mj-verbs.md §4.3, §13).
+            zoom = re.search(r"--zoom\s+(\d+(?:\.\d+)?)", prompt) if isinstance(prompt, str) else None
+            if zoom is None or not 1 < float(zoom[1]) <= 2:
+                return json_response(400, {"error": "Custom Zoom requires prompt with --zoom between 1 and 2",
+                                           "code": 400})  # fmt: skip
         if label in ("U1", "U2", "U3", "U4") and label in parent.children:
             return json_response(
                 409, {"error": f"Upscale button already executed by jobid {parent.children[label]}",
@@ -170,7 +178,8 @@ class UseApiSim(SimServer):
             return forced.refusal
         upscale = label in ("U1", "U2", "U3", "U4")
         job = self.create_job(
-            token, kind="upscale" if upscale else "grid", action=label, prompt=parent.prompt, aspect=parent.aspect,
+            token, kind="upscale" if upscale else "grid", action=label,
+            prompt=prompt if isinstance(prompt, str) and prompt.strip() else parent.prompt, aspect=parent.aspect,
             parent=parent.id, index=int(label[1]) if upscale else None, ref=body.get("replyRef"),
             webhook_url=body.get("replyUrl") or None, failure=forced.failure,
         )  # fmt: skip

@@ -84,6 +84,8 @@ class Action(StrEnum):
     UPSCALE_CREATIVE = "upscale_creative"
     # /blend: two to five images made into one grid (a job of its own, like /imagine; never a button).
     BLEND = "blend"
+    # Zoom out by a factor the member chooses (1.0-2.0), with a prompt: a grid, from an upscale.
+    CUSTOM_ZOOM = "custom_zoom"
 
     @property
     def tile(self) -> int | None:
@@ -135,6 +137,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.PAN_DOWN: "\u2b07\ufe0f",
     Action.UPSCALE_SUBTLE: "Upscale (Subtle)",
     Action.UPSCALE_CREATIVE: "Upscale (Creative)",
+    Action.CUSTOM_ZOOM: "Custom Zoom",
 }
 
 # What a finished grid offers, in the order the buttons are laid out.

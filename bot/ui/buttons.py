@@ -124,7 +124,8 @@ def result_view(
     made into a job from it (the store's children of the job, by action): those are drawn in colour,
     their custom_ids unchanged, so they still answer (a second press points at the first). ``verbs`` are
     what the job's provider offers beyond the actions: ✉️ (the seed) on a finished job where it gives one."""
-    actions = result_actions(job)
+    # Custom Zoom only where the provider takes its factor and prompt (the modal needs both).
+    actions = [a for a in result_actions(job) if a is not Action.CUSTOM_ZOOM or Verb.CUSTOM_ZOOM in verbs]
     seed = Verb.SEED in verbs and job.status is JobStatus.COMPLETED
     if not actions and not seed:
         return None

@@ -190,7 +190,9 @@ def button_label(action: Action, locale: object = None) -> tuple[str | None, str
     return t(locale, f"action.{action.value}"), None
 
 
-_VARY_ZOOM = frozenset({Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X})
+_VARY_ZOOM = frozenset(
+    {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.CUSTOM_ZOOM}
+)
 _PANS = frozenset({Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN})
 _UPSCALES = frozenset({Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
 

@@ -125,6 +125,45 @@ async def cancel_running(ld: LocalDiscord, prompt: str) -> tuple[str, str]:
     return await wait_until(ended, within=20.0, what="the job to show it was cancelled"), note
 
 
+async def open_box(ld: LocalDiscord, user: str, message: dict[str, Any], action: str) -> dict[str, Any]:
+    """Press ``action`` on ``message`` and return the interaction once it answered with a modal."""
+    custom_id = next(c for c in button_ids(message) if c.endswith(f":{action}"))
+    clicked = await ld.click(user, message["id"], custom_id)
+
+    def boxed() -> dict[str, Any] | None:
+        info = ld.interaction(clicked["interaction_id"])
+        return info if info.get("modal") else None
+
+    return await wait_until(boxed, within=15.0, what=f"the modal of {action}")
+
+
+async def remix_and_custom_zoom(ld: LocalDiscord) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Remix on: V1 opens the prompt, the edited prompt makes the variation; Custom Zoom's modal on an
+    upscale takes a factor and a prompt. Returns (the remixed grid, the custom-zoom grid)."""
+    ld.add_user("erin")
+    settings = await ld.invoke("erin", "imagine", "settings", {"remix": True})
+    await private_answer(ld, settings["interaction_id"], "Remix")
+    grid = await final(ld, await imagine(ld, "erin", "a green valley --ar 3:2"), within=30.0)
+    box = await open_box(ld, "erin", grid, "v1")
+    assert "a green valley" in json.dumps(box["modal"]), box["modal"]
+    # A parameter the parser refuses comes back privately, and nothing is made.
+    refused = await ld.submit_modal(box["id"], {"prompt": "a red valley --chaos 500"})
+    assert "--chaos" in await private_answer(ld, refused["interaction_id"], "chaos")
+    box = await open_box(ld, "erin", grid, "v1")
+    submitted = await ld.submit_modal(box["id"], {"prompt": "a red valley at night --ar 3:2"})
+    remixed = await final(ld, await response_message_id(ld, submitted["interaction_id"]), within=30.0)
+    assert "a red valley at night" in remixed["content"] and remixed["attachments"], remixed["content"]
+
+    upscale = await final(ld, await press(ld, "erin", remixed, "u1"), within=30.0)
+    box = await open_box(ld, "erin", upscale, "custom_zoom")
+    fields = json.dumps(box["modal"])
+    assert '"zoom"' in fields and "a red valley at night" in fields, fields
+    submitted = await ld.submit_modal(box["id"], {"zoom": "1.5", "prompt": "a red valley at night, wider"})
+    zoomed = await final(ld, await response_message_id(ld, submitted["interaction_id"]), within=30.0)
+    assert "wider" in zoomed["content"] and zoomed["attachments"], zoomed["content"]
+    return remixed, zoomed
+
+
 async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
     bot = await start_bot(LOCAL_STEP_SECONDS="0.5", LOCAL_STEPS="4")
     await describe_then_pick(ld, bot)
@@ -136,6 +175,7 @@ async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable
     assert "image service was told to stop" in note, note
     tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
     assert any(t.get("cancelled") for t in tasks), "the local provider's task was marked cancelled"
+    await remix_and_custom_zoom(ld)
 
 
 @pytest.fixture
@@ -176,6 +216,10 @@ async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
     assert "image service was told to stop" in note, note
     cancels = [r for r in sim.requests if r["path"] == "/v2/jobs/cancel/"]
     assert len(cancels) == 1 and cancels[0]["status"] == 200, sim.requests[-3:]
+    await remix_and_custom_zoom(ld)
+    buttons = [r["body"] for r in sim.requests if r["path"] == "/v2/jobs/button" and r["status"] == 200]
+    assert any(b["button"] == "V1" and b.get("prompt") == "a red valley at night --ar 3:2" for b in buttons), buttons
+    assert any(b["button"] == "Custom Zoom" and b["prompt"].endswith("wider --zoom 1.5") for b in buttons), buttons
 
 
 async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -> None:

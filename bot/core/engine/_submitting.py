@@ -135,6 +135,8 @@ class Submitting(Following):
                 parent_prompt=parent.prompt_final or parent.prompt,
                 parent_image_urls=tuple(parent.image_urls),
                 webhook_url=webhook,
+                prompt=(job.prompt_final or job.prompt) if job.params.get("remix") else None,
+                zoom=float(job.params["zoom"]) if isinstance(job.params.get("zoom"), int | float) else None,
             )
         )
 

@@ -169,3 +169,13 @@ def blend_grid(directory: Path, count: int, seed: int, tile: tuple[int, int]) ->
     for i, picture in enumerate(tiles):
         grid.paste(picture, ((i % 2) * width, (i // 2) * height))
     return grid
+
+
+def zoom_out(source: Image.Image, factor: float) -> Image.Image:
+    """The picture shrunk by ``factor`` in the middle of a frame of its own size, the frame filled from the
+    picture's edges (stretched and blurred), as an outpaint would continue it."""
+    width, height = source.size
+    small = source.resize((max(1, round(width / factor)), max(1, round(height / factor))))
+    frame = source.resize((8, 8)).resize(source.size, Image.Resampling.BICUBIC)
+    frame.paste(small, ((width - small.width) // 2, (height - small.height) // 2))
+    return frame

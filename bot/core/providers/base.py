@@ -97,6 +97,10 @@ class ActionRequest:
     parent_prompt: str
     parent_image_urls: tuple[str, ...] = ()
     webhook_url: str | None = None
+    # Remix: the member's edited prompt for this press (Vary, Pan, 🔄, Custom Zoom); None keeps the parent's.
+    prompt: str | None = None
+    # Custom Zoom's factor, 1.0-2.0.
+    zoom: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,7 +55,8 @@ _ASPECT = re.compile(r"([1-9]\d{0,2}):([1-9]\d{0,2})")
 MAX_LINEAGE = 64
 _POST_UPSCALE = frozenset(
     {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
-     Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
+     Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE,
+     Action.CUSTOM_ZOOM}
 )  # fmt: skip
 
 
@@ -180,7 +181,7 @@ class LocalProvider(Provider):
         aspect_ratio=True,
         poll_interval=0.5,
         max_poll_interval=2.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL}),
+        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}),
     )
     # Its own: it draws everything itself, so every verb it speaks is its document.
     documented_verbs = {
@@ -188,6 +189,8 @@ class LocalProvider(Provider):
         Verb.BLEND: "the images mixed tile by tile into a grid",
         Verb.SEED: "the seed it drew with",
         Verb.CANCEL: "the task marked cancelled; it draws nothing more",
+        Verb.REMIX: "the edited prompt drawn into the variation, pan or reroll",
+        Verb.CUSTOM_ZOOM: "zoomed out by the chosen factor (1.0-2.0), the edited prompt drawn in",
     }
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
@@ -243,11 +246,16 @@ class LocalProvider(Provider):
                 {**{k: parent[k] for k in ("prompt", "aspect", "sources", "count")}, "kind": "blend",
                  "seed": seed, "tint": None, "ref": request.job_id}
             )  # fmt: skip
+        if request.action is Action.CUSTOM_ZOOM and not (request.zoom and 1.0 <= request.zoom <= 2.0):
+            raise ProviderError(ErrorReason.INVALID_PARAMETER, "Custom Zoom takes a zoom from 1.0 to 2.0")
         task = {
             "kind": kind,
             "action": request.action.value,
             "parent": request.parent_provider_job_id,
-            "prompt": parent["prompt"],
+            # Remix: the member's edited prompt is what this press draws (a reroll draws it anew).
+            "prompt": request.prompt if request.prompt is not None else parent["prompt"],
+            "remix": request.prompt is not None,
+            "zoom": request.zoom,
             "seed": seed,
             "aspect": parent["aspect"],
             "tint": parent.get("tint"),
@@ -407,7 +415,15 @@ class LocalProvider(Provider):
             source = self._result_image(task["parent"], parent, depth + 1)
             if action.tile is not None:
                 source = split_grid(source)[action.tile - 1]
-            image = self._derive(action, source, task["seed"])
+            if action is Action.CUSTOM_ZOOM:
+                image = _verbs_local.zoom_out(source, float(task.get("zoom") or 2.0))
+                image = self._derive(Action.VARY_SUBTLE, image, task["seed"])
+            else:
+                image = self._derive(action, source, task["seed"])
+            if task.get("remix"):
+                # The edited prompt's own picture drawn into the result, so the remix shows.
+                drawn = render_grid(task["prompt"], task["seed"], task["aspect"], tint).resize(image.size)
+                image = Image.blend(image, drawn, 0.45)
         return image
 
     @staticmethod

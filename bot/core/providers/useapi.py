@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bot.core.errors import ProviderError
-from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome, Verb
+from bot.core.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome, Verb
 from bot.core.providers._common import (
     DEFAULT_QUEUE_FULL_WAIT_S,
     GRID_SET,
@@ -73,6 +73,7 @@ _KEYCAP = re.compile(r"^\s*[1-9]\ufe0f?\u20e3\s*")
 # Where the seed sits in a finished seed_async job's text: not shown in useapi's pages (mj-verbs.md §4.5,
 # INFERRED), so any "seed" followed by a 32-bit number is read, in content or an embed.
 _SEED = re.compile(r"seed\D{0,20}?(\d{1,10})\b", re.IGNORECASE)
+_ZOOM_PARAM = re.compile(r"(?:(?<=\s)|^)--zoom\s+\S+", re.IGNORECASE)
 _TERMINAL_FAILURES = {
     "failed": ErrorReason.PROVIDER_FAILED,
     "moderated": ErrorReason.BANNED_PROMPT,
@@ -90,9 +91,9 @@ class UseApiProvider(HttpAdapter):
         # useapi refreshes a job from Discord every 15-60 s; polling faster only spends requests.
         poll_interval=10.0,
         max_poll_interval=30.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL}),
+        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}),
     )
-    # Everything mj-verbs.md §4 documents for v2; Vary (Region), Custom Zoom, Remix and video are not spoken
+    # Everything mj-verbs.md §4 documents for v2; Vary (Region) and video are not spoken
     # by this adapter yet, so they are documented here but not in ``capabilities.verbs``.
     documented_verbs = {
         Verb.DESCRIBE: "POST /v2/jobs/describe {describeUrl}; prompts in embeds[0].description (§4.1)",
@@ -184,6 +185,13 @@ class UseApiProvider(HttpAdapter):
             "button": button_label(request.action),
             **self._common_fields(request.job_id, request.webhook_url),
         }
+        if request.action is Action.CUSTOM_ZOOM:
+            # Custom Zoom requires a prompt; the factor rides in it as --zoom (mj-verbs.md §4.3, INFERRED).
+            prompt = _ZOOM_PARAM.sub("", request.prompt or request.parent_prompt).strip()
+            body["prompt"] = f"{prompt} --zoom {request.zoom or 2.0:g}"
+        elif request.prompt is not None:
+            # Remix: the edited prompt goes with V1-V4, Vary, the pans and 🔄 (needs Remix on at the account).
+            body["prompt"] = request.prompt
         kind = "upscale" if request.action.is_upscale else "grid"
         return await self.submit("/jobs/button", body, lambda answer: self._submission(answer, kind))
 

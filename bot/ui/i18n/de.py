@@ -244,3 +244,21 @@ COMMANDS.update(
         "Landscape": "Querformat",
     }
 )
+STRINGS.update(
+    {
+        "action.custom_zoom": "Eigener Zoom",
+        "settings.remix": "Remix (Prompt bei Vary, Schwenk und 🔄 bearbeiten): {state}",
+        "remix.title": "Remix: Prompt bearbeiten",
+        "remix.prompt": "Prompt",
+        "zoom.title": "Eigener Zoom",
+        "zoom.value": "Herauszoomen um (1.0 bis 2.0)",
+        "zoom.invalid": "Der Zoom muss eine Zahl von 1.0 bis 2.0 sein, etwa 1.5.",
+    }
+)
+COMMANDS.update(
+    {
+        "remix": "remix",
+        "Edit the prompt when you press Vary, Pan or 🔄": "Den Prompt bearbeiten, wenn du Vary, Schwenk oder 🔄"
+        " drückst",
+    }
+)

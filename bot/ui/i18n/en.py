@@ -149,3 +149,14 @@ STRINGS.update(
         "blend.count": "A blend takes two to five images.",
     }
 )
+STRINGS.update(
+    {
+        "action.custom_zoom": "Custom Zoom",
+        "settings.remix": "Remix (edit the prompt on Vary, Pan and 🔄): {state}",
+        "remix.title": "Remix: edit the prompt",
+        "remix.prompt": "Prompt",
+        "zoom.title": "Custom Zoom",
+        "zoom.value": "Zoom out by (1.0 to 2.0)",
+        "zoom.invalid": "The zoom must be a number from 1.0 to 2.0, like 1.5.",
+    }
+)

@@ -231,3 +231,20 @@ COMMANDS.update(
         "Landscape": "横長",
     }
 )
+STRINGS.update(
+    {
+        "action.custom_zoom": "カスタムズーム",
+        "settings.remix": "リミックス（Vary・パン・🔄 でプロンプトを編集）: {state}",
+        "remix.title": "リミックス: プロンプトを編集",
+        "remix.prompt": "プロンプト",
+        "zoom.title": "カスタムズーム",
+        "zoom.value": "ズームアウトの倍率（1.0〜2.0）",
+        "zoom.invalid": "ズームは 1.0〜2.0 の数値で指定してください（例: 1.5）。",
+    }
+)
+COMMANDS.update(
+    {
+        "remix": "リミックス",
+        "Edit the prompt when you press Vary, Pan or 🔄": "Vary・パン・🔄 を押したときにプロンプトを編集する",
+    }
+)
