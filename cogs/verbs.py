@@ -25,6 +25,7 @@ from bot.core.models import Action, ErrorReason, Job, JobStatus, Verb
 from bot.core.moderation import Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import IMAGE_EXTENSIONS
+from bot.core.providers import provider_class
 from bot.ui import gate
 from bot.ui.buttons import DESCRIBE_TEMPLATE, SEED_TEMPLATE, describe_button, describe_view, seed_button
 from bot.ui.i18n import t
@@ -290,8 +291,10 @@ class Verbs(RuntimeAccess, commands.Cog):
 
 async def setup(bot: ImagineBot) -> None:
     await bot.add_cog(Verbs(bot))
-    # Only the commands some configured provider offers are registered, and so synced and shown.
-    offered = bot.runtime.engine.offered_verbs()
+    # Only the commands some configured provider (main or failover) offers are registered, and so synced and
+    # shown. Read from the settings, so `imagine-bot sync` (which starts no engine) registers the same.
+    names = dict.fromkeys([bot.settings.provider, *bot.settings.failover_providers])
+    offered = frozenset().union(*(provider_class(name).capabilities.verbs for name in names))
     for verb, name in ((Verb.DESCRIBE, "describe"), (Verb.BLEND, "blend")):
         if verb not in offered:
             bot.tree.remove_command(name)
