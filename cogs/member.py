@@ -37,6 +37,7 @@ from bot.ui.render import (
     NO_MENTIONS,
     alt_text,
     encode_for_upload,
+    is_video,
     job_content,
     job_link,
     quote_prompt,
@@ -202,6 +203,12 @@ class Member(RuntimeAccess, commands.Cog):
         if provider is None or job.result_url is None:
             raise ProviderError(ErrorReason.NO_ACCOUNT, f"{job.provider} is not configured")
         data = await provider.fetch_image(job.result_url)
+        if is_video(job.result_url):
+            # Shown as it is; a video over the limit is refused like any result that cannot be shown.
+            if job.upload_limit is not None and len(data) > job.upload_limit:
+                raise ProviderError(ErrorReason.PROVIDER_FAILED, "the video is larger than the upload limit")
+            name = "video" + job.result_url[job.result_url.rfind(".") :].split("?", 1)[0].lower()
+            return discord.File(io.BytesIO(data), filename=name, description=alt_text(job))
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await asyncio.to_thread(encode_for_upload, data, job.upload_limit, filename)
         return discord.File(io.BytesIO(data), filename=filename, description=alt_text(job))

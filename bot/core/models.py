@@ -86,6 +86,11 @@ class Action(StrEnum):
     BLEND = "blend"
     # Zoom out by a factor the member chooses (1.0-2.0), with a prompt: a grid, from an upscale.
     CUSTOM_ZOOM = "custom_zoom"
+    # A short video from an upscale, and a video made longer (Midjourney's Animate and Extend).
+    ANIMATE_HIGH = "animate_high"
+    ANIMATE_LOW = "animate_low"
+    EXTEND_HIGH = "extend_high"
+    EXTEND_LOW = "extend_low"
 
     @property
     def tile(self) -> int | None:
@@ -138,6 +143,10 @@ ACTION_LABELS: dict[Action, str] = {
     Action.UPSCALE_SUBTLE: "Upscale (Subtle)",
     Action.UPSCALE_CREATIVE: "Upscale (Creative)",
     Action.CUSTOM_ZOOM: "Custom Zoom",
+    Action.ANIMATE_HIGH: "Animate (High motion)",
+    Action.ANIMATE_LOW: "Animate (Low motion)",
+    Action.EXTEND_HIGH: "Extend (High motion)",
+    Action.EXTEND_LOW: "Extend (Low motion)",
 }
 
 # What a finished grid offers, in the order the buttons are laid out.

@@ -27,7 +27,8 @@ from bot.core.models import Action, ErrorReason, Job, JobEvent, JobEventKind, Jo
 from bot.core.scheduling import WorkGate
 from bot.ui.buttons import result_view
 from bot.ui.controls import progress_view
-from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content
+from bot.ui.i18n import t
+from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, is_video, job_content, quote_link
 
 if TYPE_CHECKING:
     from bot.ui.client import ImagineBot
@@ -251,6 +252,17 @@ class Presenter:
             }
         data = await self._image(job, job.result_url, required=True)
         assert data is not None
+        view = result_view(job, await self._pressed(job), self.bot.runtime.engine.verbs_for(job))
+        if is_video(job.result_url):
+            # A video is attached as it is when it fits the upload limit (Discord plays it inline), and
+            # linked when it does not; it is never re-encoded as a picture.
+            if job.upload_limit is None or len(data) <= job.upload_limit:
+                name = "video" + job.result_url[job.result_url.rfind(".") :].split("?", 1)[0].lower()
+                file = discord.File(_buffer(data), filename=name, description=alt_text(job))
+                return {"content": content, "view": view, "attachments": [file]}
+            link = quote_link(job.result_url)
+            note = t(job.locale, "video.too_large", link=link) if link else t(job.locale, "video.too_large_local")
+            return {"content": f"{content}\n{note}"[:2000], "view": view, "attachments": []}
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
         file = discord.File(_buffer(data), filename=filename, description=alt_text(job))

@@ -195,6 +195,12 @@ _VARY_ZOOM = frozenset(
 )
 _PANS = frozenset({Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN})
 _UPSCALES = frozenset({Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
+# Results that are a video rather than a picture: attached as they are, never re-encoded as an image.
+VIDEO_SUFFIXES = (".mp4", ".webm", ".gif")
+
+
+def is_video(url: str | None) -> bool:
+    return bool(url) and str(url).lower().split("?", 1)[0].endswith(VIDEO_SUFFIXES)
 
 
 def button_rows(actions: list[Action]) -> list[list[Action]]:

@@ -2,9 +2,11 @@
 
 On the local provider: /describe of an upload → four suggestions that follow from it → pressing one runs
 /imagine with it; /blend of three uploads → a grid with buttons → U2; ✉️ → the seed, privately; Cancel on
-a running job → stopped at the provider too, and the member is told so. On useapi's simulator (which
-offers every verb): the same describe, blend, seed and cancel, with the simulator's log showing each call.
-On ImaginePro's (no describe, blend or seed): the commands are not registered and no ✉️ is drawn.
+a running job → stopped at the provider too, and the member is told so; Remix on → V1 opens the prompt,
+the edit makes the variation; Custom Zoom's modal on an upscale; Animate (High motion) → an MP4 (container
+and frame count checked) → Extend → a longer one. On useapi's simulator: describe, blend, seed, cancel,
+Remix and Custom Zoom, with the simulator's log showing each call. On ImaginePro's (no describe, blend or
+seed): the commands are not registered, no ✉️ is drawn, and a stale ✉️ is answered politely.
 """
 
 from __future__ import annotations
@@ -137,9 +139,9 @@ async def open_box(ld: LocalDiscord, user: str, message: dict[str, Any], action:
     return await wait_until(boxed, within=15.0, what=f"the modal of {action}")
 
 
-async def remix_and_custom_zoom(ld: LocalDiscord) -> tuple[dict[str, Any], dict[str, Any]]:
+async def remix_and_custom_zoom(ld: LocalDiscord) -> dict[str, Any]:
     """Remix on: V1 opens the prompt, the edited prompt makes the variation; Custom Zoom's modal on an
-    upscale takes a factor and a prompt. Returns (the remixed grid, the custom-zoom grid)."""
+    upscale takes a factor and a prompt. Returns the upscale."""
     ld.add_user("erin")
     settings = await ld.invoke("erin", "imagine", "settings", {"remix": True})
     await private_answer(ld, settings["interaction_id"], "Remix")
@@ -161,7 +163,29 @@ async def remix_and_custom_zoom(ld: LocalDiscord) -> tuple[dict[str, Any], dict[
     submitted = await ld.submit_modal(box["id"], {"zoom": "1.5", "prompt": "a red valley at night, wider"})
     zoomed = await final(ld, await response_message_id(ld, submitted["interaction_id"]), within=30.0)
     assert "wider" in zoomed["content"] and zoomed["attachments"], zoomed["content"]
-    return remixed, zoomed
+    return upscale
+
+
+def video_facts(data: bytes) -> tuple[str, int, tuple[int, int]]:
+    """(container format, frame count, size) of a video, decoded."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(video=0))
+        return container.format.name, len(frames), (frames[0].width, frames[0].height)
+
+
+async def animate_and_extend(ld: LocalDiscord, upscale: dict[str, Any]) -> None:
+    """Animate (High motion) on an upscale → an MP4 that plays; Extend → the same clip, longer."""
+    video = await final(ld, await press(ld, "erin", upscale, "animate_high"), within=40.0)
+    attachment = video["attachments"][0]
+    assert attachment["filename"] == "video.mp4", attachment
+    container, frames, size = video_facts(await download(attachment["url"]))
+    assert "mp4" in container and frames == 24 and size[0] % 2 == 0, (container, frames, size)
+    assert [c.split(":")[2] for c in button_ids(video) if c.startswith("img1:")][:2] == ["extend_high", "extend_low"]
+    longer = await final(ld, await press(ld, "erin", video, "extend_low"), within=40.0)
+    _, more, _ = video_facts(await download(longer["attachments"][0]["url"]))
+    assert more == 36, more
 
 
 async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
@@ -175,7 +199,7 @@ async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable
     assert "image service was told to stop" in note, note
     tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
     assert any(t.get("cancelled") for t in tasks), "the local provider's task was marked cancelled"
-    await remix_and_custom_zoom(ld)
+    await animate_and_extend(ld, await remix_and_custom_zoom(ld))
 
 
 @pytest.fixture

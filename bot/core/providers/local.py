@@ -56,8 +56,17 @@ MAX_LINEAGE = 64
 _POST_UPSCALE = frozenset(
     {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
      Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE,
-     Action.CUSTOM_ZOOM}
+     Action.CUSTOM_ZOOM, Action.ANIMATE_HIGH, Action.ANIMATE_LOW}
 )  # fmt: skip
+# What a video offers: made longer, four times at most (Midjourney stops near 21 s).
+_VIDEO_ACTIONS = (Action.EXTEND_HIGH, Action.EXTEND_LOW)
+MAX_EXTENDS = 4
+_ANIMATE = {
+    Action.ANIMATE_HIGH: "high",
+    Action.ANIMATE_LOW: "low",
+    Action.EXTEND_HIGH: "high",
+    Action.EXTEND_LOW: "low",
+}
 
 
 def _tile_size(aspect: str) -> tuple[int, int]:
@@ -142,7 +151,7 @@ def _png(image: Image.Image) -> bytes:
 
 def _valid_task(task: object, task_id: str) -> bool:
     """Whether a task file holds the shape :meth:`LocalProvider._create` writes."""
-    if not isinstance(task, dict) or task.get("kind") not in ("imagine", "grid", "upscale", "blend"):
+    if not isinstance(task, dict) or task.get("kind") not in ("imagine", "grid", "upscale", "blend", "video"):
         return False
     for name in ("created", "duration"):
         value = task.get(name)
@@ -181,7 +190,7 @@ class LocalProvider(Provider):
         aspect_ratio=True,
         poll_interval=0.5,
         max_poll_interval=2.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}),
+        verbs=frozenset(Verb),
     )
     # Its own: it draws everything itself, so every verb it speaks is its document.
     documented_verbs = {
@@ -191,6 +200,9 @@ class LocalProvider(Provider):
         Verb.CANCEL: "the task marked cancelled; it draws nothing more",
         Verb.REMIX: "the edited prompt drawn into the variation, pan or reroll",
         Verb.CUSTOM_ZOOM: "zoomed out by the chosen factor (1.0-2.0), the edited prompt drawn in",
+        Verb.ANIMATE: "a slow zoom and drift over the upscale: H.264 MP4 (PyAV), else an animated GIF",
+        Verb.EXTEND: "the same camera path carried on, up to four times",
+        Verb.VARY_REGION: "not drawn yet (no editor): offered by no button",
     }
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
@@ -227,7 +239,14 @@ class LocalProvider(Provider):
         parent = self._load(request.parent_provider_job_id)
         if parent is None:
             raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "the parent task is unknown to the local provider")
-        allowed = self.capabilities.grid_actions if parent["kind"] != "upscale" else self.capabilities.upscale_actions
+        if parent["kind"] == "video":
+            allowed: frozenset[Action] = (
+                frozenset(_VIDEO_ACTIONS) if parent.get("extends", 0) < MAX_EXTENDS else frozenset()
+            )
+        elif parent["kind"] == "upscale":
+            allowed = self.capabilities.upscale_actions
+        else:
+            allowed = self.capabilities.grid_actions
         if request.action not in allowed:
             raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{request.action.value} on a {parent['kind']} result")
         kind = (
@@ -246,6 +265,20 @@ class LocalProvider(Provider):
                 {**{k: parent[k] for k in ("prompt", "aspect", "sources", "count")}, "kind": "blend",
                  "seed": seed, "tint": None, "ref": request.job_id}
             )  # fmt: skip
+        if request.action in _ANIMATE:
+            extending = parent["kind"] == "video"
+            video = {
+                "kind": "video", "action": request.action.value, "parent": request.parent_provider_job_id,
+                "prompt": parent["prompt"], "seed": parent["seed"], "aspect": parent["aspect"], "tint": None,
+                "ref": request.job_id, "motion": _ANIMATE[request.action],
+                # The picture the camera moves over: the upscale, or the one the extended video moved over.
+                "source": parent["source"] if extending else request.parent_provider_job_id,
+                "seconds": parent["seconds"] + _verbs_local.EXTEND_SECONDS
+                if extending
+                else _verbs_local.ANIMATE_SECONDS,
+                "extends": parent.get("extends", 0) + 1 if extending else 0,
+            }  # fmt: skip
+            return await self._create(video)
         if request.action is Action.CUSTOM_ZOOM and not (request.zoom and 1.0 <= request.zoom <= 2.0):
             raise ProviderError(ErrorReason.INVALID_PARAMETER, "Custom Zoom takes a zoom from 1.0 to 2.0")
         task = {
@@ -317,7 +350,7 @@ class LocalProvider(Provider):
             raise ProviderError(ErrorReason.INVALID_IMAGE, f"image refused: {exc.why}") from None
 
     async def fetch_image(self, url: str) -> bytes:
-        match = re.fullmatch(r"local://([0-9a-f]{16})/([a-z0-9_]+\.png)", url)
+        match = re.fullmatch(r"local://([0-9a-f]{16})/([a-z0-9_]+\.(?:png|mp4|gif))", url)
         if not match:
             raise ProviderError(ErrorReason.INVALID_LINK, "not a local provider image")
         path = self.root / match[1] / match[2]
@@ -373,6 +406,12 @@ class LocalProvider(Provider):
             )
         files = await asyncio.to_thread(self._ensure_result, task_id, task)
         base = f"local://{task_id}/"
+        if task["kind"] == "video":
+            offered = _VIDEO_ACTIONS if task.get("extends", 0) < MAX_EXTENDS else ()
+            return ProviderUpdate(
+                provider_job_id=task_id, ref=ref, status=JobStatus.COMPLETED, progress=100,
+                image_urls=(base + files[0],), actions=offered,
+            )  # fmt: skip
         if task["kind"] == "upscale":
             return ProviderUpdate(
                 provider_job_id=task_id,
@@ -397,6 +436,12 @@ class LocalProvider(Provider):
         if depth > MAX_LINEAGE:
             raise ProviderError(ErrorReason.LOST, "the local task's lineage is too long or loops")
         directory = self.root / task_id
+        if task["kind"] == "video":
+            # A video's picture (for its previews) is the upscale its camera moves over.
+            picture = self._load(task["source"])
+            if picture is None:
+                raise ProviderError(ErrorReason.LOST, "the video's picture is gone from the local provider")
+            return self._result_image(task["source"], picture, depth + 1)
         cached = directory / ("upscale.png" if task["kind"] == "upscale" else "grid.png")
         if cached.exists():
             return Image.open(cached).convert("RGB")
@@ -458,6 +503,14 @@ class LocalProvider(Provider):
 
     def _ensure_result(self, task_id: str, task: dict[str, Any]) -> list[str]:
         directory = self.root / task_id
+        if task["kind"] == "video":
+            done = [p.name for p in directory.glob("video.*") if p.suffix in (".mp4", ".gif")]
+            if not done:
+                frames = _verbs_local.video_frames(self._result_image(task_id, task), task["seconds"], task["motion"])
+                data, name = _verbs_local.encode_video(frames)
+                self._atomic_write(directory / name, data)
+                done = [name]
+            return done
         if task["kind"] == "upscale":
             if not (directory / "upscale.png").exists():
                 self._atomic_write(directory / "upscale.png", _png(self._result_image(task_id, task)))

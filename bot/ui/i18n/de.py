@@ -262,3 +262,13 @@ COMMANDS.update(
         " drückst",
     }
 )
+STRINGS.update(
+    {
+        "action.animate_high": "Animieren (viel Bewegung)",
+        "action.animate_low": "Animieren (wenig Bewegung)",
+        "action.extend_high": "Verlängern (viel Bewegung)",
+        "action.extend_low": "Verlängern (wenig Bewegung)",
+        "video.too_large": "Das Video ist größer, als dieser Kanal annimmt: {link}",
+        "video.too_large_local": "Das Video ist größer, als dieser Kanal annimmt, und wird nicht angehängt.",
+    }
+)

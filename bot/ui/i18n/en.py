@@ -160,3 +160,13 @@ STRINGS.update(
         "zoom.invalid": "The zoom must be a number from 1.0 to 2.0, like 1.5.",
     }
 )
+STRINGS.update(
+    {
+        "action.animate_high": "Animate (High motion)",
+        "action.animate_low": "Animate (Low motion)",
+        "action.extend_high": "Extend (High motion)",
+        "action.extend_low": "Extend (Low motion)",
+        "video.too_large": "The video is larger than this channel takes: {link}",
+        "video.too_large_local": "The video is larger than this channel takes, so it is not attached.",
+    }
+)

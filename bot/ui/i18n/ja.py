@@ -248,3 +248,13 @@ COMMANDS.update(
         "Edit the prompt when you press Vary, Pan or 🔄": "Vary・パン・🔄 を押したときにプロンプトを編集する",
     }
 )
+STRINGS.update(
+    {
+        "action.animate_high": "アニメート（動き大）",
+        "action.animate_low": "アニメート（動き小）",
+        "action.extend_high": "延長（動き大）",
+        "action.extend_low": "延長（動き小）",
+        "video.too_large": "動画がこのチャンネルの上限を超えています: {link}",
+        "video.too_large_local": "動画がこのチャンネルの上限を超えているため、添付していません。",
+    }
+)
