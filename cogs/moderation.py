@@ -400,7 +400,11 @@ class ModerationCog(
             target_user_id=found.user_id,
             job_id=found.id,
         )
-        await reply(interaction, f"Cancelled job `{found.id}` of <@{found.user_id}>.")
+        # At the provider too, where it offers that, so the job stops costing (issue 11).
+        stopped = await self.engine.cancel_at_provider(ended)
+        at_provider = {True: " The image service was told to stop it.", False: " The image service could not be"
+                       " told to stop it, so it may still finish it (not shown).", None: ""}[stopped]  # fmt: skip
+        await reply(interaction, f"Cancelled job `{found.id}` of <@{found.user_id}>.{at_provider}")
 
     @app_commands.command(name="delete", description="Delete a job's message from the channel, with a reason")
     async def delete(
