@@ -22,7 +22,8 @@ def test_offered_verbs_are_documented_ones() -> None:
     for name in (*PROVIDERS, "local"):
         adapter = provider_class(name)
         assert adapter.capabilities.verbs <= set(adapter.documented_verbs), name
-    assert provider_class("useapi").capabilities.verbs == {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL}
+    useapi = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}
+    assert provider_class("useapi").capabilities.verbs == useapi
     assert provider_class("imaginepro").capabilities.verbs == {Verb.CANCEL}
     # ImaginePro documents no describe, blend or seed; APIFrame no cancel (mj-verbs.md §0).
     assert not {Verb.DESCRIBE, Verb.BLEND, Verb.SEED} & set(provider_class("imaginepro").documented_verbs)
