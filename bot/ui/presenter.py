@@ -191,7 +191,8 @@ class Presenter:
         kwargs: dict[str, Any] = {"content": job_content(job, queue_position=queue_position), "view": view}
         if job.preview_url and job.status is JobStatus.RUNNING:
             preview = await self._image(job, job.preview_url)
-            if preview is not None:
+            # A preview that the server's safety check flags, or cannot check, is left out (bot.core.safety).
+            if preview is not None and await self.bot.runtime.safety.preview_allowed(job, preview):
                 data, name = await _fit_for_upload(preview, job.upload_limit, "preview.png")
                 kwargs["attachments"] = [discord.File(_buffer(data), filename=name, description="Preview")]
         await self._edit(job, editor, **kwargs)
@@ -258,19 +259,16 @@ class Presenter:
             # linked when it does not; it is never re-encoded as a picture.
             if job.upload_limit is None or len(data) <= job.upload_limit:
                 name = "video" + job.result_url[job.result_url.rfind(".") :].split("?", 1)[0].lower()
-                file = discord.File(_buffer(data), filename=name, description=alt_text(job))
+                file = discord.File(_buffer(data), filename=name, description=alt_text(job), spoiler=job.spoiler)
                 return {"content": content, "view": view, "attachments": [file]}
             link = quote_link(job.result_url)
             note = t(job.locale, "video.too_large", link=link) if link else t(job.locale, "video.too_large_local")
             return {"content": f"{content}\n{note}"[:2000], "view": view, "attachments": []}
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
-        file = discord.File(_buffer(data), filename=filename, description=alt_text(job))
-        return {
-            "content": content,
-            "view": result_view(job, await self._pressed(job), self.bot.runtime.engine.verbs_for(job)),
-            "attachments": [file],
-        }
+        # A result the safety check flagged (or could not check) goes behind Discord's spoiler: SPOILER_ name.
+        file = discord.File(_buffer(data), filename=filename, description=alt_text(job), spoiler=job.spoiler)
+        return {"content": content, "view": view, "attachments": [file]}
 
     async def _pressed(self, job: Job) -> frozenset[Action]:
         return await self.bot.runtime.engine.pressed(job.id)
@@ -291,7 +289,10 @@ class Presenter:
     async def _message_gone(self, job: Job) -> None:
         if not job.terminal:
             _log.info("the message of job %s was deleted; ending the job", job.id)
-            await self.bot.runtime.engine.cancel(job.id, ErrorReason.MESSAGE_DELETED)
+            ended = await self.bot.runtime.engine.cancel(job.id, ErrorReason.MESSAGE_DELETED)
+            if ended is not None:
+                # Nobody will see it: stop it at the provider too, where it offers that (issue 11).
+                await self.bot.runtime.engine.cancel_at_provider(ended)
 
     # -- the two edit routes -----------------------------------------------------------------------
 

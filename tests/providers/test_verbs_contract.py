@@ -47,10 +47,10 @@ async def test_useapi_describe_blend_seed_cancel(harness: Harness) -> None:
     adapter = harness.adapter("useapi", sim)
     runner, url = await _image_server((200, 30, 30))
     try:
-        prompts = await adapter.describe(DescribeRequest("ref1", url))
+        prompts = await adapter.describe_image(DescribeRequest("ref1", url))
         assert len(prompts) == 4 and all("red" in p and p.endswith("--ar 16:9") for p in prompts), prompts
         with pytest.raises(ProviderError) as failed:
-            await adapter.describe(DescribeRequest("ref2", url.replace("picture", "missing")))
+            await adapter.describe_image(DescribeRequest("ref2", url.replace("picture", "missing")))
         assert failed.value.reason is ErrorReason.INVALID_LINK
     finally:
         await runner.cleanup()

@@ -52,10 +52,10 @@ async def local(tmp_path: Path, served: str) -> object:
 
 async def test_describe_follows_from_the_picture(local: LocalProvider, served: str) -> None:
     assert {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL} <= local.capabilities.verbs
-    dark = await local.describe(DescribeRequest("r", f"{served}/dark.png"))
+    dark = await local.describe_image(DescribeRequest("r", f"{served}/dark.png"))
     assert len(dark) == 4 and all(p.endswith("--ar 2:3") for p in dark)
     assert "navy" in " ".join(dark) and ("dark" in dark[0] or "dim" in dark[0]) and "portrait" in dark[1]
-    bright = await local.describe(DescribeRequest("r", f"{served}/wide.png"))
+    bright = await local.describe_image(DescribeRequest("r", f"{served}/wide.png"))
     assert all(p.endswith("--ar 16:9") for p in bright) and "bright" in bright[0] and "landscape" in bright[1]
 
 

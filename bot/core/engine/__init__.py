@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from bot.core.engine._base import WORK_SECTIONS as WORK_SECTIONS
 from bot.core.engine._base import Admission, Listener, log
@@ -174,7 +175,13 @@ class JobEngine(Scheduling, Watching, Webhooks):
         if job is None or job.terminal:
             return None
         self._queue.remove(job_id)
-        return await self._finish(job, reason)
+        ended = await self._finish(job, reason)
+        adapter = self.pool.provider(job.provider, job.account)
+        if adapter is not None and job.provider_job_id and Verb.CANCEL not in adapter.capabilities.verbs:
+            # A GPU the server owns should stop drawing what nobody will see (ComfyUI, A1111); best effort.
+            # A provider offering cancel as a verb is asked by cancel_at_provider, whose answer is reported.
+            self._spawn(_cancel_quietly(adapter, job.provider_job_id, dict(job.provider_data)), f"cancel-{job_id}")
+        return ended
 
     # -- the verbs beyond imagine ------------------------------------------------------------------
 
@@ -241,7 +248,7 @@ class JobEngine(Scheduling, Watching, Webhooks):
         try:
             await self._throttle(adapter)
             self.provider_submits += 1
-            return await asyncio.wait_for(adapter.describe(DescribeRequest(ref, image_url)), VERB_TIMEOUT_S)
+            return await asyncio.wait_for(adapter.describe_image(DescribeRequest(ref, image_url)), VERB_TIMEOUT_S)
         except TimeoutError:
             raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, "the description did not come in time") from None
         finally:
@@ -288,3 +295,10 @@ class JobEngine(Scheduling, Watching, Webhooks):
         resumed = self.pool.resume((provider, account))
         self._wakeup.set()
         return changed or resumed
+
+
+async def _cancel_quietly(adapter: Provider, provider_job_id: str, provider_data: dict[str, Any]) -> None:
+    try:
+        await adapter.cancel(provider_job_id, provider_data)
+    except Exception as exc:  # the job has ended either way; a failed stop is worth a log line only
+        log.info("asking %s to stop job %s failed: %s", adapter.account.provider, provider_job_id, exc)

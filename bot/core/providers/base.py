@@ -60,6 +60,13 @@ class Capabilities:
     # The verbs beyond imagine the bot uses at this provider: documented by it (the adapter's
     # ``documented_verbs``) and spoken by the adapter. Nothing is offered on a guess.
     verbs: frozenset[Verb] = frozenset()
+    # Whether its results need no output-safety check of ours (bot.core.safety): the service moderates its
+    # own output (Midjourney does), or draws nothing that could need one. It sets the default of
+    # /mod safety for a server that never chose: off when True, spoiler when False (the safe side, so an
+    # adapter that does not say gets its images checked).
+    moderates_output: bool = False
+    # Whether the adapter can say what prompt an image suggests (describe; A1111's interrogate).
+    describe: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,18 +177,22 @@ class Provider(abc.ABC):
         """
         return None
 
-    # -- the verbs beyond imagine; each is called only where ``capabilities.verbs`` offers it ------------
-
     async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
-        """Stop a running job at the provider (so it stops costing). Raises ProviderError if it cannot."""
-        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no cancel")
+        """Ask the provider to stop a job the bot ended (a member's or moderator's cancel); best effort.
+
+        The default does nothing: the job has already ended on our side, and its result is ignored. An
+        adapter that offers ``Verb.CANCEL`` raises ProviderError when the provider refuses, so the member is
+        told whether the job was stopped there.
+        """
+
+    # -- the verbs beyond imagine; each is called only where ``capabilities.verbs`` offers it ------------
 
     async def seed(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> int:
         """The seed of a finished job (0-4294967295)."""
         raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no seed")
 
-    async def describe(self, request: DescribeRequest) -> list[str]:
-        """Prompt suggestions for an image (usually four; never assume how many)."""
+    async def describe_image(self, request: DescribeRequest) -> list[str]:
+        """/describe: prompt suggestions for an image link (usually four; never assume how many)."""
         raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no describe")
 
     async def blend(self, request: BlendRequest) -> Submission:

@@ -85,6 +85,8 @@ class UseApiProvider(HttpAdapter):
     name = "useapi"
     default_base_url = "https://api.useapi.net/v2"
     capabilities = Capabilities(
+        # Midjourney moderates its own output (and refuses prompts); a check of ours would only add cost.
+        moderates_output=True,
         grid_actions=GRID_SET,
         upscale_actions=UPSCALED_SET,
         webhooks=True,
@@ -220,7 +222,7 @@ class UseApiProvider(HttpAdapter):
         }
         return await self.submit("/jobs/blend", body, lambda answer: self._submission(answer, "grid"))
 
-    async def describe(self, request: DescribeRequest) -> list[str]:
+    async def describe_image(self, request: DescribeRequest) -> list[str]:
         # No replyRef or replyUrl: this is not a job of the engine's, and it is followed here by polling.
         body = {"describeUrl": request.image_url, **self._common_fields(request.ref, None)}
         body.pop("replyRef", None)

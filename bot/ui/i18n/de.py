@@ -81,6 +81,7 @@ STRINGS: dict[str, str] = {
     "dm.done": "Dein Auftrag `{id}` ist fertig",
     "dm.ended": "Dein Auftrag `{id}` wurde beendet: {reason}",
     "job.footer": "Auftrag `{id}`",
+    "job.failed_over": "erstellt von {provider}: {previous} konnte den Auftrag nicht annehmen",
     "job.queue_position": " — Platz {position} in der Warteschlange",
     "job.service_said": "Der Bilddienst meldete: {detail}",
     "refusal.quota": "Du hast heute {used} von {limit} Bildern in diesem Server verbraucht.",
@@ -165,6 +166,8 @@ STRINGS: dict[str, str] = {
     "reason.cancelled_by_moderator": "Von einem Moderator abgebrochen.",
     "reason.message_deleted": "Die Nachricht des Auftrags wurde gelöscht, darum wurde der Auftrag beendet.",
     "reason.internal_error": "Bei uns ist etwas schiefgelaufen. Der Auftrag wurde beendet.",
+    "reason.image_withheld": "Das Bild wurde erstellt, aber die Sicherheitsprüfung dieses Servers hat es markiert,"
+    " darum wird es hier nicht gezeigt. Die Moderatoren wurden informiert.",
 }
 
 COMMANDS: dict[str, str] = {
