@@ -25,6 +25,7 @@ def test_offered_verbs_are_documented_ones() -> None:
     useapi = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}
     assert provider_class("useapi").capabilities.verbs == useapi
     assert provider_class("imaginepro").capabilities.verbs == {Verb.CANCEL}
+    assert provider_class("apiframe").capabilities.verbs == {Verb.DESCRIBE, Verb.BLEND, Verb.SEED}
     # ImaginePro documents no describe, blend or seed; APIFrame no cancel (mj-verbs.md §0).
     assert not {Verb.DESCRIBE, Verb.BLEND, Verb.SEED} & set(provider_class("imaginepro").documented_verbs)
     assert Verb.CANCEL not in provider_class("apiframe").documented_verbs
@@ -89,3 +90,27 @@ async def test_imaginepro_cancel_job(harness: Harness) -> None:
     assert cancel and cancel[0]["body"] == {"messageId": running.id, "button": "Cancel Job"}
     with pytest.raises(ProviderError):  # a finished job cannot be cancelled (progress 100)
         await adapter.cancel(running.id, {})
+
+
+async def test_apiframe_describe_blend_seed(harness: Harness) -> None:
+    sim = await harness.sim("apiframe", step_seconds=0.03, steps=3)
+    adapter = harness.adapter("apiframe", sim)
+    runner, url = await _image_server((30, 40, 200))
+    try:
+        prompts = await adapter.describe_image(DescribeRequest("ref1", url))
+        assert len(prompts) == 4 and all("blue" in p and p.endswith("--ar 16:9") for p in prompts), prompts
+        with pytest.raises(ProviderError) as failed:
+            await adapter.describe_image(DescribeRequest("ref2", url.replace("picture", "missing")))
+        assert failed.value.reason is ErrorReason.INVALID_LINK
+    finally:
+        await runner.cleanup()
+    with pytest.raises(ProviderError):  # five is the most a blend takes: 400
+        await adapter.blend(BlendRequest("b0", (url,) * 6))
+    engine = await harness.engine(adapter)
+    blend = await harness.imagine(
+        engine, "apiframe", action=Action.BLEND, image_urls_in=[url, url], params={"ar": "3:2"}
+    )
+    assert blend.status is JobStatus.COMPLETED and blend.grid_url, (blend.error, blend.error_detail)
+    assert [r for r in sim.requests if r["path"] == "/blend"][-1]["body"]["dimension"] == "landscape"
+    # The seed comes back as a string and is read as a number.
+    assert await adapter.seed(blend.provider_job_id or "", {}) == sim.jobs[blend.provider_job_id or ""].seed
