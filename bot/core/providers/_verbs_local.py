@@ -8,17 +8,15 @@ by tile, each tile leaning on another image, so the grid is a real blend of what
 
 from __future__ import annotations
 
-import importlib
 import io
 import math
 import random
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from bot.core.netguard import open_image
+from bot.core.providers._scene import read_scene
 
 __all__ = ["blend_grid", "describe", "store_sources"]
 
@@ -86,26 +84,26 @@ def _brightness_words(image: Image.Image) -> tuple[str, str]:
 
 
 def _scene_words(data: bytes) -> str | None:
-    """What the local provider drew, where its scene reader exists (it writes the scene into the PNG)."""
-    try:
-        module = importlib.import_module("bot.core.providers._scene")
-    except ImportError:
+    """What the local provider drew in this PNG (the scene it embeds, ``_scene.read_scene``), in words:
+    "a cabin, pines and a moon by a lake, at night in winter, snow"; None for any other picture."""
+    scene = read_scene(data)
+    if scene is None:
         return None
-    read_scene: Callable[[bytes], Any] | None = getattr(module, "read_scene", None)
-    scene = read_scene(data) if read_scene is not None else None
-    if not isinstance(scene, dict):
-        return None
-    for key in ("subject", "prompt", "description", "text"):
-        value = scene.get(key)
-        if isinstance(value, str) and value.strip():
-            return " ".join(value.split())[:200]
-    objects = scene.get("objects") or scene.get("shapes")
-    if isinstance(objects, list):
-        words = [str(o.get("name") or o.get("kind")) if isinstance(o, dict) else str(o) for o in objects[:4]]
-        words = [w for w in words if w and w != "None"]
-        if words:
-            return ", ".join(words)
-    return None
+    objects = [str(o) for o in scene.get("objects") or [] if isinstance(o, str)][:4]
+    place, time, weather, season = (scene.get(k) for k in ("place", "time", "weather", "season"))
+    things = ", ".join(objects[:-1]) + f" and {objects[-1]}" if len(objects) > 1 else "".join(objects)
+    where = f" in the {place}" if isinstance(place, str) and place not in objects else ""
+    words = [f"{things or 'a landscape'}{where}"]
+    when = " ".join(
+        w
+        for w in (f"at {time}" if isinstance(time, str) else "", f"in {season}" if isinstance(season, str) else "")
+        if w
+    )
+    if when:
+        words.append(when)
+    if isinstance(weather, str) and weather != "clear":
+        words.append(weather)
+    return ", ".join(words)[:200]
 
 
 def describe(data: bytes) -> list[str]:
@@ -126,7 +124,9 @@ def describe(data: bytes) -> list[str]:
     lead = subject or f"abstract shapes in {first} and {second}"
     return [
         f"{lead}, {light}, {mood}, {third} accents --ar {aspect}",
-        f"a {orientation} composition of {first} forms over a {second} gradient, {light} --ar {aspect}",
+        f"a {orientation} view of {subject}, a {first} and {second} palette, {light} --ar {aspect}"
+        if subject
+        else f"a {orientation} composition of {first} forms over a {second} gradient, {light} --ar {aspect}",
         f"{first}, {second} and {third} colour study, soft geometric shapes, {mood} --ar {aspect}",
         f"minimal poster, {first} on {second}, {light} tones, clean edges --ar {aspect}",
     ]
