@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -295,6 +296,29 @@ class LocalDiscord:
             raise ControlError(404, f"unknown guild {guild_id!r}")
         role = self.world.add_role(name, int(permissions), guild_id=guild.id, mentionable=mentionable)
         return {**role.to_dict(), "guild_id": str(guild.id)}
+
+    async def set_locale(
+        self, user: Any = None, locale: str | None = None, *, guild_id: Any = None, guild_locale: str | None = None
+    ) -> dict[str, Any]:
+        """Set the language of ``user``'s Discord client (their interactions' ``locale``) and/or the
+        server's (``guild_locale``, and GUILD_UPDATE's ``preferred_locale``, sent to the bot)."""
+        out: dict[str, Any] = {}
+        if locale is not None:
+            member = self.world.user_by_ref(user)
+            if member is None:
+                raise ControlError(404, f"unknown user {user!r}")
+            member.locale = _locale(locale, "locale")
+            out["user_id"], out["locale"] = str(member.id), member.locale
+        if guild_locale is not None:
+            guild = self.world.guild_by_ref(guild_id)
+            if guild is None:
+                raise ControlError(404, f"unknown guild {guild_id!r}")
+            guild.preferred_locale = _locale(guild_locale, "guild_locale")
+            out["guild_id"], out["guild_locale"] = str(guild.id), guild.preferred_locale
+            await self.gateway.dispatch("GUILD_UPDATE", self.world.guild_update_dict(guild))
+        if not out:
+            raise ControlError(400, "give locale (with user_id) and/or guild_locale")
+        return out
 
     async def invoke(
         self,
@@ -611,6 +635,14 @@ class LocalDiscord:
 
 
 LD_KEY = web.AppKey("localdiscord", LocalDiscord)
+
+
+def _locale(value: Any, name: str) -> str:
+    # Discord's locales are short tags ("de", "en-US", "zh-TW"); anything else is a mistake in the test.
+    text = str(value)
+    if not re.fullmatch(r"[a-z]{2}(-[A-Z]{2})?|es-419", text):
+        raise ControlError(400, f"{name} must be a Discord locale like 'de' or 'en-US', not {text!r}")
+    return text
 
 
 def _major(template: str, match_info: Any) -> str:
