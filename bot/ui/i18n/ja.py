@@ -520,6 +520,7 @@ STRINGS.update(
 STRINGS.update(
     {
         "mod.stopped_at_provider": "画像サービスにも停止を伝えました。",
-        "mod.not_stopped_at_provider": "画像サービスに停止を伝えられなかったため、完了する可能性があります（表示されません）。",
+        "mod.not_stopped_at_provider": "画像サービスに停止を伝えられなかったため、"
+        "完了する可能性があります（表示されません）。",
     }
 )
