@@ -19,6 +19,7 @@ from __future__ import annotations
 import array
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import runpy
@@ -98,12 +99,13 @@ def install(out: Path) -> list[LagProbe]:
     return probes
 
 
-def lag_figures(path: Path, start: float, end: float) -> tuple[float | None, float | None]:
-    """(p99, max) of the lags recorded between ``start`` and ``end`` (monotonic), in ms; None without data."""
-    try:
-        samples = json.loads(path.read_text())["samples"]
-    except (OSError, ValueError, KeyError):
-        return None, None
+def lag_figures(paths: Path | list[Path], start: float, end: float) -> tuple[float | None, float | None]:
+    """(p99, max) of the lags recorded between ``start`` and ``end`` (monotonic), in ms, over every process's
+    file (several bot processes: their samples pooled); None without data."""
+    samples: list[list[float]] = []
+    for path in [paths] if isinstance(paths, Path) else paths:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            samples += json.loads(path.read_text())["samples"]
     lags = sorted(lag * 1000 for t, lag in samples if start <= t <= end)
     if not lags:
         return None, None

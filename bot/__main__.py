@@ -41,10 +41,10 @@ def point_discord_at(settings: Settings) -> None:
 
 async def _run(settings: Settings, token: str) -> None:
     from bot.core.runtime import Runtime
-    from bot.ui.client import ImagineBot
+    from bot.ui.client import make_bot
 
     point_discord_at(settings)
-    bot = ImagineBot(settings, Runtime(settings))
+    bot = make_bot(settings, Runtime(settings))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

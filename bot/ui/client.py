@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,17 +25,17 @@ from discord.ext import commands
 from bot.core.errors import StoreError
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
-from bot.ui.buttons import JOB_BUTTON_PREFIX
+from bot.ui.buttons import JOB_BUTTON_TEMPLATE
 from bot.ui.i18n.translator import CatalogueTranslator
 from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import answer_failures, report_failure
 
-__all__ = ["INITIAL_EXTENSIONS", "ImagineBot", "command_digest"]
+__all__ = ["INITIAL_EXTENSIONS", "ImagineBot", "ShardedImagineBot", "command_digest", "make_bot"]
 
 _log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.imagine", "cogs.member", "cogs.moderation")
+INITIAL_EXTENSIONS = ("cogs.imagine", "cogs.member", "cogs.moderation", "cogs.verbs")
 
 
 def command_digest(payload: Sequence[dict[str, Any]], application_id: int) -> str:
@@ -52,6 +53,10 @@ def command_digest(payload: Sequence[dict[str, Any]], application_id: int) -> st
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# The job buttons JobButton answers (not ✉️ or the others sharing the img1: scheme, answered elsewhere).
+_JOB_BUTTON = re.compile(JOB_BUTTON_TEMPLATE)
+
+
 def _answered_by_a_job_handler(interaction: Any) -> bool:
     """/imagine or a job button: the interactions that come in bursts, whose handlers say when they answered."""
     if not isinstance(interaction, discord.Interaction) or not isinstance(interaction.data, dict):
@@ -59,7 +64,7 @@ def _answered_by_a_job_handler(interaction: Any) -> bool:
     if interaction.type is discord.InteractionType.application_command:
         return interaction.data.get("name") == "imagine"
     if interaction.type is discord.InteractionType.component:
-        return str(interaction.data.get("custom_id", "")).startswith(JOB_BUTTON_PREFIX)
+        return _JOB_BUTTON.fullmatch(str(interaction.data.get("custom_id", ""))) is not None
     return False
 
 
@@ -184,3 +189,21 @@ class ImagineBot(commands.Bot):
         await self.presenter.close()
         await super().close()
         await self.runtime.close()
+
+
+class ShardedImagineBot(ImagineBot, commands.AutoShardedBot):
+    """The bot on SHARD_COUNT gateway shards, running those of SHARD_IDS (all when empty) in this process.
+
+    Discord sends each guild's events and interactions to one shard, so each process answers the
+    interactions of its own guilds and edits the messages of the jobs it took in (on PostgreSQL the
+    processes share the jobs, bot.core.cluster).
+    """
+
+
+def make_bot(settings: Settings, runtime: Runtime, **options: Any) -> ImagineBot:
+    """The bot the settings ask for: sharded when SHARD_COUNT is set, discord.py's plain client otherwise."""
+    if settings.shard_count is None:
+        return ImagineBot(settings, runtime, **options)
+    return ShardedImagineBot(
+        settings, runtime, shard_count=settings.shard_count, shard_ids=settings.shard_ids or None, **options
+    )

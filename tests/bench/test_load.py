@@ -167,3 +167,11 @@ def test_loop_lag_probe_sees_a_stall(tmp_path: Path) -> None:
     assert worst is not None and worst >= 50 and p99 is not None and p99 <= worst
     assert lag_figures(out, 0.0, 1.0) == (None, None)  # nothing in that window
     assert lag_figures(tmp_path / "missing.json", 0.0, 1.0) == (None, None)
+
+
+def test_several_processes_need_postgres(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.load import main
+
+    with pytest.raises(SystemExit):
+        main(["--processes", "2"])
+    assert "--database postgres" in capsys.readouterr().err
