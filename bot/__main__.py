@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     token = settings.require_token()
     from bot.core.logs import setup_logging
 
-    setup_logging(settings.log_level, _secrets(settings))
+    setup_logging(settings.log_level, _secrets(settings), settings.log_format)
     try:
         asyncio.run(_run(settings, token))
     except discord.LoginFailure:
@@ -97,7 +97,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     token = settings.require_token()
     from bot.core.logs import setup_logging
 
-    setup_logging(settings.log_level, _secrets(settings))
+    setup_logging(settings.log_level, _secrets(settings), settings.log_format)
     try:
         synced = asyncio.run(_sync(settings, token))
     except discord.LoginFailure:

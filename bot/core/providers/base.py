@@ -16,12 +16,15 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from bot.core.errors import ProviderError, ProviderProtocolError, WebhookRejected
 from bot.core.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome
+
+if TYPE_CHECKING:
+    from bot.core.metrics import Metrics
 
 __all__ = [
     "Account",
@@ -114,6 +117,8 @@ class Provider(abc.ABC):
     submit_outcomes: ClassVar[Mapping[AnswerClass, SubmitOutcome]] = {}
     # Whether find_by_ref can find a job the provider took by the ref we sent with it.
     finds_by_ref: ClassVar[bool] = False
+    # The bot's metrics, set by the runtime; the HTTP adapters time each request into it.
+    metrics: Metrics | None = None
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         self.account = account
