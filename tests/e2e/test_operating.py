@@ -75,7 +75,9 @@ async def test_metrics_health_and_readiness(ld: LocalDiscord, start_bot: Any) ->
 
             # Delivered flags and the final edits land a moment after the message shows the image.
             text = await wait_until(
-                lambda: _when(scrape(), lambda t: sample(t, "imagine_message_edit_lag_seconds_count", kind="final") >= 2),
+                lambda: _when(
+                    scrape(), lambda t: sample(t, "imagine_message_edit_lag_seconds_count", kind="final") >= 2
+                ),
                 within=10.0,
                 what="both final edits counted",
             )
