@@ -137,6 +137,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     else:
         print("Webhooks:          off (providers are polled)")
+    address = settings.http_address
+    where = f"{address[0]}:{address[1]} (/metrics, /healthz, /readyz)" if address else "off (set HTTP_PORT)"
+    print(f"Web server:        {where}")
     return 0 if settings.discord_token else 1
 
 
