@@ -5,9 +5,7 @@
 served; the webhook route only when a secret is given (``WEBHOOK_ENABLED``). None of the three bodies
 holds a secret: metric labels are names and route templates, check details are our own words.
 
-The webhook route
-
-is ``POST /webhooks/{provider}/{token}``. None of the providers signs its callbacks except
+The webhook route is ``POST /webhooks/{provider}/{token}``. None of the providers signs its callbacks except
 APIFrame (which echoes the ``webhook_secret`` we sent as ``x-webhook-secret``), so every callback URL
 carries an unguessable per-deployment token (``WEBHOOK_SECRET``), compared in constant time; a wrong
 token gets the same 404 as an unknown path. Bodies are capped. Applying a callback is idempotent (the
