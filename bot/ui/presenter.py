@@ -197,7 +197,8 @@ class Presenter:
         kwargs: dict[str, Any] = {"content": job_content(job, queue_position=queue_position), "view": view}
         if job.preview_url and job.status is JobStatus.RUNNING:
             preview = await self._image(job, job.preview_url)
-            if preview is not None:
+            # A preview that the server's safety check flags, or cannot check, is left out (bot.core.safety).
+            if preview is not None and await self.bot.runtime.safety.preview_allowed(job, preview):
                 data, name = await _fit_for_upload(preview, job.upload_limit, "preview.png")
                 kwargs["attachments"] = [discord.File(_buffer(data), filename=name, description="Preview")]
         await self._edit(job, editor, **kwargs)
@@ -258,7 +259,8 @@ class Presenter:
         assert data is not None
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
-        file = discord.File(_buffer(data), filename=filename, description=alt_text(job))
+        # A result the safety check flagged (or could not check) goes behind Discord's spoiler: SPOILER_ name.
+        file = discord.File(_buffer(data), filename=filename, description=alt_text(job), spoiler=job.spoiler)
         return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": [file]}
 
     async def _pressed(self, job: Job) -> frozenset[Action]:

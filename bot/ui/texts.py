@@ -26,6 +26,7 @@ from bot.core.moderation import (
     Usage,
     Verdict,
 )
+from bot.core.safety import SafetyMode, SafetyPolicy
 from bot.ui.i18n import language, t
 from bot.ui.render import MAX_CONTENT, job_link, quote_prompt, reason_text
 
@@ -285,6 +286,30 @@ def words_text(state: GuildState) -> str:
     return text
 
 
+_SAFETY_MODE_WORDS = {
+    SafetyMode.OFF: "off: images are posted without a check",
+    SafetyMode.SPOILER: "spoiler: a flagged image is posted behind a spoiler",
+    SafetyMode.BLOCK: "block: a flagged image is not posted",
+}
+
+
+def safety_text(policies: Sequence[tuple[str, SafetyPolicy]], scorer: str, ready: bool) -> str:
+    """/mod safety: the policy in force for each configured provider, and what does the scoring."""
+    chosen = any(policy.chosen for _, policy in policies)
+    lines = ["**Output-safety check** · " + ("set by this server" if chosen else "the defaults (never set here)")]
+    for provider, policy in policies:
+        where = "" if policy.chosen else " (default for this provider)"
+        threshold = "" if policy.mode is SafetyMode.OFF else f", flagged at a score of {policy.threshold:.2f} or more"
+        lines.append(f"- `{provider}`: {_SAFETY_MODE_WORDS[policy.mode]}{threshold}{where}")
+    if not ready:
+        lines.append(
+            "⚠️ The classifier is not installed on the bot's host, so images cannot be checked: where the check is"
+            " on they are posted behind a spoiler. The host needs `pip install 'imagine-bot[safety]'`."
+        )
+    lines.append(f"-# Scorer: {scorer}. Scores run from 0 (safe) to 1. Change with `/mod safety mode: threshold:`.")
+    return "\n".join(lines)
+
+
 def limits_text(state: GuildState) -> str:
     config = state.config
 
@@ -398,6 +423,7 @@ _ACTION_WORDS = {
     AuditAction.AUDIT_CHANNEL: "changed the audit channel",
     AuditAction.DEFAULT_WORDS: "switched the built-in word list",
     AuditAction.ACCOUNT_RESET: "reset an image service account",
+    AuditAction.SAFETY_CHANGED: "changed the output-safety check",
 }
 
 
@@ -435,6 +461,11 @@ def audit_text(entry: AuditEntry) -> str:
                 head += f"\n{ErrorReason(str(error)).message}"
             except ValueError:
                 head += f"\n{error}"
+        score = detail.get("safety_score")
+        if error == ErrorReason.IMAGE_WITHHELD.value or detail.get("spoiler"):
+            shown = "withheld" if error == ErrorReason.IMAGE_WITHHELD.value else "posted behind a spoiler"
+            scored = f"scored {float(str(score)):.2f}" if score is not None else "could not be checked"
+            head += f"\n🛡️ Safety check: the image {scored} and was {shown}."
         return _cap(f"{head}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
     if action is AuditAction.PROMPT_BLOCKED:
         text = (

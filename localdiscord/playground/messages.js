@@ -24,7 +24,8 @@ function renderAttachments(message, parent) {
     if (isImage(attachment)) {
       const img = picture(attachment.url, attachment.description || attachment.filename || "image", null, attachment);
       img.title = attachment.filename || "";
-      box.appendChild(imageLink(attachment.url, img));
+      const link = imageLink(attachment.url, img);
+      box.appendChild(isSpoiler(attachment) ? spoiler(link) : link);
     } else {
       const file = el("a", "attachment-file");
       file.href = attachment.url;
@@ -37,6 +38,29 @@ function renderAttachments(message, parent) {
     }
   }
   parent.appendChild(box);
+}
+
+// Discord hides an attachment whose name starts with SPOILER_ behind a blur until it is clicked; so does
+// the page (a flagged image must never be shown plainly, bot.core.safety).
+function isSpoiler(attachment) {
+  return (attachment.filename || "").startsWith("SPOILER_");
+}
+
+function spoiler(link) {
+  link.classList.add("spoiler");
+  const label = el("span", "spoiler-label", "SPOILER");
+  link.appendChild(label);
+  // Capturing, so the first click only reveals: the lightbox (the link's own click handler) waits for the next.
+  const reveal = (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+    link.classList.remove("spoiler");
+    link.classList.add("revealed");
+    label.remove();
+    link.removeEventListener("click", reveal, true);
+  };
+  link.addEventListener("click", reveal, true);
+  return link;
 }
 
 // An image as the page shows it: loaded lazily (one far up the channel is fetched when scrolled to, not on

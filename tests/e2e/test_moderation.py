@@ -62,6 +62,7 @@ MOD_COMMANDS: list[tuple[str, dict[str, Any]]] = [
     ("mod stats", {}),
     ("mod accounts list", {}),
     ("mod accounts reset", {"account": "local/local"}),
+    ("mod safety", {"mode": "block", "threshold": 0.5}),
 ]
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.models import Action, Job, JobEvent, JobEventKind, utcnow
 from bot.core.providers.base import Provider
+from bot.core.safety import SafetyCheck
 from bot.core.scheduling import AccountPool, FairQueue, WorkGate
 from bot.core.store import Store
 
@@ -78,6 +79,8 @@ class EngineBase:
         self._submitting: dict[str, asyncio.Event] = {}
         self._delivered: set[str] = set()
         self._delivered_flush: asyncio.Task[None] | None = None
+        # The output-safety check a finished result meets before it is marked completed (set by the Runtime).
+        self.safety: SafetyCheck | None = None
         self._running: bool = False
         # Shared with the presenter, which shows results through it.
         self.work: WorkGate = WorkGate(WORK_SECTIONS)

@@ -15,6 +15,7 @@ from typing import Any
 from bot.core.engine._base import EngineBase, log
 from bot.core.errors import StoreError
 from bot.core.models import ErrorReason, Job, JobEventKind, JobStatus, ProviderUpdate, ReasonKind, utcnow
+from bot.core.safety import SafetyOutcome
 
 __all__ = ["Updating"]
 
@@ -52,6 +53,18 @@ class Updating(EngineBase):
                 }
                 if update.provider_data:
                     fields["provider_data"] = {**job.provider_data, **update.provider_data}
+                if self.safety is not None:
+                    # Checked before the job counts as completed, so the verdict is stored with it and every
+                    # view of the job (its message, /job, a restart's redelivery) obeys it.
+                    url = update.grid_url or update.image_urls[0]
+                    verdict = await self.safety.check_result(job, url, adapter.fetch_image if adapter else None)
+                    fields["safety_score"] = verdict.score
+                    if verdict.outcome is SafetyOutcome.WITHHELD:
+                        # Neither the image's links nor its buttons are kept: nothing can show it later.
+                        detail = f"safety score {verdict.score:.3f} >= {verdict.policy.threshold:.2f}"
+                        kept = {"safety_score": verdict.score, "progress": 100}
+                        return await self._finish(job, ErrorReason.IMAGE_WITHHELD, detail, fields=kept, locked=True)
+                    fields["spoiler"] = verdict.outcome is SafetyOutcome.SPOILERED
                 return await self._finish(job, None, fields=fields, locked=True)
             if status is not job.status:
                 fields["status"] = status

@@ -99,7 +99,7 @@ class AuditTrail:
         """Record a finished job once; None when it had been recorded before (an event replayed at start)."""
         if job.guild_id is None or not job.terminal:
             return None
-        detail = {
+        detail: dict[str, Any] = {
             "status": job.status.value,
             "error": job.error.value if job.error else None,
             "provider": job.provider,
@@ -108,6 +108,9 @@ class AuditTrail:
             "channel_id": job.channel_id,
             "message_id": job.message_id,
         }
+        if job.safety_score is not None or job.spoiler:
+            # The output-safety check's verdict, for a moderator reading why an image was withheld or spoilered.
+            detail |= {"safety_score": job.safety_score, "spoiler": job.spoiler}
         try:
             # One INSERT needs no transaction around it: a duplicate fails whole on the unique index.
             entry = await self.write(

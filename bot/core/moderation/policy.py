@@ -13,6 +13,7 @@ from typing import Any
 
 # Refusal lives in the exception tree (bot.core.errors); re-exported here, where callers found it.
 from bot.core.errors import Refusal
+from bot.core.safety import SafetyMode
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -121,6 +122,9 @@ class GuildConfig:
     strike_limit: int = 3
     # The first block lasts this long; each further round of strike_limit blocked prompts adds as much again.
     strike_block_minutes: int = 60
+    # The output-safety check (/mod safety); None: never chosen, so the job's provider decides the default.
+    safety_mode: SafetyMode | None = None
+    safety_threshold: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -212,6 +216,7 @@ class AuditAction(StrEnum):
     JOB_DELETED = "job_deleted"
     ACCOUNT_RESET = "account_reset"
     JOB_FINISHED = "job_finished"
+    SAFETY_CHANGED = "safety_changed"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

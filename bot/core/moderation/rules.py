@@ -35,6 +35,7 @@ from bot.core.moderation.policy import (
     StrikeOutcome,
     WordEntry,
 )
+from bot.core.safety import SafetyMode
 from bot.core.store import Store, from_iso, iso
 
 __all__ = ["MAX_REGEXES", "MAX_WORDS", "STRIKE_WINDOW", "GuildRules", "GuildState"]
@@ -57,6 +58,8 @@ _CONFIG_COLUMNS = frozenset(
         "use_default_words",
         "strike_limit",
         "strike_block_minutes",
+        "safety_mode",
+        "safety_threshold",
     }
 )
 
@@ -161,6 +164,8 @@ class GuildRules:
             use_default_words=bool(row["use_default_words"]),
             strike_limit=row["strike_limit"],
             strike_block_minutes=row["strike_block_minutes"],
+            safety_mode=SafetyMode(row["safety_mode"]) if row["safety_mode"] else None,
+            safety_threshold=row["safety_threshold"],
         )
 
     # -- banned words ----------------------------------------------------------------------------
@@ -376,6 +381,10 @@ class GuildRules:
             changes["button_policy"] = ButtonPolicy(changes["button_policy"]).value
         if "use_default_words" in changes:
             changes["use_default_words"] = int(bool(changes["use_default_words"]))
+        if changes.get("safety_mode") is not None:
+            changes["safety_mode"] = SafetyMode(changes["safety_mode"]).value
+        if changes.get("safety_threshold") is not None:
+            changes["safety_threshold"] = _check_fraction("safety_threshold", changes["safety_threshold"])
         if not changes:
             return (await self.guild(guild_id)).config
         now = iso(self.clock())
@@ -466,6 +475,12 @@ def _check_range(name: str, value: Any, maximum: int, *, minimum: int = 0) -> No
         raise ValueError(f"{name} must be a whole number from {minimum} to {maximum}.")
 
 
+def _check_fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number from 0 to 1.")
+    return float(value)
+
+
 def _config_action(changes: dict[str, Any]) -> AuditAction:
     names = set(changes)
     if names <= {"daily_quota", "max_concurrent", "cooldown_s"}:
@@ -480,6 +495,8 @@ def _config_action(changes: dict[str, Any]) -> AuditAction:
         return AuditAction.AUDIT_CHANNEL
     if names == {"use_default_words"}:
         return AuditAction.DEFAULT_WORDS
+    if names <= {"safety_mode", "safety_threshold"}:
+        return AuditAction.SAFETY_CHANGED
     return AuditAction.LIMITS_CHANGED
 
 

@@ -114,7 +114,8 @@ class Moderation:
 
     async def update_config(self, guild_id: int, *, actor_id: int, **changes: Any) -> GuildConfig:
         """Change guild settings: any of daily_quota, max_concurrent, cooldown_s, button_policy,
-        moderator_role_id, audit_channel_id, use_default_words, strike_limit, strike_block_minutes."""
+        moderator_role_id, audit_channel_id, use_default_words, strike_limit, strike_block_minutes,
+        safety_mode, safety_threshold (None: back to the default)."""
         return await self.rules.update_config(guild_id, actor_id=actor_id, **changes)
 
     async def set_role_limits(

@@ -53,6 +53,8 @@ class ApiFrameProvider(HttpAdapter):
     name = "apiframe"
     default_base_url = "https://api.apiframe.pro"
     capabilities = Capabilities(
+        # Midjourney moderates its own output (and refuses prompts); a check of ours would only add cost.
+        moderates_output=True,
         grid_actions=frozenset(GRID_ACTIONS),
         upscale_actions=_UPSCALED,
         webhooks=True,

@@ -58,6 +58,11 @@ class Capabilities:
     max_poll_interval: float = 15.0
     # Requests closer together than this are refused by the provider (TheNextLeg: one per 3 s).
     min_request_interval: float = 0.0
+    # Whether its results need no output-safety check of ours (bot.core.safety): the service moderates its
+    # own output (Midjourney does), or draws nothing that could need one. It sets the default of
+    # /mod safety for a server that never chose: off when True, spoiler when False (the safe side, so an
+    # adapter that does not say gets its images checked).
+    moderates_output: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

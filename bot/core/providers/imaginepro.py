@@ -50,6 +50,8 @@ class ImagineProProvider(HttpAdapter):
     name = "imaginepro"
     default_base_url = "https://api.imaginepro.ai"
     capabilities = Capabilities(
+        # Midjourney moderates its own output (and refuses prompts); a check of ours would only add cost.
+        moderates_output=True,
         grid_actions=GRID_SET,
         upscale_actions=UPSCALED_SET,
         webhooks=True,

@@ -51,6 +51,8 @@ class TheNextLegProvider(HttpAdapter):
     name = "thenextleg"
     default_base_url = "https://api.thenextleg.io/v2"
     capabilities = Capabilities(
+        # Midjourney moderates its own output (and refuses prompts); a check of ours would only add cost.
+        moderates_output=True,
         grid_actions=GRID_SET,
         upscale_actions=UPSCALED_SET - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE},
         webhooks=True,

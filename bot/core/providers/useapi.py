@@ -67,6 +67,8 @@ class UseApiProvider(HttpAdapter):
     name = "useapi"
     default_base_url = "https://api.useapi.net/v2"
     capabilities = Capabilities(
+        # Midjourney moderates its own output (and refuses prompts); a check of ours would only add cost.
+        moderates_output=True,
         grid_actions=GRID_SET,
         upscale_actions=UPSCALED_SET,
         webhooks=True,

@@ -165,6 +165,8 @@ STRINGS: dict[str, str] = {
     "reason.cancelled_by_moderator": "Von einem Moderator abgebrochen.",
     "reason.message_deleted": "Die Nachricht des Auftrags wurde gelöscht, darum wurde der Auftrag beendet.",
     "reason.internal_error": "Bei uns ist etwas schiefgelaufen. Der Auftrag wurde beendet.",
+    "reason.image_withheld": "Das Bild wurde erstellt, aber die Sicherheitsprüfung dieses Servers hat es markiert,"
+    " darum wird es hier nicht gezeigt. Die Moderatoren wurden informiert.",
 }
 
 COMMANDS: dict[str, str] = {

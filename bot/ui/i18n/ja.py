@@ -155,6 +155,8 @@ STRINGS: dict[str, str] = {
     "reason.cancelled_by_moderator": "モデレーターがキャンセルしました。",
     "reason.message_deleted": "ジョブのメッセージが削除されたため、ジョブを終了しました。",
     "reason.internal_error": "こちら側で問題が発生したため、ジョブを終了しました。",
+    "reason.image_withheld": "画像は生成されましたが、このサーバーの安全チェックで検出されたため、"
+    "ここには投稿しません。モデレーターに通知しました。",
 }
 
 COMMANDS: dict[str, str] = {
