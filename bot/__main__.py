@@ -10,16 +10,21 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.errors import ConfigError, StoreError
 from bot.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.core.providers import Account
 
 _log = logging.getLogger("bot")
 
 
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.discord_token, settings.webhook_secret]
-    values += [getattr(settings, f"{p}_api_key") for p in ("thenextleg", "useapi", "imaginepro", "apiframe")]
+    names = ("thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai")
+    values += [getattr(settings, f"{p}_api_key") for p in names]
     values += [a.api_key for a in settings.provider_accounts]
     return [v.get_secret_value() for v in values if v is not None]
 
@@ -149,7 +154,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print("Safety check:      extra NOT installed (pip install 'imagine-bot[safety]'); where /mod safety is on,"
               " images are posted behind a spoiler")  # fmt: skip
-    return 0 if settings.discord_token else 1
+    problems = asyncio.run(_backend_problems(accounts))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 0 if settings.discord_token and not problems else 1
+
+
+async def _backend_problems(accounts: Sequence[Account]) -> list[str]:
+    """One line per owned backend that cannot work: unreachable, refusing the key, missing a node."""
+    import httpx
+
+    from bot.core.providers import provider_class
+    from bot.core.providers._owned import OwnedAdapter
+    from bot.core.settings import OWNED_PROVIDERS
+
+    problems: list[str] = []
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+        for account in accounts:
+            if account.provider not in OWNED_PROVIDERS:
+                continue
+            adapter = provider_class(account.provider)(account, http)
+            try:
+                problem = await adapter.check() if isinstance(adapter, OwnedAdapter) else None
+            finally:
+                await adapter.aclose()
+            if problem:
+                problems.append(str(problem))
+    return problems
 
 
 def cmd_playground(args: argparse.Namespace) -> int:

@@ -13,19 +13,25 @@ from __future__ import annotations
 from typing import Any
 
 from providersim._core import MJ_FAILURES, ErrorSpec, Faults, Forced, SimJob, SimServer
+from providersim.a1111 import A1111Sim
 from providersim.apiframe import ApiFrameSim
+from providersim.comfyui import ComfyUISim
 from providersim.imaginepro import ImagineProSim
+from providersim.openai_images import OpenAIImagesSim
 from providersim.thenextleg import TheNextLegSim
 from providersim.useapi import UseApiSim
 
 __all__ = [
     "MJ_FAILURES",
     "SIMULATORS",
+    "A1111Sim",
     "ApiFrameSim",
+    "ComfyUISim",
     "ErrorSpec",
     "Faults",
     "Forced",
     "ImagineProSim",
+    "OpenAIImagesSim",
     "SimJob",
     "SimServer",
     "TheNextLegSim",
@@ -38,6 +44,9 @@ SIMULATORS: dict[str, type[SimServer]] = {
     "useapi": UseApiSim,
     "imaginepro": ImagineProSim,
     "apiframe": ApiFrameSim,
+    "comfyui": ComfyUISim,
+    "a1111": A1111Sim,
+    "openai": OpenAIImagesSim,
 }
 
 

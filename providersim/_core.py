@@ -470,7 +470,8 @@ class SimServer:
         path = request.path
         if path.startswith("/_sim/") or path.startswith("/images/"):
             return await handler(request)
-        raw = await request.read()
+        # A multipart upload is left for its handler to stream (reading it here would consume it).
+        raw = b"" if request.content_type.startswith("multipart/") else await request.read()
         body: Any = None
         if raw:
             try:

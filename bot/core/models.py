@@ -134,6 +134,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.UPSCALE_CREATIVE: "Upscale (Creative)",
 }
 
+# The key in a job's provider_data naming the provider it was meant for when another one made it (failover).
+FAILED_OVER_FROM = "failed_over_from"
+
 # What a finished grid offers, in the order the buttons are laid out.
 GRID_ACTIONS: tuple[Action, ...] = (
     Action.U1, Action.U2, Action.U3, Action.U4, Action.REROLL,

@@ -23,8 +23,10 @@ __all__ = ["PROVIDER_NAMES", "Settings", "load_settings"]
 # The secret is the only thing that authenticates most providers' callbacks; it must not be guessable.
 MIN_WEBHOOK_SECRET = 16
 
-PROVIDER_NAMES = ("local", "thenextleg", "useapi", "imaginepro", "apiframe")
-ProviderName = Literal["local", "thenextleg", "useapi", "imaginepro", "apiframe"]
+PROVIDER_NAMES = ("local", "thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai")
+ProviderName = Literal["local", "thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai"]
+# Backends a server owns or rents by the call (bot/core/providers/_owned.py): no Midjourney account behind them.
+OWNED_PROVIDERS = ("comfyui", "a1111", "openai")
 # How pydantic-settings names the field whose raw value it could not decode (JSON of a dict or list field).
 _SETTINGS_ERROR_FIELD = re.compile(r'field "(\w+)"')
 
@@ -98,6 +100,25 @@ class Settings(BaseSettings):
     apiframe_base_url: str = "https://api.apiframe.pro"
     apiframe_max_jobs: int = Field(default=3, ge=1, le=50)
     apiframe_options: dict[str, Any] = Field(default_factory=dict)
+    # Backends a server owns (README: providers). ComfyUI and A1111 need no key; ComfyUI's is a reverse
+    # proxy's (sent as a Bearer header), A1111's is --api-auth's "user:pass" (HTTP Basic).
+    comfyui_api_key: SecretStr | None = None
+    comfyui_base_url: str = "http://127.0.0.1:8188"
+    # One GPU runs one prompt at a time; a second queued one keeps it busy between jobs.
+    comfyui_max_jobs: int = Field(default=2, ge=1, le=50)
+    comfyui_options: dict[str, Any] = Field(default_factory=dict)
+    # The API-format workflow file with the bot's placeholders (README: ComfyUI workflow).
+    comfyui_workflow: Path | None = None
+    a1111_api_key: SecretStr | None = None
+    a1111_base_url: str = "http://127.0.0.1:7860"
+    # A1111 serves one generation at a time behind a lock; more would only wait inside its HTTP request.
+    a1111_max_jobs: int = Field(default=1, ge=1, le=50)
+    a1111_options: dict[str, Any] = Field(default_factory=dict)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_max_jobs: int = Field(default=3, ge=1, le=50)
+    openai_options: dict[str, Any] = Field(default_factory=dict)
+    openai_model: str = "gpt-image-1.5"
     provider_accounts: list[AccountSettings] = Field(default_factory=list)
 
     # -- job engine ------------------------------------------------------------------------------
@@ -147,7 +168,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "discord_token", "database_path", "webhook_public_url", "webhook_secret", "thenextleg_api_key",
-        "useapi_api_key", "imaginepro_api_key", "apiframe_api_key", mode="before",
+        "useapi_api_key", "imaginepro_api_key", "apiframe_api_key", "comfyui_api_key", "a1111_api_key",
+        "openai_api_key", "comfyui_workflow", mode="before",
     )  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:

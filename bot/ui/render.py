@@ -13,7 +13,7 @@ import re
 import discord
 from PIL import Image
 
-from bot.core.models import ACTION_LABELS, GRID_ACTIONS, Action, ErrorReason, Job, JobStatus
+from bot.core.models import ACTION_LABELS, FAILED_OVER_FROM, GRID_ACTIONS, Action, ErrorReason, Job, JobStatus
 from bot.ui.i18n import t
 
 __all__ = [
@@ -145,6 +145,10 @@ def job_content(job: Job, *, queue_position: int | None = None, locale: object =
     status = job.status
     word = status_word(status, locale)
     footer = "-# " + t(locale, "job.footer", id=job.id)
+    previous = job.provider_data.get(FAILED_OVER_FROM)
+    if isinstance(previous, str) and previous != job.provider:
+        # Provider names come from the settings (never from a member): shown as they are.
+        footer += " · " + t(locale, "job.failed_over", provider=job.provider, previous=previous)
     if status is JobStatus.COMPLETED:
         body = footer
     elif status.terminal:

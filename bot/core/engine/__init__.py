@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from bot.core.engine._base import WORK_SECTIONS as WORK_SECTIONS
 from bot.core.engine._base import Admission, Listener, log
@@ -38,6 +39,7 @@ from bot.core.engine._webhooks import MAX_REF_LENGTH as MAX_REF_LENGTH
 from bot.core.engine._webhooks import Webhooks
 from bot.core.errors import StoreError
 from bot.core.models import ErrorReason, Job, JobEventKind, JobStatus
+from bot.core.providers.base import Provider
 from bot.core.scheduling import AccountPool
 from bot.core.store import Store
 
@@ -170,7 +172,12 @@ class JobEngine(Scheduling, Watching, Webhooks):
         if job is None or job.terminal:
             return None
         self._queue.remove(job_id)
-        return await self._finish(job, reason)
+        ended = await self._finish(job, reason)
+        adapter = self.pool.provider(job.provider, job.account)
+        if adapter is not None and job.provider_job_id:
+            # A GPU the server owns should stop drawing what nobody will see (ComfyUI, A1111); best effort.
+            self._spawn(_cancel_quietly(adapter, job.provider_job_id, dict(job.provider_data)), f"cancel-{job_id}")
+        return ended
 
     def queue_position(self, job_id: str) -> int | None:
         # Computed now rather than read from the last tick, so a job queued a moment ago has its place.
@@ -213,3 +220,10 @@ class JobEngine(Scheduling, Watching, Webhooks):
         resumed = self.pool.resume((provider, account))
         self._wakeup.set()
         return changed or resumed
+
+
+async def _cancel_quietly(adapter: Provider, provider_job_id: str, provider_data: dict[str, Any]) -> None:
+    try:
+        await adapter.cancel(provider_job_id, provider_data)
+    except Exception as exc:  # the job has ended either way; a failed stop is worth a log line only
+        log.info("asking %s to stop job %s failed: %s", adapter.account.provider, provider_job_id, exc)

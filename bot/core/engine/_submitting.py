@@ -18,7 +18,7 @@ from bot.core import crashpoints
 from bot.core.engine._base import _kind, log
 from bot.core.engine._following import Following
 from bot.core.errors import ProviderError, StoreError
-from bot.core.models import Action, ErrorReason, Job, JobEventKind, ReasonKind, SubmitOutcome, utcnow
+from bot.core.models import FAILED_OVER_FROM, Action, ErrorReason, Job, JobEventKind, ReasonKind, SubmitOutcome, utcnow
 from bot.core.providers.base import ActionRequest, ImagineRequest, Provider, Submission
 from bot.core.retry import Verdict, decide_after_refusal
 from bot.core.scheduling import WorkGate
@@ -39,6 +39,9 @@ class Submitting(Following):
 
     async def _submit_and_follow(self, job: Job, adapter: Provider) -> None:
         key = adapter.account.key
+        if job.action is Action.IMAGINE and job.provider != key[0] and FAILED_OVER_FROM not in job.provider_data:
+            # The scheduler sent it past its own provider (no account in service there): the message says so.
+            job.provider_data = {**job.provider_data, FAILED_OVER_FROM: job.provider}
         job.provider, job.account = key
         job.attempts += 1
         try:
@@ -58,6 +61,7 @@ class Submitting(Following):
                     account=job.account,
                     attempts=job.attempts,
                     submit_started_at=job.submit_started_at,
+                    provider_data=job.provider_data,
                 )
                 crashpoints.reached("before_submit")
                 with crashpoints.submitting():
@@ -148,7 +152,7 @@ class Submitting(Following):
             await self._requeue(job, decision.delay * random.uniform(1.0, 1.2) if decision.delay else 0.0)
         elif decision.verdict is Verdict.FAIL_OVER and decision.provider is not None:
             log.info("job %s fails over from %s to %s", job.id, job.provider, decision.provider)
-            job.provider_data = {**job.provider_data, "_tried": list(tried)}
+            job.provider_data = {**job.provider_data, "_tried": list(tried), FAILED_OVER_FROM: job.provider}
             job.provider, job.account, job.attempts = decision.provider, None, 0
             await self.store.update_job(
                 job.id, provider=job.provider, account=None, attempts=0, provider_data=job.provider_data

@@ -10,7 +10,7 @@ import importlib
 
 from bot.core.errors import ConfigError
 from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
-from bot.core.settings import Settings
+from bot.core.settings import OWNED_PROVIDERS, Settings
 
 __all__ = [
     "Account",
@@ -30,6 +30,9 @@ _ADAPTERS = {
     "useapi": "bot.core.providers.useapi:UseApiProvider",
     "imaginepro": "bot.core.providers.imaginepro:ImagineProProvider",
     "apiframe": "bot.core.providers.apiframe:ApiFrameProvider",
+    "comfyui": "bot.core.providers.comfyui:ComfyUIProvider",
+    "a1111": "bot.core.providers.a1111:A1111Provider",
+    "openai": "bot.core.providers.openai_images:OpenAIImagesProvider",
 }
 
 
@@ -67,6 +70,8 @@ def build_accounts(settings: Settings) -> list[Account]:
                     },
                 )
             )
+        elif name in OWNED_PROVIDERS:
+            accounts.extend(_owned_accounts(settings, name))
         else:
             accounts.extend(_remote_accounts(settings, name))
     return accounts
@@ -84,3 +89,39 @@ def _remote_accounts(settings: Settings, name: str) -> list[Account]:
                 api_key=a.api_key.get_secret_value(), max_jobs=a.max_jobs, options=a.options)
         for a in configured
     ]  # fmt: skip
+
+
+def _owned_accounts(settings: Settings, name: str) -> list[Account]:
+    """A backend the server owns: the simple account (no key needed, except OpenAI's), then the pool's.
+
+    Each gets the bot's data directory (the adapters keep every result image there) and the configured
+    Discord's origin (a member's uploads there are trusted as start images).
+    """
+    shared = {"data_dir": str(settings.data_dir), "trusted_image_origins": [settings.discord_api_base]}
+    if name == "comfyui":
+        if settings.comfyui_workflow is None:
+            raise ConfigError("COMFYUI_WORKFLOW is not set: name the API-format workflow file (see the README).")
+        shared["workflow"] = str(settings.comfyui_workflow)
+        from bot.core.providers.comfyui import load_workflow
+
+        load_workflow(settings.comfyui_workflow)  # one clear line now, not at the first job
+    if name == "openai":
+        shared["model"] = settings.openai_model
+    key = getattr(settings, f"{name}_api_key")
+    accounts = [
+        Account(provider=name, name="default", base_url=getattr(settings, f"{name}_base_url").rstrip("/"),
+                api_key=key.get_secret_value() if key is not None else "",
+                max_jobs=getattr(settings, f"{name}_max_jobs"),
+                options={**getattr(settings, f"{name}_options"), **shared})
+    ]  # fmt: skip
+    for extra in settings.provider_accounts:
+        if extra.provider == name:
+            accounts.append(
+                Account(provider=name, name=extra.name,
+                        base_url=(extra.base_url or getattr(settings, f"{name}_base_url")).rstrip("/"),
+                        api_key=extra.api_key.get_secret_value(), max_jobs=extra.max_jobs,
+                        options={**extra.options, **shared})
+            )  # fmt: skip
+    if name == "openai" and not all(a.api_key for a in accounts):
+        raise ConfigError("OPENAI_API_KEY is not set: the provider 'openai' needs an API key.")
+    return accounts

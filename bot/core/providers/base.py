@@ -63,6 +63,8 @@ class Capabilities:
     # /mod safety for a server that never chose: off when True, spoiler when False (the safe side, so an
     # adapter that does not say gets its images checked).
     moderates_output: bool = False
+    # Whether the adapter can say what prompt an image suggests (describe; A1111's interrogate).
+    describe: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +151,12 @@ class Provider(abc.ABC):
         makes ("grid" or "upscale"), for reading the job the provider returns.
         """
         return None
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        """Ask the provider to stop a job the bot ended (a member's or moderator's cancel); best effort.
+
+        The default does nothing: the job has already ended on our side, and its result is ignored.
+        """
 
     def judge(self, exc: ProviderError) -> SubmitOutcome:
         """What a failed submit means for the job, by this adapter's table (see ``submit_outcomes``).

@@ -81,6 +81,7 @@ STRINGS: dict[str, str] = {
     "dm.done": "Dein Auftrag `{id}` ist fertig",
     "dm.ended": "Dein Auftrag `{id}` wurde beendet: {reason}",
     "job.footer": "Auftrag `{id}`",
+    "job.failed_over": "erstellt von {provider}: {previous} konnte den Auftrag nicht annehmen",
     "job.queue_position": " — Platz {position} in der Warteschlange",
     "job.service_said": "Der Bilddienst meldete: {detail}",
     "refusal.quota": "Du hast heute {used} von {limit} Bildern in diesem Server verbraucht.",

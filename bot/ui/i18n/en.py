@@ -88,6 +88,7 @@ STRINGS: dict[str, str] = {
     "dm.done": "Your job `{id}` is done",
     "dm.ended": "Your job `{id}` ended: {reason}",
     "job.footer": "Job `{id}`",
+    "job.failed_over": "made by {provider}: {previous} could not take it",
     "job.queue_position": " — position {position} in the queue",
     "job.service_said": "The image service said: {detail}",
     # refusals

@@ -78,6 +78,7 @@ STRINGS: dict[str, str] = {
     "dm.done": "ジョブ `{id}` が完了しました",
     "dm.ended": "ジョブ `{id}` は終了しました: {reason}",
     "job.footer": "ジョブ `{id}`",
+    "job.failed_over": "{provider} で生成（{previous} が受け付けられなかったため）",
     "job.queue_position": " — 待ち順 {position} 番目",
     "job.service_said": "画像サービスからのメッセージ: {detail}",
     "refusal.quota": "このサーバーで今日使える画像 {limit} 枚のうち、{used} 枚を使いました。",
