@@ -6,7 +6,8 @@ the seams that already exist rather than from counters scattered through the cod
 
 * the engine's listeners (:meth:`Metrics.on_event`): jobs created and ended, queue wait, job duration;
 * a collector that reads the engine at scrape time: queue depth, jobs running, accounts usable;
-* the adapters' request wrapper (``HttpAdapter.call``): provider latency and errors per account;
+* the adapters' request wrappers (``Provider.request_json``, ``HttpAdapter.call``): provider latency and
+  errors per account;
 * the Discord layer (``bot/ui/telemetry.py``): discord.py's HTTP trace hooks for REST latency, 429s and
   interaction acks, and the presenter's edit path for the lag from a change to its edit landing.
 
@@ -235,7 +236,11 @@ class Metrics:
         """One request to a provider's API; ``error`` is the reason it failed with, None if it did not."""
         self.provider_latency.labels(provider, account, method).observe(seconds)
         if error is not None:
-            self.provider_errors.labels(provider, account, error).inc()
+            self.provider_error(provider, account, error)
+
+    def provider_error(self, provider: str, account: str, reason: str) -> None:
+        """A provider request that failed: no readable answer, or an answer that is an error."""
+        self.provider_errors.labels(provider, account, reason).inc()
 
     # -- Discord -------------------------------------------------------------------------------------
 

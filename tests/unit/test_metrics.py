@@ -117,6 +117,8 @@ def test_provider_requests_are_timed_and_errors_counted_per_account() -> None:
     assert metrics.value("imagine_provider_request_seconds_count", labels) == 1
     errors = {"provider": "useapi", "account": "main", "reason": "provider_unavailable"}
     assert metrics.value("imagine_provider_errors_total", errors) == 1
+    metrics.provider_error("useapi", "main", "rate_limited")
+    assert metrics.value("imagine_provider_errors_total", errors | {"reason": "rate_limited"}) == 1
 
 
 def test_discord_requests_429s_and_interaction_acks() -> None:

@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -246,27 +245,20 @@ class HttpAdapter(Provider):
             kwargs["json"] = dict(json_body)
         if params:
             kwargs["params"] = dict(params)
-        started = time.monotonic()
         try:
             status, body, headers = await self.request_json(method, url, headers=self.auth_headers(), **kwargs)
         except ProviderError as exc:
-            self._observe(method, started, exc)
             raise self._scrubbed(exc) from None
         answer = Answer(status, body, headers)
         if not answer.ok:
             error = self.http_error(answer)
             if error.answer is None:
                 error.answer = answer_class(status, body)
-            self._observe(method, started, error)
+            if self.metrics is not None:
+                # The round trip is counted by request_json; an answer that is an error is counted here.
+                self.metrics.provider_error(self.name, self.account.name, error.reason.value)
             raise self._scrubbed(error)
-        self._observe(method, started, None)
         return answer
-
-    def _observe(self, method: str, started: float, error: ProviderError | None) -> None:
-        """One request into the bot's metrics: its round trip, and the reason it failed with if it did."""
-        if self.metrics is not None:
-            reason = error.reason.value if error is not None else None
-            self.metrics.provider_request(self.name, self.account.name, method, time.monotonic() - started, reason)
 
     async def submit(
         self, path: str, body: Mapping[str, Any], read: Callable[[Answer], Submission]

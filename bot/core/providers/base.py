@@ -15,6 +15,7 @@ import abc
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -222,8 +223,25 @@ class Provider(abc.ABC):
         """Send a request and return (status, parsed JSON or None, headers).
 
         Network failures and timeouts become a transient PROVIDER_UNAVAILABLE; the status code is left
-        for the adapter to interpret, since each provider means something different by it.
+        for the adapter to interpret, since each provider means something different by it. Each request's
+        round trip goes into the bot's metrics, with the reason when no readable answer came.
         """
+        started = time.monotonic()
+        try:
+            answer = await self._exchange(method, url, headers=headers, **kwargs)
+        except ProviderError as exc:
+            self._observe(method, started, exc.reason.value)
+            raise
+        self._observe(method, started, None)
+        return answer
+
+    def _observe(self, method: str, started: float, error: str | None) -> None:
+        if self.metrics is not None:
+            self.metrics.provider_request(self.name, self.account.name, method, time.monotonic() - started, error)
+
+    async def _exchange(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> tuple[int, Any, httpx.Headers]:
         try:
             response = await self.http.request(method, url, headers=headers, **kwargs)
         except _NEVER_SENT as exc:
