@@ -6,7 +6,8 @@ a task id at once, progress advances in steps with blurred previews, and results
 files beside the images, so a task submitted before a crash is still there after a restart; progress
 is derived from the wall-clock time since submission, like a remote service that kept working.
 
-Everything it draws is a pure function of prompt, seed and action, so tests can compare bytes.
+Everything it draws is a pure function of prompt, seed and action, so tests can compare bytes. What it
+draws is the prompt read as a scene (``_scene``); the buttons redraw that scene through new frames.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from bot.core.errors import ProviderError
 from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
 from bot.core.netguard import ImageGuard, ImageRefused, open_image
+from bot.core.providers import _scene
 from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
 
-__all__ = ["LocalProvider", "render_grid"]
+__all__ = ["LocalProvider", "compose_grid", "read_scene", "render_grid", "render_tile", "split_grid"]
 
-# Long side of one tile of the grid; the grid is twice that. Small enough to draw in ~20 ms.
+read_scene = _scene.read_scene
+
+# Long side of one tile of the grid; the grid is twice that. Small enough to draw a grid in ~15-40 ms of CPU.
 TILE_LONG_SIDE = 384
 # Upscales double the tile, which is what a member expects from "U".
 UPSCALE_FACTOR = 2
@@ -64,27 +68,9 @@ def _rng(*parts: object) -> random.Random:
 def render_tile(
     prompt: str, seed: int, index: int, size: tuple[int, int], tint: tuple[int, int, int] | None = None
 ) -> Image.Image:
-    """One picture: a gradient sky and shapes whose colours and places follow from prompt and seed."""
-    rng = _rng(prompt, seed, index)
-    width, height = size
-    base = tint or tuple(rng.randrange(40, 216) for _ in range(3))
-    top = tuple(min(255, c + rng.randrange(20, 60)) for c in base)
-    image = Image.linear_gradient("L").resize(size)
-    image = ImageOps.colorize(image, black=top, white=tuple(max(0, c - 50) for c in base))
-    draw = ImageDraw.Draw(image)
-    for _ in range(6 + rng.randrange(6)):
-        x, y = rng.randrange(width), rng.randrange(height)
-        radius = rng.randrange(min(size) // 12, min(size) // 3)
-        colour = tuple(rng.randrange(256) for _ in range(3))
-        if rng.random() < 0.5:
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
-        else:
-            points = [
-                (x + radius * math.cos(a), y + radius * math.sin(a))
-                for a in sorted(rng.uniform(0, 2 * math.pi) for _ in range(3 + rng.randrange(3)))
-            ]
-            draw.polygon(points, fill=colour)
-    return image.filter(ImageFilter.SMOOTH)
+    """One picture of a first grid: the prompt's scene in the ``index``-th of its four compositions."""
+    scene = _scene.parse(prompt, seed, tint)
+    return _scene.render(scene, _scene.base_frames(scene.key, size)[index])
 
 
 def compose_grid(tiles: list[Image.Image]) -> Image.Image:
@@ -92,12 +78,15 @@ def compose_grid(tiles: list[Image.Image]) -> Image.Image:
     grid = Image.new("RGB", (width * 2, height * 2))
     for i, tile in enumerate(tiles):
         grid.paste(tile, ((i % 2) * width, (i // 2) * height))
+    described = _scene.merge_descriptions(tiles)
+    if described is not None:  # the grid (and the tiles cut from it) say what any of the four shows
+        grid.info[_scene.SCENE_KEY] = described
     return grid
 
 
 def render_grid(prompt: str, seed: int, aspect: str = "1:1", tint: tuple[int, int, int] | None = None) -> Image.Image:
-    size = _tile_size(aspect)
-    return compose_grid([render_tile(prompt, seed, i, size, tint) for i in range(4)])
+    scene = _scene.parse(prompt, seed, tint)
+    return compose_grid([_scene.render(scene, frame) for frame in _scene.base_frames(scene.key, _tile_size(aspect))])
 
 
 def split_grid(grid: Image.Image) -> list[Image.Image]:
@@ -125,7 +114,7 @@ def _variants(source: Image.Image, seed: int, strength: float) -> list[Image.Ima
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=3)
+    image.save(buffer, format="PNG", optimize=False, compress_level=3, pnginfo=_scene.png_info(image))
     return buffer.getvalue()
 
 
@@ -148,17 +137,35 @@ def _valid_task(task: object, task_id: str) -> bool:
         return False
     if "action" in task and task["action"] not in Action._value2member_map_:
         return False
+    if "frames" in task:  # written since the scene renderer; older task files have none and still load
+        try:
+            frames = _scene.frames_from_json(task["frames"])
+        except ValueError:
+            return False
+        if len(frames) != (1 if task["kind"] == "upscale" else 4):
+            return False
     if task["kind"] != "imagine":
         parent = task.get("parent")
         return isinstance(parent, str) and bool(_TASK_ID.fullmatch(parent)) and parent != task_id
     return True
 
 
+def _frames(task: Mapping[str, Any]) -> list[_scene.Frame] | None:
+    """The frames a task's result is drawn through; None for a derived task from before frames existed."""
+    if "frames" in task:
+        return _scene.frames_from_json(task["frames"])
+    if task["kind"] == "imagine" or task.get("action") == Action.REROLL.value:
+        scene = _scene.parse(task["prompt"], task["seed"], tuple(task["tint"]) if task.get("tint") else None)
+        return _scene.base_frames(scene.key, _tile_size(task["aspect"]))
+    return None
+
+
 class LocalProvider(Provider):
     name = "local"
     capabilities = Capabilities(
-        # It draws gradients and shapes from a hash of the prompt (an uploaded image only lends its mean colour):
-        # nothing it makes can need a check, and as the tests' provider it should not pay for one by default.
+        # It draws flat-shape scenes from the prompt's words (people as small clothed figures; an uploaded image
+        # only lends its mean colour): nothing it makes can need a check, and as the tests' provider it should
+        # not pay for one by default.
         moderates_output=True,
         grid_actions=frozenset(
             {*(Action.upscale(i) for i in range(1, 5)), *(Action.variation(i) for i in range(1, 5)), Action.REROLL}
@@ -198,6 +205,7 @@ class LocalProvider(Provider):
             "aspect": request.aspect_ratio or "1:1",
             "tint": tint,
             "ref": request.job_id,
+            "scene": 1,  # drawn as a scene: its buttons redraw it (a task file without this may hold older pixels)
         }
         return await self._create(task)
 
@@ -227,8 +235,25 @@ class LocalProvider(Provider):
             "aspect": parent["aspect"],
             "tint": parent.get("tint"),
             "ref": request.job_id,
+            "scene": 1,
         }
+        frames = _frames(parent) if self._shows_scene(request.parent_provider_job_id, parent) else None
+        if frames is not None and request.action is not Action.REROLL:
+            source = frames[request.action.tile - 1] if request.action.tile is not None else frames[0]
+            # Keyed by what was pressed on what, so the same press on the same picture draws the same bytes.
+            key = _rng(parent["seed"], request.action.value, source.layout, source.view).randrange(2**62)
+            task["frames"] = _scene.frames_to_json(_scene.derive_frames(request.action.value, source, key))
         return await self._create(task)
+
+    def _shows_scene(self, task_id: str, task: Mapping[str, Any]) -> bool:
+        """Whether a result the member sees is a drawn scene, so a button on it can redraw that scene.
+
+        A task from before scenes whose picture is already on disk shows what the previous version drew:
+        buttons on it work from its pixels, as they did, so an upscale still looks like the tile pressed.
+        """
+        if "scene" in task or "frames" in task:
+            return True
+        return not (self.root / task_id / ("upscale.png" if task["kind"] == "upscale" else "grid.png")).exists()
 
     async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
         task = self._load(provider_job_id)
@@ -318,9 +343,12 @@ class LocalProvider(Provider):
             return Image.open(cached).convert("RGB")
         tint = tuple(task["tint"]) if task.get("tint") else None
         action = Action(task.get("action", Action.IMAGINE.value))
-        if task["kind"] == "imagine" or action is Action.REROLL:
-            image = render_grid(task["prompt"], task["seed"], task["aspect"], tint)
-        else:
+        frames = _frames(task)
+        if frames is not None:  # the scene redrawn through each frame: real detail, real extensions
+            scene = _scene.parse(task["prompt"], task["seed"], tint)
+            images = [_scene.render(scene, frame) for frame in frames]
+            image = images[0] if task["kind"] == "upscale" else compose_grid(images)
+        else:  # a task written before frames existed, derived from its parent's pixels as it was then
             parent = self._load(task["parent"])
             if parent is None:
                 raise ProviderError(ErrorReason.LOST, "the parent task is gone from the local provider")
