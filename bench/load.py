@@ -142,6 +142,9 @@ class BenchOptions:
     profile: Path | None = None
     keep: bool = False
     validate: bool = False
+    # --database postgres runs the bot on a throwaway PostgreSQL server, as --processes processes (Fleet).
+    database: str = "sqlite"
+    processes: int = 1
 
 
 @dataclasses.dataclass
@@ -270,6 +273,115 @@ class Bot:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+
+# More bot processes than this on two cores measure the scheduler of the machine, not the bot's.
+MAX_PROCESSES = 8
+
+
+class Fleet:
+    """``--database postgres``: the bot on a throwaway PostgreSQL server (Debian's package, as the tests run
+    it), as ``--processes`` processes each on its shard of that many, with one guild per shard in the local
+    Discord so the members' interactions spread over every process. Read like one :class:`Bot`: CPU summed,
+    peak RSS the largest; ``database_cpu_seconds`` is the server's own CPU (its processes, exited ones too).
+    """
+
+    def __init__(self, ld: LocalDiscord, server: Any, bots: list[Bot], channels: list[str]) -> None:
+        self.ld = ld
+        self.server = server
+        self.bots = bots
+        self.channels = channels
+        self.url = ""
+
+    @classmethod
+    async def open(
+        cls, ld: LocalDiscord, workdir: Path, env: dict[str, str], count: int, stack: Any, log: Callable[[str], None]
+    ) -> Fleet:
+        from bot.devtools.postgres import INSTALL_HINT, PostgresServer, find_bindir
+
+        bindir = find_bindir()
+        if bindir is None:
+            raise SystemExit(INSTALL_HINT)
+        server = PostgresServer(bindir)
+        stack.callback(server.stop)
+        await asyncio.to_thread(server.start)
+        log(f"PostgreSQL {bindir.parent.name} on port {server.port} as pid {server.pid}")
+        first = ld.state()["guilds"][0]
+        # Guild ids a millisecond apart land on consecutive shards ((id >> 22) % count): one guild per shard.
+        added = [ld.add_guild(f"Bench {n}", guild_id=int(first["id"]) + (n << 22)) for n in range(1, count)]
+        guilds = [str(first["id"])] + [guild["id"] for guild in added]
+        channels = [CHANNEL] + [guild["channels"][CHANNEL] for guild in added]
+        url = await server.create_database()
+        bots = []
+        for n in range(count):
+            home = workdir / f"bot{n}"
+            home.mkdir(parents=True, exist_ok=True)
+            own = env | {"DATABASE_URL": url, "DATA_DIR": str(home / "data"), "DISCORD_GUILD_IDS": ",".join(guilds)}
+            if count > 1:
+                own |= {"SHARD_COUNT": str(count), "SHARD_IDS": str(n)}
+            bots.append(Bot(ld, home, own))
+        fleet = cls(ld, server, bots, channels)
+        fleet.url = url
+        return fleet
+
+    @property
+    def pid(self) -> int:
+        return self.bots[0].pid
+
+    @property
+    def child(self) -> processes.Child | None:
+        return self.bots[0].child
+
+    def _connected(self) -> int:
+        return sum(1 for s in self.ld.stats()["gateway"]["sessions"] if s["connected"] and s["seq"] >= 1)
+
+    async def start(self) -> None:
+        for bot in self.bots:
+            before = self._connected()
+            await bot.start()
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while self._connected() <= before:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"bot process {bot.workdir.name} did not connect:\n{bot.log_tail()}")
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(bot.stop() for bot in self.bots))
+
+    def log_tail(self) -> str:
+        return "\n".join(bot.log_tail() for bot in self.bots)
+
+    def cpu_seconds(self) -> float:
+        return sum(bot.cpu_seconds() for bot in self.bots)
+
+    def peak_rss_mb(self) -> float:
+        return max(bot.peak_rss_mb() for bot in self.bots)
+
+    def database_cpu_seconds(self) -> float:
+        """The server's CPU: the postmaster's own and its reaped children's, plus its live children's."""
+        root = self.server.pid
+        fields = Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()
+        total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                rest = stat.read_text().rsplit(")", 1)[1].split()
+                if int(rest[1]) == root:
+                    total += (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    async def read_jobs(self, since: str) -> list[dict[str, Any]]:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            rows = await conn.fetch(
+                "SELECT id, parent_id, status, message_id, provider_job_id, finished_at FROM jobs"
+                " WHERE created_at >= $1",
+                since,
+            )
+        finally:
+            await conn.close()
+        return [dict(row) for row in rows]
 
 
 def bot_env(ld: LocalDiscord, workdir: Path, options: BenchOptions, sim: Simulator | None) -> dict[str, str]:
@@ -409,13 +521,16 @@ class RequestLog:
         self.entries: list[dict[str, Any]] = []
         self.start_seq = max((r["seq"] for r in ld.requests), default=0)
         self._last = self.start_seq
+        # A request is numbered when it arrives and logged when it is answered, so the log is not in number
+        # order: a slow request lands after faster later ones. Copied by number, each once.
+        self._seen: set[int] = set()
         self._task = asyncio.create_task(self._loop(), name="bench-request-log")
 
     def drain(self) -> None:
-        new = self.ld.requests_since(self._last)
+        new = [r for r in self.ld.requests_since(self._last) if r["seq"] not in self._seen]
         if new:
             self.entries.extend(new)
-            self._last = new[-1]["seq"]
+            self._seen.update(r["seq"] for r in new)
 
     async def _loop(self) -> None:
         while True:
@@ -432,9 +547,9 @@ class RequestLog:
 # -- the load --------------------------------------------------------------------------------------
 
 
-async def _sequence(ld: LocalDiscord, feed: Feed, member: str, seq: Sequence) -> None:
+async def _sequence(ld: LocalDiscord, feed: Feed, member: str, seq: Sequence, channel: str = CHANNEL) -> None:
     try:
-        started = await ld.invoke(member, CHANNEL, "imagine", {"prompt": f"a lighthouse at dawn, study {seq.index}"})
+        started = await ld.invoke(member, channel, "imagine", {"prompt": f"a lighthouse at dawn, study {seq.index}"})
         seq.interactions.append(started["interaction_id"])
         grid = await _follow(feed, started["interaction_id"], seq, "grid")
         if grid is None:
@@ -466,13 +581,16 @@ async def _follow(feed: Feed, interaction_id: str, seq: Sequence, what: str) -> 
     return message
 
 
-async def drive(ld: LocalDiscord, feed: Feed, members: list[str], options: BenchOptions) -> list[Sequence]:
+async def drive(
+    ld: LocalDiscord, feed: Feed, members: list[str], options: BenchOptions, channels: list[str] | None = None
+) -> list[Sequence]:
     sequences = [Sequence(index=i) for i in range(options.jobs)]
     pending: Iterator[Sequence] = iter(sequences)
+    channels = channels or [CHANNEL]
 
     async def worker() -> None:
         for seq in pending:
-            await _sequence(ld, feed, members[seq.index % len(members)], seq)
+            await _sequence(ld, feed, members[seq.index % len(members)], seq, channels[seq.index % len(channels)])
 
     workers = [asyncio.create_task(worker(), name=f"bench-worker-{n}") for n in range(options.concurrency)]
     try:
@@ -534,6 +652,7 @@ class Diagnostics:
     # CPU seconds during the load of what shares the machine with the bot.
     harness_cpu_s: float = 0.0
     simulator_cpu_s: float = 0.0
+    database_cpu_s: float | None = None
     profile: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def lines(self) -> list[str]:
@@ -545,6 +664,7 @@ class Diagnostics:
         out.append(
             f"CPU during the load besides the bot: this process (local Discord, workers) {self.harness_cpu_s:.1f} s,"
             f" provider simulator {self.simulator_cpu_s:.1f} s"
+            + ("" if self.database_cpu_s is None else f", PostgreSQL server {self.database_cpu_s:.1f} s")
         )
         out += [f"failed x{count}: {why}" for why, count in self.failures.most_common(5)]
         if self.profile:
@@ -683,7 +803,9 @@ async def run(
             stack.push_async_callback(sim.stop)
             await sim.start()
             log(f"{options.provider} simulator on {sim.url} as pid {sim.pid}")
-        bot = Bot(ld, workdir, bot_env(ld, workdir, options, sim))
+        bot: Bot | Fleet = Bot(ld, workdir, bot_env(ld, workdir, options, sim))
+        if options.database == "postgres":
+            bot = await Fleet.open(ld, workdir, bot_env(ld, workdir, options, sim), options.processes, stack, log)
         stack.push_async_callback(bot.stop)
         await bot.start()
         log(f"bot running as pid {bot.pid}")
@@ -711,10 +833,12 @@ async def run(
         cpu_before = bot.cpu_seconds()
         own_before = _own_cpu_seconds()
         sim_before = cpu_seconds(sim.pid) if sim else 0.0
+        db_before = bot.database_cpu_seconds() if isinstance(bot, Fleet) else 0.0
         load_started = time.monotonic()
         log(f"load: {options.jobs} sequences, {options.concurrency} at a time, {len(members)} members")
-        sequences = await drive(ld, feed, members, options)
+        sequences = await drive(ld, feed, members, options, bot.channels if isinstance(bot, Fleet) else None)
         cpu_s = bot.cpu_seconds() - cpu_before
+        db_cpu = bot.database_cpu_seconds() - db_before if isinstance(bot, Fleet) else None
         own_cpu = _own_cpu_seconds() - own_before
         sim_cpu = cpu_seconds(sim.pid) - sim_before if sim else 0.0
         peak_rss = bot.peak_rss_mb()
@@ -729,13 +853,16 @@ async def run(
         await bot.stop()
         if bot.child is not None and bot.child.returncode not in (0, -signal.SIGTERM):
             log(f"the bot exited with {bot.child.returncode}:\n{bot.log_tail()}")
-        jobs = read_jobs(workdir / "data" / "imagine-bot.db", since)
+        if isinstance(bot, Fleet):
+            jobs = await bot.read_jobs(since)
+        else:
+            jobs = read_jobs(workdir / "data" / "imagine-bot.db", since)
         result, diag = figures(
             options=options, sequences=sequences, ld=ld, entries=requests.entries, jobs=jobs,
             provider_done=provider_done, provider_calls=provider_calls, load_started=load_started, cpu_s=cpu_s,
             peak_rss_mb=peak_rss,
         )  # fmt: skip
-        diag.harness_cpu_s, diag.simulator_cpu_s = own_cpu, sim_cpu
+        diag.harness_cpu_s, diag.simulator_cpu_s, diag.database_cpu_s = own_cpu, sim_cpu, db_cpu
         if raw_profile is not None and raw_profile.exists():
             diag.profile = profile_shares(raw_profile)
         if options.validate:
@@ -760,6 +887,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", type=Path, help="record the bot with py-spy (raw format) into this file")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, database)")
     parser.add_argument("--validate", action="store_true", help="check request bodies against Discord's spec")
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgres"), default="sqlite",
+        help="the bot's store; postgres starts a throwaway server from Debian's package (default sqlite)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=1, help="bot processes, one shard each (more than 1 needs postgres)"
+    )
     return parser
 
 
@@ -773,6 +907,8 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error(f"--slots must be 1 to {MAX_CONCURRENCY}")
     if not 0 < args.timeout <= 3600:
         _parser().error("--timeout must be more than 0 and at most 3600 seconds")
+    if not 1 <= args.processes <= MAX_PROCESSES or (args.processes > 1 and args.database != "postgres"):
+        _parser().error(f"--processes must be 1 to {MAX_PROCESSES}, and more than 1 needs --database postgres")
     options = BenchOptions(
         jobs=args.jobs,
         concurrency=min(args.concurrency, args.jobs),
@@ -783,6 +919,8 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         keep=args.keep,
         validate=args.validate,
+        database=args.database,
+        processes=args.processes,
     )
 
     def log(line: str) -> None:

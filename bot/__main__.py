@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from bot.core.providers import Account
 
 _log = logging.getLogger("bot")
+# A database password at least this long is blanked from logs on its own, not only inside its URL.
+MIN_DB_PASSWORD_REDACTED = 12
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -26,7 +29,14 @@ def _secrets(settings: Settings) -> list[str]:
     names = ("thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai")
     values += [getattr(settings, f"{p}_api_key") for p in names]
     values += [a.api_key for a in settings.provider_accounts]
-    return [v.get_secret_value() for v in values if v is not None]
+    secrets = [v.get_secret_value() for v in values if v is not None]
+    if settings.database_url is not None:
+        # The whole URL, and its password when it is long enough to be a generated one: a short one
+        # ("imagine" in docker-compose.yml) would blank ordinary words in every line.
+        url = settings.database_url.get_secret_value()
+        password = urllib.parse.urlsplit(url).password
+        secrets += [url, *([password] if password and len(password) >= MIN_DB_PASSWORD_REDACTED else [])]
+    return secrets
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -41,10 +51,10 @@ def point_discord_at(settings: Settings) -> None:
 
 async def _run(settings: Settings, token: str) -> None:
     from bot.core.runtime import Runtime
-    from bot.ui.client import ImagineBot
+    from bot.ui.client import make_bot
 
     point_discord_at(settings)
-    bot = ImagineBot(settings, Runtime(settings))
+    bot = make_bot(settings, Runtime(settings))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

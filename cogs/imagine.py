@@ -32,7 +32,7 @@ from bot.core.errors import InputError
 from bot.core.models import Action, ErrorReason, Job, JobStatus, utcnow
 from bot.core.moderation import ButtonPolicy, Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
-from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, parse_prompt
+from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, MAX_PROMPT_LENGTH, parse_prompt
 from bot.ui import gate
 from bot.ui.buttons import JOB_BUTTON_TEMPLATE, job_button
 from bot.ui.i18n import t
@@ -46,8 +46,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-# Discord's own cap on a string option; our parser gives the friendlier limit message below it.
-MAX_OPTION_LENGTH = 6000
+# The prompt option's length as registered: the bot's own limit, so Discord's box (and the playground's)
+# stops there. The parser still says the limit when a member's /settings suffix takes a prompt past it.
+MAX_OPTION_LENGTH = MAX_PROMPT_LENGTH
 IMAGE_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 # A reference image larger than this is refused before any provider sees it (the image guard's own cap).
 MAX_REFERENCE_BYTES = MAX_IMAGE_BYTES

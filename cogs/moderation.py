@@ -27,6 +27,7 @@ from bot.core.moderation import AuditAction, AuditEntry, InvalidTerm
 from bot.core.moderation.policy import parse_duration
 from bot.ui import gate
 from bot.ui.controls import PageHandler, page_template, pager_view
+from bot.ui.i18n import t
 from bot.ui.jobs import job_list, parse_job_id
 from bot.ui.render import NO_MENTIONS, quote_prompt
 from bot.ui.replies import refuse, reply
@@ -37,6 +38,7 @@ from bot.ui.texts import (
     limits_text,
     safety_text,
     stats_text,
+    when,
     words_text,
 )
 from cogs._runtime import RuntimeAccess
@@ -97,7 +99,7 @@ class ModerationCog(
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         state = await self.moderation.guild(interaction.guild_id) if interaction.guild_id else None
         if state is None or not gate.is_moderator(interaction, state):
-            raise NotModerator(ErrorReason.NOT_A_MODERATOR.message)
+            raise NotModerator(t(interaction.locale, "reason.not_a_moderator"))
         return True
 
     @staticmethod
@@ -116,10 +118,10 @@ class ModerationCog(
         try:
             await self.moderation.add_word(interaction.guild_id, term, is_regex=regex, actor_id=interaction.user.id)
         except InvalidTerm as exc:
-            await reply(interaction, f"Not added: {exc}")
+            await reply(interaction, t(interaction.locale, "mod.word_not_added", error=exc))
             return
-        kind = "regex" if regex else "phrase"
-        await reply(interaction, f"Added the {kind} `{_code(term)}`. It applies to the next prompt.")
+        kind = t(interaction.locale, "mod.kind_regex" if regex else "mod.kind_phrase")
+        await reply(interaction, t(interaction.locale, "mod.word_added", kind=kind, term=_code(term)))
 
     @words.command(name="remove", description="Stop banning a phrase or regex")
     @app_commands.describe(term="The phrase or regex exactly as listed")
@@ -128,31 +130,34 @@ class ModerationCog(
         await self._defer(interaction)
         removed = await self.moderation.remove_word(interaction.guild_id, term, actor_id=interaction.user.id)
         if removed is None:
-            await reply(interaction, f"`{_code(term)}` is not on this server's list (see `/mod words list`).")
+            await reply(interaction, t(interaction.locale, "mod.word_not_listed", term=_code(term)))
             return
-        await reply(interaction, f"Removed `{_code(term)}`.")
+        await reply(interaction, t(interaction.locale, "mod.word_removed", term=_code(term)))
 
     @words.command(name="list", description="The banned phrases and regexes")
     async def words_list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         await self._defer(interaction)
-        await reply(interaction, words_text(await self.moderation.guild(interaction.guild_id)))
+        await reply(interaction, words_text(await self.moderation.guild(interaction.guild_id), interaction.locale))
 
     @words.command(name="test", description="What a prompt would match, without sending it anywhere")
     async def words_test(self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 2000]) -> None:
         assert interaction.guild_id is not None
         await self._defer(interaction)
         verdict = await self.moderation.test_prompt(interaction.guild_id, prompt)
+        locale = interaction.locale
         if not verdict.blocked:
-            await reply(interaction, "That prompt would be allowed.")
+            await reply(interaction, t(locale, "mod.test_allowed"))
             return
-        lines = ["That prompt would be **blocked**:"]
+        lines = [t(locale, "mod.test_blocked")]
         for hit in verdict.hits[:15]:
-            source = "built-in" if hit.term.default else "this server"
-            kind = "regex" if hit.term.is_regex else "phrase"
-            lines.append(f"- {kind} `{code(hit.term.text, 120)}` ({source}) matched “{quote_prompt(hit.excerpt, 80)}”")
+            source = t(locale, "mod.source_builtin" if hit.term.default else "mod.source_server")
+            kind = t(locale, "mod.kind_regex" if hit.term.is_regex else "mod.kind_phrase")
+            excerpt = quote_prompt(hit.excerpt, 80)
+            term_text = code(hit.term.text, 120)
+            lines.append(t(locale, "mod.test_hit", kind=kind, term=term_text, source=source, excerpt=excerpt))
         for term in verdict.unchecked[:5]:
-            lines.append(f"- regex `{code(term.text, 120)}` took too long, which blocks the prompt too")
+            lines.append(t(locale, "mod.test_slow", term=code(term.text, 120)))
         await reply(interaction, "\n".join(lines))
 
     @words.command(name="defaults", description="Switch the built-in list of banned words on or off")
@@ -162,7 +167,7 @@ class ModerationCog(
         await self.moderation.update_config(
             interaction.guild_id, actor_id=interaction.user.id, use_default_words=enabled
         )
-        await reply(interaction, f"The built-in list is now {'on' if enabled else 'off'}.")
+        await reply(interaction, t(interaction.locale, "mod.defaults_on" if enabled else "mod.defaults_off"))
 
     # -- sanctions -------------------------------------------------------------------------------
 
@@ -179,14 +184,17 @@ class ModerationCog(
         try:
             length = parse_duration(duration) if duration else None
         except ValueError as exc:
-            await refuse(interaction, str(exc))
+            await refuse(interaction, t(interaction.locale, "mod.bad_duration", detail=str(exc)))
             return
         await self._defer(interaction)
         ban = await self.moderation.ban(
             interaction.guild_id, member.id, actor_id=interaction.user.id, duration=length, reason=reason
         )
-        until = f"until <t:{int(ban.expires_at.timestamp())}:f>" if ban.expires_at else "until lifted"
-        await reply(interaction, f"<@{member.id}> is blocked from the bot {until}.")
+        if ban.expires_at:
+            text = t(interaction.locale, "mod.banned_until", member=member.id, when=when(ban.expires_at, "f"))
+        else:
+            text = t(interaction.locale, "mod.banned_until_lifted", member=member.id)
+        await reply(interaction, text)
 
     @app_commands.command(name="unban", description="Lift a member's block")
     async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
@@ -194,15 +202,15 @@ class ModerationCog(
         await self._defer(interaction)
         lifted = await self.moderation.unban(interaction.guild_id, member.id, actor_id=interaction.user.id)
         if lifted is None:
-            await reply(interaction, f"<@{member.id}> was not blocked.")
+            await reply(interaction, t(interaction.locale, "mod.not_banned", member=member.id))
             return
-        await reply(interaction, f"<@{member.id}> may use the bot again.")
+        await reply(interaction, t(interaction.locale, "mod.unbanned", member=member.id))
 
     @app_commands.command(name="bans", description="Members blocked from the bot")
     async def bans(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         await self._defer(interaction)
-        await reply(interaction, bans_text(await self.moderation.active_bans(interaction.guild_id)))
+        await reply(interaction, bans_text(await self.moderation.active_bans(interaction.guild_id), interaction.locale))
 
     # -- limits and policy -----------------------------------------------------------------------
 
@@ -210,7 +218,7 @@ class ModerationCog(
     async def limits_show(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         await self._defer(interaction)
-        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id), interaction.locale))
 
     @limits.command(name="set", description="Everyone's limits; 0 means no limit")
     @app_commands.describe(
@@ -233,7 +241,7 @@ class ModerationCog(
         }
         await self._defer(interaction)
         await self.moderation.update_config(interaction.guild_id, actor_id=interaction.user.id, **changes)
-        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id), interaction.locale))
 
     @limits.command(name="role", description="Different limits for a role; a member gets their most generous role")
     @app_commands.describe(clear="Remove this role's override")
@@ -257,7 +265,7 @@ class ModerationCog(
             cooldown_s=cooldown,
             clear=clear,
         )
-        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id), interaction.locale))
 
     @limits.command(name="escalation", description="Blocked prompts in a day before a timed block (0: never)")
     async def limits_escalation(
@@ -272,7 +280,7 @@ class ModerationCog(
             changes["strike_block_minutes"] = block_minutes
         await self._defer(interaction)
         await self.moderation.update_config(interaction.guild_id, actor_id=interaction.user.id, **changes)
-        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id)))
+        await reply(interaction, limits_text(await self.moderation.guild(interaction.guild_id), interaction.locale))
 
     @channels.command(name="allow", description="Take jobs in this channel (once any is allowed, only there)")
     async def channels_allow(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
@@ -288,7 +296,10 @@ class ModerationCog(
         await self._defer(interaction)
         state = await self.moderation.guild(interaction.guild_id)
         names = " ".join(f"<#{c}>" for c in sorted(state.channels))
-        await reply(interaction, f"Jobs are taken in: {names}." if names else "Jobs are taken in every channel.")
+        if names:
+            await reply(interaction, t(interaction.locale, "mod.channels_some", channels=names))
+        else:
+            await reply(interaction, t(interaction.locale, "mod.channels_all"))
 
     async def _set_channel(self, interaction: discord.Interaction, channel_id: int, *, allowed: bool) -> None:
         assert interaction.guild_id is not None
@@ -297,9 +308,10 @@ class ModerationCog(
             interaction.guild_id, channel_id, allowed=allowed, actor_id=interaction.user.id
         )
         state = await self.moderation.guild(interaction.guild_id)
-        names = " ".join(f"<#{c}>" for c in sorted(state.channels)) or "every channel"
-        head = "Saved." if changed else "Nothing to change."
-        await reply(interaction, f"{head} Jobs are taken in: {names}.")
+        locale = interaction.locale
+        names = " ".join(f"<#{c}>" for c in sorted(state.channels)) or t(locale, "mod.every_channel")
+        head = t(locale, "mod.saved" if changed else "mod.nothing_to_change")
+        await reply(interaction, t(locale, "mod.channels_saved", head=head, channels=names))
 
     @app_commands.command(name="policy", description="Who may press the buttons under a result")
     @app_commands.choices(
@@ -314,7 +326,8 @@ class ModerationCog(
         await self.moderation.update_config(
             interaction.guild_id, actor_id=interaction.user.id, button_policy=buttons.value
         )
-        await reply(interaction, f"Result buttons: {buttons.name}.")
+        policy = t(interaction.locale, f"mod.policy_{buttons.value}")
+        await reply(interaction, t(interaction.locale, "mod.policy_set", policy=policy))
 
     @app_commands.command(name="moderator-role", description="A role that may moderate the bot (empty: none)")
     async def moderator_role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
@@ -323,14 +336,10 @@ class ModerationCog(
         await self.moderation.update_config(
             interaction.guild_id, actor_id=interaction.user.id, moderator_role_id=role.id if role else None
         )
-        text = f"<@&{role.id}> may now use /mod" if role else "Only members with Manage Server may use /mod"
-        note = (
-            " (Discord shows /mod to Manage Server only; grant the role the command under Server Settings →"
-            " Integrations)."
-            if role
-            else "."
-        )
-        await reply(interaction, text + note)
+        if role:
+            await reply(interaction, t(interaction.locale, "mod.role_set", role=role.id))
+        else:
+            await reply(interaction, t(interaction.locale, "mod.role_cleared"))
 
     @app_commands.command(name="audit-channel", description="Where every job and moderator action is logged")
     async def audit_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
@@ -339,7 +348,10 @@ class ModerationCog(
         await self.moderation.update_config(
             interaction.guild_id, actor_id=interaction.user.id, audit_channel_id=channel.id if channel else None
         )
-        await reply(interaction, f"The audit log goes to <#{channel.id}>." if channel else "The audit log is off.")
+        if channel:
+            await reply(interaction, t(interaction.locale, "mod.audit_on", channel=channel.id))
+        else:
+            await reply(interaction, t(interaction.locale, "mod.audit_off"))
 
     @app_commands.command(name="safety", description="Check every image before it is posted: off, spoiler or block")
     @app_commands.describe(
@@ -376,19 +388,20 @@ class ModerationCog(
             try:
                 await self.moderation.update_config(interaction.guild_id, actor_id=interaction.user.id, **changes)
             except ValueError as exc:
-                await reply(interaction, f"Not saved: {exc}")
+                await reply(interaction, t(interaction.locale, "mod.not_saved", error=exc))
                 return
-        await reply(interaction, await self._safety_state(interaction.guild_id, saved=bool(changes)))
+        state = await self._safety_state(interaction.guild_id, saved=bool(changes), locale=interaction.locale)
+        await reply(interaction, state)
 
-    async def _safety_state(self, guild_id: int, *, saved: bool) -> str:
+    async def _safety_state(self, guild_id: int, *, saved: bool, locale: object = None) -> str:
         runtime = self.bot.runtime
         providers = list(dict.fromkeys(slot.account.provider for slot in self.engine.pool))
         policies = []
         for name in providers:
             probe = Job(id="-", user_id=0, guild_id=guild_id, channel_id=0, provider=name, prompt="")
             policies.append((name, await runtime.safety_policy(probe)))
-        text = safety_text(policies, runtime.safety.scorer.name, runtime.safety.ready)
-        return ("Saved. " if saved else "") + text
+        text = safety_text(policies, runtime.safety.scorer.name, runtime.safety.ready, locale)
+        return (t(locale, "mod.saved") + " " if saved else "") + text
 
     # -- oversight -------------------------------------------------------------------------------
 
@@ -409,7 +422,7 @@ class ModerationCog(
         """A page button of /mod jobs: checked again, since the list may outlive a moderator's role."""
         state = await self.moderation.guild(interaction.guild_id) if interaction.guild_id else None
         if not gate.is_moderator(interaction, state):
-            await refuse(interaction, ErrorReason.NOT_A_MODERATOR.message)
+            await refuse(interaction, t(interaction.locale, "reason.not_a_moderator"))
             return
         await interaction.response.defer()
         await self._page(interaction, member, status, page, offset)
@@ -417,9 +430,10 @@ class ModerationCog(
     async def _page(
         self, interaction: discord.Interaction, member: int, status: str, page: int, offset: int | None
     ) -> None:
-        title = "Jobs" + (f" of <@{member}>" if member else "")
+        locale = interaction.locale
+        title = t(locale, "mod.jobs_of", member=member) if member else t(locale, "mod.jobs")
         if status != "all":
-            title += f", {status.replace('_', ' ')}"
+            title = t(locale, "mod.jobs_status", title=title, status=t(locale, f"list.{status}"))
         text, next_offset = await job_list(
             self.moderation,
             guild_id=interaction.guild_id,
@@ -429,6 +443,7 @@ class ModerationCog(
             show_member=not member,
             page=page,
             offset=offset,
+            locale=locale,
         )
         view = pager_view("mod", member, status, page, next_offset=next_offset)
         await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
@@ -441,7 +456,8 @@ class ModerationCog(
             return
         ended = await self.engine.cancel(found.id, ErrorReason.CANCELLED_BY_MODERATOR)
         if ended is None:
-            await reply(interaction, f"Job `{found.id}` had already ended ({found.status.value.replace('_', ' ')}).")
+            status = t(interaction.locale, f"list.{found.status.value}")
+            await reply(interaction, t(interaction.locale, "mod.already_ended", id=found.id, status=status))
             return
         await self.moderation.record(
             found.guild_id or 0,
@@ -450,7 +466,7 @@ class ModerationCog(
             target_user_id=found.user_id,
             job_id=found.id,
         )
-        await reply(interaction, f"Cancelled job `{found.id}` of <@{found.user_id}>.")
+        await reply(interaction, t(interaction.locale, "mod.cancelled", id=found.id, member=found.user_id))
 
     @app_commands.command(name="delete", description="Delete a job's message from the channel, with a reason")
     async def delete(
@@ -475,7 +491,7 @@ class ModerationCog(
             except discord.NotFound:
                 gone = "already gone"
             except discord.HTTPException as exc:
-                await reply(interaction, f"Discord would not delete the message ({exc.status}); nothing was recorded.")
+                await reply(interaction, t(interaction.locale, "mod.delete_refused", status=exc.status))
                 return
         else:
             gone = "never posted"
@@ -487,13 +503,14 @@ class ModerationCog(
             job_id=found.id,
             detail={"reason": reason, "message": gone},
         )
-        await reply(interaction, f"The message of job `{found.id}` was {gone}; recorded with your reason.")
+        # ``gone`` is also the audit entry's stored detail, so it stays English; the reply is translated.
+        await reply(interaction, t(interaction.locale, f"mod.deleted.{gone.replace(' ', '_')}", id=found.id))
 
     async def _job_here(self, interaction: discord.Interaction, text: str) -> Any:
         job_id = parse_job_id(text)
         found = await self.engine.get(job_id) if job_id else None
         if found is None or found.guild_id != interaction.guild_id:
-            await reply(interaction, "There is no job with that id in this server.")
+            await reply(interaction, t(interaction.locale, "job.none"))
             return None
         return found
 
@@ -502,25 +519,28 @@ class ModerationCog(
         assert interaction.guild_id is not None
         await self._defer(interaction)
         stats = await self.moderation.stats(interaction.guild_id, utcnow() - dt.timedelta(days=days))
-        await reply(interaction, stats_text(stats, days, self.engine.provider_submits))
+        await reply(interaction, stats_text(stats, days, self.engine.provider_submits, interaction.locale))
 
     # -- provider accounts -----------------------------------------------------------------------
 
     @accounts.command(name="list", description="The image service accounts, and which are paused")
     async def accounts_list(self, interaction: discord.Interaction) -> None:
-        lines = ["**Image service accounts**"]
+        locale = interaction.locale
+        lines = [t(locale, "mod.accounts_title")]
         for slot in self.engine.pool:
             account = slot.account
             if slot.paused:
-                why = slot.paused.message
-                state = f"⏸️ paused: {why}" + (f" ({quote_prompt(slot.pause_detail, 200)})" if slot.pause_detail else "")
+                why = t(locale, f"reason.{slot.paused.value}")
+                state = t(locale, "mod.account_paused", why=why)
+                if slot.pause_detail:
+                    state += f" ({quote_prompt(slot.pause_detail, 200)})"
             else:
-                state = f"▶️ active, {slot.in_use} of {account.max_jobs} slots in use"
+                state = t(locale, "mod.account_active", used=slot.in_use, slots=account.max_jobs)
             lines.append(f"- `{account.provider}/{account.name}` · {state}")
         if len(lines) == 1:
-            lines.append("No accounts are configured.")
+            lines.append(t(locale, "mod.accounts_none"))
         paused = sum(1 for slot in self.engine.pool if slot.paused)
-        lines.append(f"-# {paused} paused. Reset one with `/mod accounts reset account:provider/name`.")
+        lines.append(t(locale, "mod.accounts_footer", paused=paused))
         await reply(interaction, "\n".join(lines)[:2000])
 
     @accounts.command(name="reset", description="Put a paused account back in service (after fixing its cause)")
@@ -529,11 +549,11 @@ class ModerationCog(
         assert interaction.guild_id is not None
         provider, _, name = account.strip().strip("`").partition("/")
         if self.engine.pool.provider(provider, name) is None:
-            await refuse(interaction, f"There is no account `{_code(account)}`; see `/mod accounts list`.")
+            await refuse(interaction, t(interaction.locale, "mod.account_unknown", account=_code(account)))
             return
         await self._defer(interaction)
         if not await self.engine.resume_account(provider, name):
-            await reply(interaction, f"`{provider}/{name}` was not paused.")
+            await reply(interaction, t(interaction.locale, "mod.account_not_paused", account=f"{provider}/{name}"))
             return
         await self.moderation.record(
             interaction.guild_id,
@@ -541,7 +561,7 @@ class ModerationCog(
             AuditAction.ACCOUNT_RESET,
             detail={"account": f"{provider}/{name}"},
         )
-        await reply(interaction, f"`{provider}/{name}` is back in service; waiting jobs will go to it.")
+        await reply(interaction, t(interaction.locale, "mod.account_reset", account=f"{provider}/{name}"))
 
     # -- the audit channel -------------------------------------------------------------------------
 
@@ -568,7 +588,10 @@ class ModerationCog(
                 if channel_id is None:
                     continue
                 channel = self.bot.get_partial_messageable(channel_id, guild_id=entry.guild_id)
-                await channel.send(audit_text(entry), allowed_mentions=NO_MENTIONS)
+                # A public post, so in the server's language, as job messages are.
+                guild = self.bot.get_guild(entry.guild_id)
+                locale = guild.preferred_locale if guild is not None else None
+                await channel.send(audit_text(entry, locale), allowed_mentions=NO_MENTIONS)
             except asyncio.CancelledError:
                 raise
             except discord.HTTPException as exc:

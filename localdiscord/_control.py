@@ -73,6 +73,16 @@ def register_control(app: web.Application, ld: LocalDiscord) -> None:
         )
         return json_response(role, status=201)
 
+    async def set_locale(request: web.Request) -> web.Response:
+        body = await _body(request)
+        result = await ld.set_locale(
+            body.get("user_id"),
+            body.get("locale"),
+            guild_id=body.get("guild_id"),
+            guild_locale=body.get("guild_locale"),
+        )
+        return json_response(result)
+
     async def invoke_command(request: web.Request) -> web.Response:
         body = await _body(request)
         _require(body, "user_id", "channel_id", "command")
@@ -203,6 +213,7 @@ def register_control(app: web.Application, ld: LocalDiscord) -> None:
     r.add_get(C + "/state", state)
     r.add_post(C + "/users", add_user)
     r.add_post(C + "/roles", add_role)
+    r.add_post(C + "/locale", set_locale)
     r.add_post(C + "/interactions/command", invoke_command)
     r.add_post(C + "/interactions/component", invoke_component)
     r.add_post(C + "/interactions/autocomplete", invoke_autocomplete)

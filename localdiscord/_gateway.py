@@ -69,12 +69,38 @@ class Session:
     def connected(self) -> bool:
         return self.ws is not None and not self.ws.closed
 
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether events of this guild (None: direct messages) go to this session.
+
+        Discord's rule: a session that identified with ``shard: [id, count]`` gets the guilds whose
+        ``(guild_id >> 22) % count`` is its id, and direct messages on shard 0; one without gets everything.
+        """
+        if not self.shard:
+            return True
+        shard_id, count = int(self.shard[0]), max(1, int(self.shard[1]))
+        return shard_of(guild_id, count) == shard_id
+
     def wants(self, event: str, data: dict[str, Any]) -> bool:
-        """Whether the session's intents cover ``event``."""
+        """Whether the session's shard and intents cover ``event``."""
+        if not self.serves(event_guild(event, data)):
+            return False
         if event not in _MESSAGE_EVENTS:
             return True
         needed = INTENT_GUILD_MESSAGES if data.get("guild_id") else INTENT_DIRECT_MESSAGES
         return bool(self.intents & needed)
+
+
+def shard_of(guild_id: int | None, count: int) -> int:
+    """The shard that receives a guild's events: ``(guild_id >> 22) % count``; direct messages go to 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % count
+
+
+def event_guild(event: str, data: dict[str, Any]) -> int | None:
+    """The guild an event is about, for its routing to a shard; None for direct messages."""
+    ref = data.get("guild_id")
+    if ref is None and event.startswith("GUILD_") and "id" in data:
+        ref = data["id"]
+    return int(ref) if ref is not None else None
 
 
 class Gateway:
@@ -89,15 +115,17 @@ class Gateway:
 
     # -- dispatching ---------------------------------------------------------------------------------
 
-    def interaction_session(self) -> Session | None:
-        """Where an interaction goes: the newest connected session, else the newest one at all.
+    def interaction_session(self, guild_id: int | None = None) -> Session | None:
+        """Where an interaction goes: the newest connected session of the guild's shard, else the newest
+        one of that shard at all.
 
         Discord delivers an interaction to exactly one session; sending it to every session would make
         two bot processes (say, an old one not yet closed) both answer it.
         """
-        if not self.sessions:
+        sessions = [s for s in self.sessions.values() if s.serves(guild_id)]
+        if not sessions:
             return None
-        ordered = sorted(self.sessions.values(), key=lambda s: s.last_connected)
+        ordered = sorted(sessions, key=lambda s: s.last_connected)
         connected = [s for s in ordered if s.connected]
         return (connected or ordered)[-1]
 
@@ -221,7 +249,7 @@ class Gateway:
         ready = {
             "v": 10,
             "user": {**world.bot.to_dict(), "verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [{"id": str(g), "unavailable": True} for g in world.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in world.guilds if session.serves(g)],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self._resume_url(),
@@ -237,7 +265,8 @@ class Gateway:
             ready["shard"] = session.shard
         await self._dispatch_to(session, "READY", ready)
         for guild in world.guilds.values():
-            await self._dispatch_to(session, "GUILD_CREATE", world.guild_create_dict(guild))
+            if session.serves(guild.id):
+                await self._dispatch_to(session, "GUILD_CREATE", world.guild_create_dict(guild))
         return session
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:

@@ -65,6 +65,9 @@ class InteractionFactory:
                 raise ControlError(400, f"channel {channel.id} is not in guild {guild_ref!r}")
         if guild_id is not None and user.id not in world.guilds[guild_id].members:
             raise ControlError(400, f"user {user.username!r} is not a member of guild {guild_id}")
+        if guild_id is not None and not world.channel_permissions(channel, user.id) & Perm.VIEW_CHANNEL:
+            # Discord's client does not even list a channel its member may not view.
+            raise ControlError(403, f"user {user.username!r} cannot view channel {channel.name!r}")
         if channel.type == CHANNEL_DM and user.id not in channel.recipient_ids:
             raise ControlError(400, f"user {user.username!r} is not in DM channel {channel.id}")
         return user, channel, guild_id
@@ -91,21 +94,22 @@ class InteractionFactory:
             "token": token,
             "version": 1,
             "channel_id": str(channel.id),
-            "locale": "en-US",
+            "locale": getattr(user, "locale", "en-US"),
             "entitlements": [],
             # discord.py reads this key unconditionally (Interaction.filesize_limit).
             "attachment_size_limit": world.attachment_size_limit,
             "data": data,
         }
         if guild_id is not None:
+            guild_locale = world.guilds[guild_id].preferred_locale
             payload.update(
                 {
                     "guild_id": str(guild_id),
-                    "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
-                    "guild_locale": "en-US",
+                    "guild": {"id": str(guild_id), "locale": guild_locale, "features": []},
+                    "guild_locale": guild_locale,
                     "channel": world.channel_dict(channel, for_user=user.id),
                     "member": world.member_dict(guild_id, user.id),
-                    "app_permissions": str(world.member_permissions(guild_id, world.bot.id)),
+                    "app_permissions": str(world.channel_permissions(channel, world.bot.id)),
                     "authorizing_integration_owners": {"0": str(guild_id)},
                     "context": 0,
                 }
@@ -322,7 +326,7 @@ class InteractionFactory:
                 raise ControlError(400, f"option {name!r}: unknown channel {raw!r}")
             entry = {"id": str(target.id), "name": target.name, "type": target.type, "permissions": "0"}
             if guild_id is not None:
-                entry["permissions"] = str(self.world.member_permissions(guild_id, self.world.bot.id))
+                entry["permissions"] = str(self.world.channel_permissions(target, self.world.bot.id))
                 entry["guild_id"] = str(guild_id)
             resolved.setdefault("channels", {})[str(target.id)] = entry
             value = str(target.id)

@@ -135,8 +135,12 @@ class MessageWriter:
         message.embeds = embeds
         message.components = components
         message.attachments = attachments
+        # The edit that fills a deferred ("thinking") reply is the reply's first content, not a change to
+        # something a reader saw, and Discord's client marks no "(edited)" there; later edits are edits.
+        # (Inferred from the client's behaviour: the API documents no rule for this timestamp.)
+        if not message.loading:
+            message.edited_timestamp = time.time()
         message.flags = flags
-        message.edited_timestamp = time.time()
         message.edit_count += 1
         if "content" in payload or "allowed_mentions" in payload:
             self._apply_mentions(message, payload)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -287,6 +288,16 @@ class LocalDiscord:
         user = self.world.add_user(username, guild_id=guild.id, role_ids=roles, moderator=moderator)
         return {**self.world.member_summary(guild.id, user.id), "user": user.to_dict(), "guild_id": str(guild.id)}
 
+    def add_guild(self, name: str, *, guild_id: Any = None) -> dict[str, Any]:
+        """Another guild with the seeded one's channels and members (see ``World.add_guild``); its id, and
+        its channels by name. Sessions identified before it do not hear of it (no GUILD_CREATE is sent)."""
+        try:
+            guild = self.world.add_guild(name, guild_id=int(guild_id) if guild_id is not None else None)
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        channels = {self.world.channels[c].name: str(c) for c in guild.channel_ids}
+        return {"id": str(guild.id), "name": guild.name, "channels": channels}
+
     def add_role(
         self, name: str, permissions: int | str = 0, *, guild_id: Any = None, mentionable: bool = False
     ) -> dict[str, Any]:
@@ -295,6 +306,29 @@ class LocalDiscord:
             raise ControlError(404, f"unknown guild {guild_id!r}")
         role = self.world.add_role(name, int(permissions), guild_id=guild.id, mentionable=mentionable)
         return {**role.to_dict(), "guild_id": str(guild.id)}
+
+    async def set_locale(
+        self, user: Any = None, locale: str | None = None, *, guild_id: Any = None, guild_locale: str | None = None
+    ) -> dict[str, Any]:
+        """Set the language of ``user``'s Discord client (their interactions' ``locale``) and/or the
+        server's (``guild_locale``, and GUILD_UPDATE's ``preferred_locale``, sent to the bot)."""
+        out: dict[str, Any] = {}
+        if locale is not None:
+            member = self.world.user_by_ref(user)
+            if member is None:
+                raise ControlError(404, f"unknown user {user!r}")
+            member.locale = _locale(locale, "locale")
+            out["user_id"], out["locale"] = str(member.id), member.locale
+        if guild_locale is not None:
+            guild = self.world.guild_by_ref(guild_id)
+            if guild is None:
+                raise ControlError(404, f"unknown guild {guild_id!r}")
+            guild.preferred_locale = _locale(guild_locale, "guild_locale")
+            out["guild_id"], out["guild_locale"] = str(guild.id), guild.preferred_locale
+            await self.gateway.dispatch("GUILD_UPDATE", self.world.guild_update_dict(guild))
+        if not out:
+            raise ControlError(400, "give locale (with user_id) and/or guild_locale")
+        return out
 
     async def invoke(
         self,
@@ -366,7 +400,8 @@ class LocalDiscord:
         return await self._dispatch_interaction(interaction)
 
     async def _dispatch_interaction(self, interaction: Any) -> dict[str, Any]:
-        session = self.gateway.interaction_session()
+        guild_id = interaction.payload.get("guild_id")
+        session = self.gateway.interaction_session(int(guild_id) if guild_id else None)
         sent = False
         if session is not None:
             # The 3-second clock starts as the event leaves for a connected client. It is set before the
@@ -611,6 +646,14 @@ class LocalDiscord:
 
 
 LD_KEY = web.AppKey("localdiscord", LocalDiscord)
+
+
+def _locale(value: Any, name: str) -> str:
+    # Discord's locales are short tags ("de", "en-US", "zh-TW"); anything else is a mistake in the test.
+    text = str(value)
+    if not re.fullmatch(r"[a-z]{2}(-[A-Z]{2})?|es-419", text):
+        raise ControlError(400, f"{name} must be a Discord locale like 'de' or 'en-US', not {text!r}")
+    return text
 
 
 def _major(template: str, match_info: Any) -> str:

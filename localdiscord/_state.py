@@ -83,6 +83,8 @@ class User:
     username: str
     bot: bool = False
     global_name: str | None = None
+    # The language of this member's Discord client: what their interactions carry as ``locale``.
+    locale: str = "en-US"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +134,23 @@ class Member:
     joined_at: float = field(default_factory=time.time)
 
 
+OVERWRITE_ROLE = 0
+OVERWRITE_MEMBER = 1
+
+
+@dataclass
+class Overwrite:
+    """A channel's permission overwrite for one role (``@everyone`` has the guild's id) or one member."""
+
+    id: int
+    type: int
+    allow: int = 0
+    deny: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
+
+
 @dataclass
 class Channel:
     id: int
@@ -140,6 +159,7 @@ class Channel:
     guild_id: int | None = None
     position: int = 0
     recipient_ids: list[int] = field(default_factory=list)
+    overwrites: list[Overwrite] = field(default_factory=list)
 
 
 @dataclass
@@ -150,6 +170,8 @@ class Guild:
     role_ids: list[int] = field(default_factory=list)
     channel_ids: list[int] = field(default_factory=list)
     members: dict[int, Member] = field(default_factory=dict)
+    # The server's language (Community settings): GUILD_CREATE's preferred_locale, interactions' guild_locale.
+    preferred_locale: str = "en-US"
 
 
 @dataclass
@@ -340,6 +362,14 @@ class World:
         self.bot_role = self._add_role(Role(seed_id(7), guild.id, "Local Bot", BOT_ROLE_PERMISSIONS, 2, managed=True))
         for n, name in enumerate(("general", "imagine", "audit-log")):
             channel = Channel(seed_id(3 + n), CHANNEL_GUILD_TEXT, name, guild.id, position=n)
+            if name == "audit-log":
+                # Staff only, as a server would set it up: @everyone may not see it, moderators and the
+                # bot (which posts there) may.
+                channel.overwrites = [
+                    Overwrite(guild.id, OVERWRITE_ROLE, deny=Perm.VIEW_CHANNEL),
+                    Overwrite(self.moderator_role.id, OVERWRITE_ROLE, allow=Perm.VIEW_CHANNEL),
+                    Overwrite(self.bot_role.id, OVERWRITE_ROLE, allow=Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES),
+                ]
             self.channels[channel.id] = channel
             self.channel_messages[channel.id] = []
             guild.channel_ids.append(channel.id)
@@ -349,6 +379,30 @@ class World:
             self.users[user.id] = user
             roles = [self.moderator_role.id] if name == "mod" else []
             guild.members[user.id] = Member(user.id, guild.id, roles)
+
+    def add_guild(self, name: str, *, guild_id: int | None = None) -> Guild:
+        """Another guild like the seeded one: its roles, the channels general, imagine and audit-log, the
+        bot and every seeded member (moderators keep a moderator role here too). ``guild_id`` picks its id,
+        and with it its shard (``(id >> 22) % count``)."""
+        gid = guild_id if guild_id is not None else self.ids.new()
+        if gid in self.guilds:
+            raise ValueError(f"guild {gid} exists")
+        guild = Guild(id=gid, name=name, owner_id=self.guild.owner_id)
+        self.guilds[gid] = guild
+        self._add_role(Role(gid, gid, "@everyone", EVERYONE_PERMISSIONS, position=0))
+        moderator = self._add_role(Role(self.ids.new(), gid, "Moderator", MODERATOR_PERMISSIONS, 1))
+        bot_role = self._add_role(Role(self.ids.new(), gid, "Local Bot", BOT_ROLE_PERMISSIONS, 2, managed=True))
+        for n, channel_name in enumerate(("general", "imagine", "audit-log")):
+            channel = Channel(self.ids.new(), CHANNEL_GUILD_TEXT, channel_name, gid, position=n)
+            self.channels[channel.id] = channel
+            self.channel_messages[channel.id] = []
+            guild.channel_ids.append(channel.id)
+        guild.members[self.bot.id] = Member(self.bot.id, gid, [bot_role.id])
+        for user_id, member in self.guild.members.items():
+            if user_id != self.bot.id:
+                roles = [moderator.id] if self.moderator_role.id in member.role_ids else []
+                guild.members[user_id] = Member(user_id, gid, roles)
+        return guild
 
     def _add_role(self, role: Role) -> Role:
         self.roles[role.id] = role
@@ -416,8 +470,34 @@ class World:
             role = self.roles.get(role_id)
             if role is not None:
                 perms |= role.permissions
-        # Channel overwrites are not modelled: every channel inherits the guild-level permissions.
         return Perm.ALL if perms & Perm.ADMINISTRATOR else perms
+
+    def channel_permissions(self, channel: Channel, user_id: int) -> int:
+        """A member's permissions in ``channel``: the guild's, then the channel's overwrites in Discord's
+        order (@everyone, the member's roles together, the member), and nothing without View Channel."""
+        if channel.guild_id is None:
+            return Perm.ALL & ~Perm.ADMINISTRATOR
+        perms = self.member_permissions(channel.guild_id, user_id)
+        if perms & Perm.ADMINISTRATOR:
+            return Perm.ALL
+        member = self.guilds[channel.guild_id].members.get(user_id)
+        if member is None:
+            return 0
+        by_id = {(o.type, o.id): o for o in channel.overwrites}
+        everyone = by_id.get((OVERWRITE_ROLE, channel.guild_id))
+        if everyone is not None:
+            perms = (perms & ~everyone.deny) | everyone.allow
+        allow = deny = 0
+        for role_id in member.role_ids:
+            overwrite = by_id.get((OVERWRITE_ROLE, role_id))
+            if overwrite is not None:
+                allow |= overwrite.allow
+                deny |= overwrite.deny
+        perms = (perms & ~deny) | allow
+        own = by_id.get((OVERWRITE_MEMBER, user_id))
+        if own is not None:
+            perms = (perms & ~own.deny) | own.allow
+        return perms if perms & Perm.VIEW_CHANNEL else 0
 
     # -- mutations used by the control API -------------------------------------------------------------
 
@@ -497,7 +577,7 @@ class World:
             "guild_id": str(channel.guild_id),
             "name": channel.name,
             "position": channel.position,
-            "permission_overwrites": [],
+            "permission_overwrites": [o.to_dict() for o in channel.overwrites],
             "parent_id": None,
             "topic": None,
             "nsfw": False,
@@ -506,7 +586,7 @@ class World:
             "flags": 0,
         }
         if for_user is not None and channel.guild_id is not None:
-            payload["permissions"] = str(self.member_permissions(channel.guild_id, for_user))
+            payload["permissions"] = str(self.channel_permissions(channel, for_user))
         return payload
 
     def _last_message_id(self, channel_id: int) -> str | None:
@@ -537,7 +617,7 @@ class World:
             "nsfw_level": 0,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.preferred_locale,
             "system_channel_id": str(guild.channel_ids[0]) if guild.channel_ids else None,
             "system_channel_flags": 0,
             "rules_channel_id": None,
@@ -563,6 +643,13 @@ class World:
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
         }
+
+    def guild_update_dict(self, guild: Guild) -> dict[str, Any]:
+        """GUILD_UPDATE's guild: GUILD_CREATE's without the fields only GUILD_CREATE carries."""
+        only_create = {"joined_at", "large", "member_count", "members", "channels", "threads", "presences",
+                       "voice_states", "stage_instances", "guild_scheduled_events", "soundboard_sounds", "lazy",
+                       "unavailable"}  # fmt: skip
+        return {k: v for k, v in self.guild_create_dict(guild).items() if k not in only_create}
 
     def message_dict(self, message: Message, *, private: bool = False) -> dict[str, Any]:
         author = self.users.get(message.author_id)
@@ -625,8 +712,14 @@ class World:
                     "id": str(guild.id),
                     "name": guild.name,
                     "owner_id": str(guild.owner_id),
+                    "preferred_locale": guild.preferred_locale,
                     "channels": [
-                        {"id": str(c), "name": self.channels[c].name, "type": self.channels[c].type}
+                        {
+                            "id": str(c),
+                            "name": self.channels[c].name,
+                            "type": self.channels[c].type,
+                            "permission_overwrites": [o.to_dict() for o in self.channels[c].overwrites],
+                        }
                         for c in guild.channel_ids
                     ],
                     "roles": [
@@ -651,12 +744,18 @@ class World:
         }
 
     def member_summary(self, guild_id: int, user_id: int) -> dict[str, Any]:
-        member = self.guilds[guild_id].members[user_id]
+        guild = self.guilds[guild_id]
+        member = guild.members[user_id]
         user = self.users[user_id]
         return {
             "id": str(user_id),
             "username": user.username,
             "bot": user.bot,
+            "locale": user.locale,
             "roles": [str(r) for r in member.role_ids],
             "permissions": str(self.member_permissions(guild_id, user_id)),
+            # What a Discord client works out from the overwrites: the channels it lists for this member.
+            "channel_permissions": {
+                str(c): str(self.channel_permissions(self.channels[c], user_id)) for c in guild.channel_ids
+            },
         }

@@ -75,6 +75,14 @@ class ControlClient:
             "POST", "/roles", json={"name": name, "permissions": permissions, "mentionable": mentionable}
         )
 
+    async def set_locale(
+        self, user: Any = None, locale: str | None = None, *, guild_id: Any = None, guild_locale: str | None = None
+    ) -> dict[str, Any]:
+        """The language ``user``'s interactions carry (``locale``), and/or the server's (``guild_locale``)."""
+        body: dict[str, Any] = {"user_id": None if user is None else str(user), "locale": locale}
+        body.update({"guild_id": None if guild_id is None else str(guild_id), "guild_locale": guild_locale})
+        return await self._call("POST", "/locale", json=body)
+
     # -- interactions --------------------------------------------------------------------------------
 
     async def invoke(

@@ -17,11 +17,50 @@ import pytest
 
 from bot.core.store import Store
 from localdiscord import SPEC_SETTING, LocalDiscord, SpecValidator
+from tests.postgres import INSTALL_HINT, PostgresServer, find_bindir
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Generator[PostgresServer, None, None]:
+    """One real PostgreSQL server for the session (tests/postgres.py). Without PostgreSQL installed the
+    tests that need it skip, saying how to install it; under ``CI`` they fail instead."""
+    server = PostgresServer(require_postgres(find_bindir()))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def require_postgres(bindir: Path | None) -> Path:
+    """PostgreSQL's binaries; without them the test skips saying how to install it, or fails under CI."""
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide PostgreSQL, and it is missing. {INSTALL_HINT}")
+        pytest.skip(INSTALL_HINT)
+    return bindir
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "jobs.db")
+async def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh empty database on the session's PostgreSQL server, as a ``postgresql://`` URL."""
+    return await postgres_server.create_database()
+
+
+@pytest.fixture
+def store_backend() -> str:
+    """Which store the ``store`` fixture opens; a suite that runs on both overrides this with
+    ``params=["sqlite", "postgres"]`` (e.g. ``tests/unit/test_store.py``)."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def store(tmp_path: Path, store_backend: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if store_backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        store = await Store.open(await server.create_database())
+    else:
+        store = await Store.open(tmp_path / "jobs.db")
     yield store
     await store.close()
 

@@ -10,6 +10,7 @@ import logging
 
 import httpx
 
+from bot.core.cluster import Cluster
 from bot.core.engine import EngineConfig, JobEngine
 from bot.core.health import Readiness, database_check, providers_check
 from bot.core.http_transport import AiohttpTransport
@@ -20,7 +21,7 @@ from bot.core.providers import Provider, build_accounts, provider_class
 from bot.core.safety import SafetyCheck, SafetyPolicy, effective_policy, make_scorer
 from bot.core.scheduling import AccountPool
 from bot.core.settings import Settings
-from bot.core.store import Store
+from bot.core.store import PostgresStore, Store
 from bot.core.webhooks import WebhookServer
 
 __all__ = ["Runtime"]
@@ -44,13 +45,15 @@ class Runtime:
         self.metrics = Metrics()
         # The core's checks are added at start; the Discord layer adds the gateway's.
         self.readiness = Readiness()
+        # On PostgreSQL: this process's place among the processes sharing the jobs (bot.core.cluster).
+        self.cluster: Cluster | None = None
         self.safety: SafetyCheck
 
     async def start(self) -> None:
         settings = self.settings
         # Accounts first: a missing provider key stops the start before anything is opened.
         accounts = build_accounts(settings)
-        self.store = await Store.open(settings.db_path)
+        self.store = await Store.open(settings.store_location)
         self.http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, follow_redirects=False, transport=AiohttpTransport())
         self.providers = [provider_class(a.provider)(a, self.http) for a in accounts]
         for provider in self.providers:
@@ -69,6 +72,9 @@ class Runtime:
         self.readiness.add("database", database_check(self.store))
         self.readiness.add("providers", providers_check(self.engine.pool))
         self.moderation = Moderation(self.store)
+        if isinstance(self.store, PostgresStore):
+            self.cluster = Cluster(self.store, self.engine, lease_s=settings.job_lease_s)
+            await self.cluster.join()
         self.safety = SafetyCheck(make_scorer(settings.safety_scorer), self.safety_policy)
         if not self.safety.ready:
             # Loaded lazily; said here once so an operator sees it before the first image does.
@@ -100,14 +106,21 @@ class Runtime:
             )
             await self.webhooks.start()
         await self.engine.start()
+        if self.cluster is not None:
+            await self.cluster.start()
 
     async def close(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
             self.webhooks = None
         engine = getattr(self, "engine", None)
         if engine is not None:
             await engine.stop()
+        if self.cluster is not None:
+            await self.cluster.leave()
+            self.cluster = None
         for provider in getattr(self, "providers", []):
             await provider.aclose()
         if getattr(self, "http", None) is not None:

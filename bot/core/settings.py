@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     # -- storage ---------------------------------------------------------------------------------
     data_dir: Path = Path("data")
     database_path: Path | None = None
+    # postgresql://user:password@host:port/db: the PostgreSQL store, which several processes can share.
+    # Unset: the SQLite file above. A secret, since the URL usually carries the password.
+    database_url: SecretStr | None = None
+    # -- several processes (PostgreSQL only) -----------------------------------------------------
+    # Gateway shards of the whole bot, and the ones this process runs (empty: all of them). Unset
+    # SHARD_COUNT: one process, Discord's recommended count.
+    shard_count: int | None = Field(default=None, ge=1, le=1024)
+    shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # A process holds the jobs it works on by a lease it renews; one that died loses them after this long,
+    # and another process takes them over.
+    job_lease_s: float = Field(default=30, ge=2, le=600)
 
     # -- providers -------------------------------------------------------------------------------
     provider: ProviderName = "local"
@@ -182,6 +193,33 @@ class Settings(BaseSettings):
         # HTTP_PORT= in a copied .env means "no separate web server", not port 0.
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _blank_count(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and value.split("://", 1)[0] not in ("postgresql", "postgres"):
+            raise ValueError("it must start with postgresql:// (leave it empty for the SQLite file)")
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("SHARD_IDS needs SHARD_COUNT, the number of shards of the whole bot")
+        if self.shard_count is not None and any(not 0 <= i < self.shard_count for i in self.shard_ids):
+            raise ValueError(f"SHARD_IDS must each be between 0 and SHARD_COUNT - 1 ({self.shard_count - 1})")
+        return self
+
     @model_validator(mode="after")
     def _webhooks_need_a_secret(self) -> Settings:
         if self.webhook_enabled:
@@ -205,6 +243,11 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.database_path or self.data_dir / "imagine-bot.db"
+
+    @property
+    def store_location(self) -> str | Path:
+        """What the store opens: DATABASE_URL when set, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url is not None else self.db_path
 
     def remote_accounts(self, provider: str) -> list[AccountSettings]:
         """The accounts configured for a remote provider: the simple one first, then the pool."""

@@ -30,7 +30,7 @@ from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import answer_failures, report_failure
 from bot.ui.telemetry import discord_trace, gateway_check
 
-__all__ = ["INITIAL_EXTENSIONS", "ImagineBot", "command_digest"]
+__all__ = ["INITIAL_EXTENSIONS", "ImagineBot", "ShardedImagineBot", "command_digest", "make_bot"]
 
 _log = logging.getLogger(__name__)
 
@@ -170,3 +170,21 @@ class ImagineBot(commands.Bot):
         await self.presenter.close()
         await super().close()
         await self.runtime.close()
+
+
+class ShardedImagineBot(ImagineBot, commands.AutoShardedBot):
+    """The bot on SHARD_COUNT gateway shards, running those of SHARD_IDS (all when empty) in this process.
+
+    Discord sends each guild's events and interactions to one shard, so each process answers the
+    interactions of its own guilds and edits the messages of the jobs it took in (on PostgreSQL the
+    processes share the jobs, bot.core.cluster).
+    """
+
+
+def make_bot(settings: Settings, runtime: Runtime, **options: Any) -> ImagineBot:
+    """The bot the settings ask for: sharded when SHARD_COUNT is set, discord.py's plain client otherwise."""
+    if settings.shard_count is None:
+        return ImagineBot(settings, runtime, **options)
+    return ShardedImagineBot(
+        settings, runtime, shard_count=settings.shard_count, shard_ids=settings.shard_ids or None, **options
+    )

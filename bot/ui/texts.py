@@ -267,114 +267,115 @@ def job_list_text(jobs: Sequence[Job], *, title: str, page: int, show_member: bo
     return text
 
 
-def words_text(state: GuildState) -> str:
+def words_text(state: GuildState, locale: object = None) -> str:
     config = state.config
     lines = [
-        "**Banned words**",
-        f"Built-in list: {'on' if config.use_default_words else 'off'} (`/mod words defaults`).",
+        t(locale, "mod.words_title"),
+        t(locale, "mod.words_builtin_on" if config.use_default_words else "mod.words_builtin_off"),
     ]
     if not state.words:
-        lines.append("No words of this server's own yet; add them with `/mod words add`.")
+        lines.append(t(locale, "mod.words_none"))
     for word in state.words:
-        kind = "regex" if word.is_regex else "phrase"
-        lines.append(f"- {kind} `{code(word.term)}` · added by <@{word.added_by}>")
+        kind = t(locale, "mod.kind_regex" if word.is_regex else "mod.kind_phrase")
+        lines.append(t(locale, "mod.words_line", kind=kind, term=code(word.term), by=word.added_by))
     text = "\n".join(lines)
     if len(text) > MAX_CONTENT:
         shown = text[: MAX_CONTENT - 60].rsplit("\n", 1)[0]
         hidden = text.count("\n") - shown.count("\n")
-        text = f"{shown}\n… and {hidden} more."
+        text = f"{shown}\n" + t(locale, "mod.and_more", count=hidden)
     return text
 
 
-_SAFETY_MODE_WORDS = {
-    SafetyMode.OFF: "off: images are posted without a check",
-    SafetyMode.SPOILER: "spoiler: a flagged image is posted behind a spoiler",
-    SafetyMode.BLOCK: "block: a flagged image is not posted",
-}
-
-
-def safety_text(policies: Sequence[tuple[str, SafetyPolicy]], scorer: str, ready: bool) -> str:
+def safety_text(policies: Sequence[tuple[str, SafetyPolicy]], scorer: str, ready: bool, locale: object = None) -> str:
     """/mod safety: the policy in force for each configured provider, and what does the scoring."""
     chosen = any(policy.chosen for _, policy in policies)
-    lines = ["**Output-safety check** · " + ("set by this server" if chosen else "the defaults (never set here)")]
+    lines = [t(locale, "safety.title_chosen" if chosen else "safety.title_default")]
     for provider, policy in policies:
-        where = "" if policy.chosen else " (default for this provider)"
-        threshold = "" if policy.mode is SafetyMode.OFF else f", flagged at a score of {policy.threshold:.2f} or more"
-        lines.append(f"- `{provider}`: {_SAFETY_MODE_WORDS[policy.mode]}{threshold}{where}")
+        where = "" if policy.chosen else t(locale, "safety.default_for_provider")
+        if policy.mode is SafetyMode.OFF:
+            threshold = ""
+        else:
+            threshold = t(locale, "safety.threshold", threshold=f"{policy.threshold:.2f}")
+        mode = t(locale, f"safety.mode.{policy.mode.value}")
+        lines.append(f"- `{provider}`: {mode}{threshold}{where}")
     if not ready:
-        lines.append(
-            "⚠️ The classifier is not installed on the bot's host, so images cannot be checked: where the check is"
-            " on they are posted behind a spoiler. The host needs `pip install 'imagine-bot[safety]'`."
-        )
-    lines.append(f"-# Scorer: {scorer}. Scores run from 0 (safe) to 1. Change with `/mod safety mode: threshold:`.")
+        lines.append(t(locale, "safety.not_ready"))
+    lines.append(t(locale, "safety.footer", scorer=scorer))
     return "\n".join(lines)
 
 
-def limits_text(state: GuildState) -> str:
+def limits_text(state: GuildState, locale: object = None) -> str:
     config = state.config
 
     def describe(limits: Limits) -> str:
-        quota = f"{limits.daily_quota} images a day" if limits.daily_quota else "no daily quota"
-        running = f"{limits.max_concurrent} jobs at a time" if limits.max_concurrent else "no limit on jobs at a time"
-        cooldown = f"{limits.cooldown_s} s between jobs" if limits.cooldown_s else "no cooldown"
-        return f"{quota}, {running}, {cooldown}"
+        quota = t(locale, "mod.quota", n=limits.daily_quota) if limits.daily_quota else t(locale, "mod.no_quota")
+        if limits.max_concurrent:
+            running = t(locale, "mod.at_a_time", n=limits.max_concurrent)
+        else:
+            running = t(locale, "mod.no_at_a_time")
+        cooldown = t(locale, "mod.cooldown", n=limits.cooldown_s) if limits.cooldown_s else t(locale, "mod.no_cooldown")
+        return t(locale, "mod.limits_join", quota=quota, running=running, cooldown=cooldown)
 
-    lines = ["**Limits in this server**", f"Everyone: {describe(config.limits)}."]
+    lines = [t(locale, "mod.limits_title"), t(locale, "mod.limits_everyone", limits=describe(config.limits))]
     for role_id, override in sorted(state.role_limits.items()):
-        lines.append(f"<@&{role_id}>: {describe(override.over(config.limits))}.")
+        lines.append(t(locale, "mod.limits_role", role=role_id, limits=describe(override.over(config.limits))))
     if config.strike_limit:
-        lines.append(
-            f"Escalation: {config.strike_limit} blocked prompts in a day pause a member for"
-            f" {config.strike_block_minutes} minutes (longer each time)."
-        )
+        lines.append(t(locale, "mod.escalation", strikes=config.strike_limit, minutes=config.strike_block_minutes))
     else:
-        lines.append("Escalation: off.")
-    channels = " ".join(f"<#{c}>" for c in sorted(state.channels)) or "every channel"
-    lines.append(f"Jobs are taken in: {channels}.")
-    lines.append(f"Result buttons: {'anyone' if config.button_policy.value == 'anyone' else 'owner and moderators'}.")
-    role = f"<@&{config.moderator_role_id}>" if config.moderator_role_id else "none (Manage Server only)"
-    lines.append(f"Moderator role: {role}.")
-    audit = f"<#{config.audit_channel_id}>" if config.audit_channel_id else "off"
-    lines.append(f"Audit channel: {audit}.")
+        lines.append(t(locale, "mod.escalation_off"))
+    channels = " ".join(f"<#{c}>" for c in sorted(state.channels)) or t(locale, "mod.every_channel")
+    lines.append(t(locale, "mod.channels_some", channels=channels))
+    policy = t(locale, "mod.buttons_anyone" if config.button_policy.value == "anyone" else "mod.buttons_owner")
+    lines.append(t(locale, "mod.policy_set", policy=policy))
+    role = f"<@&{config.moderator_role_id}>" if config.moderator_role_id else t(locale, "mod.no_moderator_role")
+    lines.append(t(locale, "mod.moderator_role", role=role))
+    audit = f"<#{config.audit_channel_id}>" if config.audit_channel_id else t(locale, "settings.off")
+    lines.append(t(locale, "mod.audit_channel", channel=audit))
     return _cap("\n".join(lines))
 
 
-def bans_text(bans: Sequence[Ban]) -> str:
+def bans_text(bans: Sequence[Ban], locale: object = None) -> str:
     if not bans:
-        return "Nobody is blocked from the bot in this server."
-    lines = ["**Blocked members**"]
+        return t(locale, "mod.bans_none")
+    lines = [t(locale, "mod.bans_title")]
     for ban in bans:
-        until = f"until {when(ban.expires_at, 'f')}" if ban.expires_at else "until lifted"
-        by = "automatic" if ban.automatic else f"by <@{ban.banned_by}>"
+        if ban.expires_at:
+            until = t(locale, "mod.until", when=when(ban.expires_at, "f"))
+        else:
+            until = t(locale, "mod.until_lifted")
+        by = t(locale, "mod.by_automatic") if ban.automatic else t(locale, "mod.by", member=ban.banned_by)
         reason = f" · {quote_prompt(ban.reason, 100)}" if ban.reason else ""
         lines.append(f"- <@{ban.user_id}> {until} · {by}{reason}")
     return _cap("\n".join(lines))
 
 
-def stats_text(stats: Stats, days: int, provider_submits: int | None = None) -> str:
-    lines = [f"**Jobs in the last {days} day{'s' if days != 1 else ''}:** {stats.total}"]
+def stats_text(stats: Stats, days: int, provider_submits: int | None = None, locale: object = None) -> str:
+    title = t(locale, "mod.stats_title_one" if days == 1 else "mod.stats_title", days=days, total=stats.total)
+    lines = [title]
     if stats.by_status:
         lines.append(
-            " · ".join(f"{STATUS_ICONS[s]} {s.value.replace('_', ' ')} {n}" for s, n in sorted(stats.by_status.items()))
+            " · ".join(
+                f"{STATUS_ICONS[s]} {t(locale, f'list.{s.value}')} {n}" for s, n in sorted(stats.by_status.items())
+            )
         )
     failed = sum(n for s, n in stats.by_status.items() if s is not JobStatus.COMPLETED and s.terminal)
     if stats.total:
-        lines.append(f"Failures: {failed} ({failed * 100 // stats.total}%)")
+        lines.append(t(locale, "mod.stats_failures", failed=failed, percent=failed * 100 // stats.total))
     if stats.top_errors:
-        lines.append("**Top failure reasons**")
+        lines.append(t(locale, "mod.stats_top_errors"))
         for error, count in stats.top_errors:
             try:
-                label = ErrorReason(error).message
+                label = t(locale, f"reason.{ErrorReason(error).value}")
             except ValueError:
                 label = error
             lines.append(f"- {count} × {label}")
     if stats.top_members:
-        lines.append("**Usage per member**")
+        lines.append(t(locale, "mod.stats_members"))
         for user_id, jobs, completed in stats.top_members:
-            lines.append(f"- <@{user_id}>: {jobs} jobs, {completed} completed")
-    lines.append(f"Blocked prompts: {stats.blocked_prompts} · members blocked now: {stats.active_bans}")
+            lines.append(t(locale, "mod.stats_member", member=user_id, jobs=jobs, completed=completed))
+    lines.append(t(locale, "mod.stats_blocked", blocked=stats.blocked_prompts, bans=stats.active_bans))
     if provider_submits is not None:
-        lines.append(f"-# Requests sent to image services since the bot started: {provider_submits}")
+        lines.append(t(locale, "mod.stats_submits", submits=provider_submits))
     return _cap("\n".join(lines))
 
 
@@ -410,24 +411,34 @@ def info_text(usage: Usage, queue: Sequence[tuple[str, int | None]], locale: obj
 
 # -- the audit channel ------------------------------------------------------------------------------
 
+# What the audit channel says a moderator did, by action: keys of the i18n catalogue ("{kind}" is the
+# word's kind, itself translated).
 _ACTION_WORDS = {
-    AuditAction.WORD_ADDED: "added a banned {kind}",
-    AuditAction.WORD_REMOVED: "removed a banned {kind}",
-    AuditAction.LIMITS_CHANGED: "changed the limits",
-    AuditAction.ROLE_LIMITS_CHANGED: "changed the limits of a role",
-    AuditAction.ESCALATION_CHANGED: "changed the escalation",
-    AuditAction.CHANNEL_ALLOWED: "allowed a channel",
-    AuditAction.CHANNEL_DISALLOWED: "stopped allowing a channel",
-    AuditAction.BUTTON_POLICY: "changed who may press result buttons",
-    AuditAction.MODERATOR_ROLE: "changed the moderator role",
-    AuditAction.AUDIT_CHANNEL: "changed the audit channel",
-    AuditAction.DEFAULT_WORDS: "switched the built-in word list",
-    AuditAction.ACCOUNT_RESET: "reset an image service account",
-    AuditAction.SAFETY_CHANGED: "changed the output-safety check",
+    AuditAction.WORD_ADDED: "audit.word_added",
+    AuditAction.WORD_REMOVED: "audit.word_removed",
+    AuditAction.LIMITS_CHANGED: "audit.limits_changed",
+    AuditAction.ROLE_LIMITS_CHANGED: "audit.role_limits_changed",
+    AuditAction.ESCALATION_CHANGED: "audit.escalation_changed",
+    AuditAction.CHANNEL_ALLOWED: "audit.channel_allowed",
+    AuditAction.CHANNEL_DISALLOWED: "audit.channel_disallowed",
+    AuditAction.BUTTON_POLICY: "audit.button_policy",
+    AuditAction.MODERATOR_ROLE: "audit.moderator_role",
+    AuditAction.AUDIT_CHANNEL: "audit.audit_channel",
+    AuditAction.DEFAULT_WORDS: "audit.default_words",
+    AuditAction.ACCOUNT_RESET: "audit.account_reset",
+    AuditAction.SAFETY_CHANGED: "audit.safety_changed",
 }
 
 
-def _settings_detail(detail: dict[str, object]) -> str:
+# The settings an audit entry can name, each with its words in the catalogue ("audit.field.<name>").
+_FIELDS = frozenset(
+    {"daily_quota", "max_concurrent", "cooldown_s", "strike_limit", "strike_block_minutes", "button_policy",
+     "moderator_role_id", "audit_channel_id", "use_default_words", "channel_id", "role_id", "cleared", "account",
+     "safety_mode", "safety_threshold"}
+)  # fmt: skip
+
+
+def _settings_detail(detail: dict[str, object], locale: object = None) -> str:
     shown = []
     for key, value in detail.items():
         if value is None or (key == "cleared" and not value):
@@ -438,27 +449,31 @@ def _settings_detail(detail: dict[str, object]) -> str:
             value = f"<@&{int(str(value))}>"
         else:
             value = quote_prompt(str(value), 100)
-        shown.append(f"{key.replace('_', ' ')}: {value}")
+        name = t(locale, f"audit.field.{key}") if key in _FIELDS else key.replace("_", " ")
+        shown.append(f"{name}: {value}")
     return ", ".join(shown)
 
 
-def audit_text(entry: AuditEntry) -> str:
-    """One audit-channel post for one entry."""
+def audit_text(entry: AuditEntry, locale: object = None) -> str:
+    """One audit-channel post for one entry, in ``locale`` (the server's)."""
     detail = entry.detail
-    actor = "The bot" if entry.actor_id == 0 else f"<@{entry.actor_id}>"
-    target = f"<@{entry.target_user_id}>" if entry.target_user_id else "a member"
+    actor = t(locale, "audit.the_bot") if entry.actor_id == 0 else f"<@{entry.actor_id}>"
+    target = f"<@{entry.target_user_id}>" if entry.target_user_id else t(locale, "audit.a_member")
     action = entry.action
     if action is AuditAction.JOB_FINISHED:
         status = JobStatus(str(detail.get("status")))
-        head = f"{STATUS_ICONS[status]} **{status.value.replace('_', ' ')}** · {target} · `{detail.get('provider')}`"
-        head += f" · {detail.get('action')} · job `{entry.job_id}`"
+        word = t(locale, f"list.{status.value}")
+        head = f"{STATUS_ICONS[status]} **{word}** · {target} · `{detail.get('provider')}`"
+        head += f" · {detail.get('action')} · " + t(locale, "audit.job", id=entry.job_id)
         if detail.get("message_id"):
-            head += f" · [message](https://discord.com/channels/{entry.guild_id}/{detail.get('channel_id')}/"
-            head += f"{detail.get('message_id')})"
+            link = (
+                f"https://discord.com/channels/{entry.guild_id}/{detail.get('channel_id')}/{detail.get('message_id')}"
+            )
+            head += " · " + t(locale, "audit.message_link", link=link)
         error = detail.get("error")
         if error:
             try:
-                head += f"\n{ErrorReason(str(error)).message}"
+                head += "\n" + t(locale, f"reason.{ErrorReason(str(error)).value}")
             except ValueError:
                 head += f"\n{error}"
         score = detail.get("safety_score")
@@ -468,25 +483,32 @@ def audit_text(entry: AuditEntry) -> str:
             head += f"\n🛡️ Safety check: the image {scored} and was {shown}."
         return _cap(f"{head}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
     if action is AuditAction.PROMPT_BLOCKED:
-        text = (
-            f"🚫 Blocked a prompt from {target} (matched `{code(str(detail.get('term')), 100)}`;"
-            f" {detail.get('strikes')} today)"
+        text = t(
+            locale,
+            "audit.prompt_blocked",
+            target=target,
+            term=code(str(detail.get("term")), 100),
+            strikes=detail.get("strikes"),
         )
         return _cap(f"{text}\n> {quote_prompt(str(detail.get('prompt', '')), AUDIT_PROMPT)}")
     if action is AuditAction.MEMBER_BANNED:
         minutes = detail.get("minutes")
-        span = f" for {minutes} minutes" if minutes else " until lifted"
+        span = t(locale, "audit.for_minutes", minutes=minutes) if minutes else t(locale, "audit.until_lifted")
         reason = f": {quote_prompt(str(detail['reason']), 300)}" if detail.get("reason") else ""
-        return _cap(f"🛡️ {actor} blocked {target} from the bot{span}{reason}")
+        return _cap("🛡️ " + t(locale, "audit.banned", actor=actor, target=target, span=span) + reason)
     if action is AuditAction.MEMBER_UNBANNED:
-        return f"🛡️ {actor} lifted the block on {target}"
+        return "🛡️ " + t(locale, "audit.unbanned", actor=actor, target=target)
     if action is AuditAction.JOB_CANCELLED:
-        return f"🛡️ {actor} cancelled job `{entry.job_id}` of {target}"
+        return "🛡️ " + t(locale, "audit.cancelled", actor=actor, id=entry.job_id, target=target)
     if action is AuditAction.JOB_DELETED:
         reason = f": {quote_prompt(str(detail['reason']), 300)}" if detail.get("reason") else ""
-        return _cap(f"🛡️ {actor} deleted the message of job `{entry.job_id}` of {target}{reason}")
-    words = _ACTION_WORDS.get(action, action.value.replace("_", " ")).format(kind=detail.get("kind", "word"))
+        return _cap("🛡️ " + t(locale, "audit.deleted", actor=actor, id=entry.job_id, target=target) + reason)
+    kind = t(locale, "mod.kind_regex" if detail.get("kind") == "regex" else "mod.kind_phrase")
+    if detail.get("kind") not in ("regex", "phrase"):
+        kind = t(locale, "audit.kind_word")
+    key = _ACTION_WORDS.get(action)
+    words = t(locale, key, kind=kind) if key else action.value.replace("_", " ")
     if action in (AuditAction.WORD_ADDED, AuditAction.WORD_REMOVED):
         return _cap(f"🛡️ {actor} {words}: `{code(str(detail.get('term')))}`")
-    extra = _settings_detail(detail)
+    extra = _settings_detail(detail, locale)
     return _cap(f"🛡️ {actor} {words}{f' ({extra})' if extra else ''}")

@@ -6,7 +6,7 @@ import { submitCommand } from "./actions.js";
 import { api, sleep } from "./api.js";
 import { OPT, OPTION_TYPE_NAMES, commandEntries, describe, missingPermission } from "./commands.js";
 import { el, els, icon } from "./dom.js";
-import { guild, store } from "./state.js";
+import { canView, guild, store } from "./state.js";
 
 // "/imagine a red bicycle": the command typed out in full, and the text after it (what Discord puts in
 // the command's first text option). The longest name wins, so "/mod words add x" is "/mod words add".
@@ -113,6 +113,7 @@ export function openCommand(name, text) {
   const filled = option ? els.fields.querySelector('[data-option="' + CSS.escape(option.name) + '"] input') : null;
   if (filled) {
     filled.value = filled.maxLength > 0 ? text.slice(0, filled.maxLength) : text;
+    countCharacters(filled);
     filled.focus();
     filled.setSelectionRange(filled.value.length, filled.value.length);
     return;
@@ -173,7 +174,8 @@ function optionField(entry, option) {
   } else if (option.type === OPT.MENTIONABLE) {
     input = selectOf([...g.members.map((m) => [m.id, "@" + m.username]), ...g.roles.map((r) => [r.id, "@" + r.name])], true);
   } else if (option.type === OPT.CHANNEL) {
-    input = selectOf(g.channels.map((c) => [c.id, "#" + c.name]), true);
+    // Only the channels this member can see, as Discord's picker lists them.
+    input = selectOf(g.channels.filter((c) => canView(c.id)).map((c) => [c.id, "#" + c.name]), true);
   } else if (option.type === OPT.ATTACHMENT) {
     input = el("input");
     input.type = "file";
@@ -184,6 +186,7 @@ function optionField(entry, option) {
     if (option.type === OPT.NUMBER) input.step = "any";
     if (option.min_value !== undefined) input.min = option.min_value;
     if (option.max_value !== undefined) input.max = option.max_value;
+    // The bot's own limit, as it registered it: the box stops there, as Discord's does.
     if (option.max_length !== undefined) input.maxLength = option.max_length;
     input.placeholder = describe(option.description);
     if (option.autocomplete) attachAutocomplete(entry, option, input, wrap);
@@ -196,7 +199,29 @@ function optionField(entry, option) {
   const hintParts = [describe(option.description), OPTION_TYPE_NAMES[option.type], option.required ? "" : "optional"];
   const hint = el("span", "option-hint", hintParts.filter(Boolean).join(" · "));
   wrap.appendChild(hint);
+  if (input.maxLength > 0 && input.type === "text") {
+    const counter = el("span", "char-counter");
+    counter.setAttribute("aria-live", "polite");
+    wrap.appendChild(counter);
+    input.addEventListener("input", () => countCharacters(input));
+    countCharacters(input);
+  }
   return wrap;
+}
+
+// "12 / 1500" under a text option with a limit; it turns amber near the limit and red at it.
+const NEAR_LIMIT = 0.9;
+
+function countCharacters(input) {
+  const counter = input.parentElement && input.parentElement.querySelector(".char-counter");
+  if (!counter || !(input.maxLength > 0)) return;
+  const used = input.value.length;
+  counter.textContent = used + " / " + input.maxLength;
+  counter.dataset.used = String(used);
+  counter.dataset.limit = String(input.maxLength);
+  counter.classList.toggle("near", used >= input.maxLength * NEAR_LIMIT && used < input.maxLength);
+  counter.classList.toggle("full", used >= input.maxLength);
+  counter.title = used >= input.maxLength ? "The bot takes at most " + input.maxLength + " characters here" : "";
 }
 
 function readFile(file) {

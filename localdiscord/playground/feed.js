@@ -3,13 +3,13 @@
 // is handed to the part of the page that shows it. The page's own notices join the feed here too.
 
 import { API } from "./api.js";
-import { renderChannels, selectChannel } from "./channels.js";
+import { renderChannels, selectChannel, visibleChannels } from "./channels.js";
 import { commandEntries } from "./commands.js";
 import { closeCommand, updatePicker } from "./composer.js";
 import { els } from "./dom.js";
 import { renderIdentity, renderMembers } from "./identity.js";
 import { renderMessage } from "./messages.js";
-import { FLAG_EPHEMERAL, channel, channelByName, channelMessages, guild, recall, store, visible } from "./state.js";
+import { FLAG_EPHEMERAL, canView, channel, channelByName, channelMessages, guild, recall, store, visible } from "./state.js";
 
 function upsert(message) {
   const map = channelMessages(message.channel_id);
@@ -19,7 +19,7 @@ function upsert(message) {
   map.set(message.id, message);
   if (message.channel_id === store.channelId) {
     renderMessage(message);
-  } else if (!old && visible(message)) {
+  } else if (!old && visible(message) && canView(message.channel_id)) {
     store.unread.add(message.channel_id);
     renderChannels();
   }
@@ -66,17 +66,19 @@ function applyState(state) {
   store.state = state;
   store.botOnline = Boolean(state.bot_connected);
   const g = guild();
+  renderIdentity();  // first: which channels the page lists depends on who the visitor is
   if (g) {
     els.guildName.textContent = g.name;
     els.guildIcon.textContent = g.name.split(/\s+/).map((w) => w[0]).join("").slice(0, 3);
     els.guildIcon.title = g.name;
-    if (!channel(store.channelId)) {
-      const saved = channelByName(recall("channel"));
-      const first = g.channels.find((c) => c.type === 0);
-      store.channelId = (saved || channelByName("imagine") || first || {}).id || null;
+    if (!channel(store.channelId) || !canView(store.channelId)) {
+      const shown = visibleChannels();
+      const pick = (c) => (c && shown.includes(c) ? c : null);
+      store.channelId = (pick(channelByName(recall("channel"))) || pick(channelByName("imagine")) || shown[0] || {}).id || null;
+      if (store.channelId && document.body.dataset.ready) selectChannel(store.channelId);
     }
   }
-  renderIdentity();
+  renderChannels();
   renderMembers();
   renderStatus();
   updatePicker();

@@ -1,6 +1,7 @@
 // Who the visitor is: the "You are" picker, the member list (click a member to be them), and what
 // changes when the visitor becomes someone else.
 
+import { leaveHiddenChannel, renderChannels } from "./channels.js";
 import { openCommand, updatePicker } from "./composer.js";
 import { el, els, paintAvatar } from "./dom.js";
 import { renderChannelMessages } from "./messages.js";
@@ -34,7 +35,11 @@ export function setIdentity(userId) {
   if (m) remember("user", m.username);
   renderIdentity();
   renderMembers();
-  renderChannelMessages();
+  // A moderator's #audit-log is not a member's: the list changes, and the page leaves it if it was open.
+  if (!leaveHiddenChannel()) {
+    renderChannels();
+    renderChannelMessages();
+  }
   if (store.command) openCommand(store.command.name);  // permission hints depend on who you are
   updatePicker();
 }

@@ -5,12 +5,20 @@
 import { choose, press } from "./actions.js";
 import { selectChannel } from "./channels.js";
 import { el, els, icon, paintAvatar } from "./dom.js";
+import { emojiIcon, emojify } from "./emoji.js";
 import { link, renderInline, renderMarkdown } from "./richtext.js";
-import { FLAG_EPHEMERAL, channel, channelMessages, displayName, guild, store, visible } from "./state.js";
+import { FLAG_EPHEMERAL, canView, channel, channelMessages, displayName, guild, store, visible } from "./state.js";
 
 function timeLabel(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+// The full date and time, as Discord's tooltip over a message's time shows it ("Monday, 30 November
+// 2026 at 05:41"), in the visitor's own language and time zone.
+function fullDate(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "full", timeStyle: "short" });
 }
 
 function isImage(attachment) {
@@ -182,7 +190,15 @@ const BUTTON_STYLES = { 1: "btn-primary", 2: "btn-secondary", 3: "btn-success", 
 function emojiNode(emoji) {
   if (!emoji) return null;
   // A custom emoji's image lives on Discord's CDN, which the playground never contacts.
-  return el("span", "emoji", emoji.id ? ":" + (emoji.name || "emoji") + ":" : emoji.name);
+  if (emoji.id) return el("span", "emoji", ":" + (emoji.name || "emoji") + ":");
+  return emojiIcon(emoji.name || "");
+}
+
+// A button's label, its emoji ("◀ Newer") drawn like the rest.
+function buttonLabel(text) {
+  const label = el("span", "btn-label");
+  label.appendChild(emojify(text));
+  return label;
 }
 
 function renderButton(message, component) {
@@ -193,7 +209,7 @@ function renderButton(message, component) {
     a.rel = "noopener noreferrer";
     const emoji = emojiNode(component.emoji);
     if (emoji) a.appendChild(emoji);
-    if (component.label) a.appendChild(el("span", "btn-label", component.label));
+    if (component.label) a.appendChild(buttonLabel(component.label));
     a.appendChild(el("span", "btn-external", "↗"));
     return a;
   }
@@ -203,7 +219,7 @@ function renderButton(message, component) {
   button.dataset.customId = component.custom_id || "";
   const emoji = emojiNode(component.emoji);
   if (emoji) button.appendChild(emoji);
-  if (component.label) button.appendChild(el("span", "btn-label", component.label));
+  if (component.label) button.appendChild(buttonLabel(component.label));
   button.title = component.label || (component.emoji && component.emoji.name) || "";
   button.setAttribute("aria-label", button.title);
   button.addEventListener("click", () => press(message, component, button));
@@ -225,7 +241,8 @@ function renderSelect(message, component) {
     choices = choices.concat((guild() ? guild().roles : []).map((r) => ({ label: "@" + r.name, value: r.id })));
   }
   if (component.type === 8) {
-    choices = choices.concat((guild() ? guild().channels : []).map((c) => ({ label: "#" + c.name, value: c.id })));
+    const shown = (guild() ? guild().channels : []).filter((c) => canView(c.id));
+    choices = choices.concat(shown.map((c) => ({ label: "#" + c.name, value: c.id })));
   }
   for (const choice of choices) {
     const option = el("option", null, (choice.emoji && choice.emoji.name ? choice.emoji.name + " " : "") + choice.label);
@@ -322,7 +339,9 @@ function interactionLine(message) {
     line.appendChild(el("span", "interaction-command", "/" + message._command));
   } else if (meta.type === 3) {
     line.appendChild(document.createTextNode(" pressed "));
-    line.appendChild(el("span", "interaction-command", buttonName(meta.interacted_message_id, message._custom_id)));
+    const pressed = el("span", "interaction-command");
+    pressed.appendChild(emojify(buttonName(meta.interacted_message_id, message._custom_id)));
+    line.appendChild(pressed);
   } else if (meta.type === 5) {
     line.appendChild(document.createTextNode(" submitted a form"));
   }
@@ -375,8 +394,16 @@ function buildMessage(message) {
   if (author.bot) header.appendChild(el("span", "bot-tag", message._local ? "SYSTEM" : "APP"));
   const time = el("time", "message-time", timeLabel(message.timestamp));
   time.dateTime = message.timestamp || "";
+  time.title = fullDate(message.timestamp);
   header.appendChild(time);
-  if (message.edited_timestamp) header.appendChild(el("span", "edited", "(edited)"));
+  // The local Discord, as Discord, sets no edited time on the edit that fills a deferred ("thinking")
+  // reply: only a message changed after it was shown with content says "(edited)".
+  if (message.edited_timestamp) {
+    const edited = el("time", "edited", "(edited)");
+    edited.dateTime = message.edited_timestamp;
+    edited.title = "Edited " + fullDate(message.edited_timestamp);
+    header.appendChild(edited);
+  }
   main.appendChild(header);
 
   if (message._loading && !message.content) {

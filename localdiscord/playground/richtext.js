@@ -6,6 +6,7 @@
 
 import { selectChannel } from "./channels.js";
 import { el } from "./dom.js";
+import { emojify } from "./emoji.js";
 import { parseInline, parseMarkdown } from "./markdown.js";
 import { jumpTo } from "./messages.js";
 import { channel, member, roleName, store } from "./state.js";
@@ -77,7 +78,8 @@ function inlineNode(token) {
     case "link":
       return link(token.url, token.text);
     default:
-      return document.createTextNode(String(token.text ?? ""));
+      // Plain text; the emoji in it are drawn as the page's own icons (no emoji font needed).
+      return emojify(token.text ?? "");
   }
 }
 
@@ -123,7 +125,7 @@ function timestamp(seconds, style) {
   }
   const node = el("time", "timestamp-mention", text);
   node.dateTime = date.toISOString();
-  node.title = date.toLocaleString();
+  node.title = date.toLocaleString([], { dateStyle: "full", timeStyle: "short" });
   return node;
 }
 

@@ -51,6 +51,21 @@ export function channelByName(name) {
   return g ? g.channels.find((c) => c.name === name) : undefined;
 }
 
+const VIEW_CHANNEL = 1n << 10n;
+
+// Whether the visitor may see a channel: the local Discord works out each member's permissions in each
+// channel from its overwrites and the member's roles, as Discord does; the page only reads the bit.
+export function canView(channelId) {
+  const m = me();
+  const perms = m && m.channel_permissions ? m.channel_permissions[String(channelId)] : undefined;
+  if (perms === undefined) return true;  // nobody chosen yet
+  try {
+    return (BigInt(perms) & VIEW_CHANNEL) !== 0n;
+  } catch (_) {
+    return true;
+  }
+}
+
 export function displayName(user) {
   if (!user) return "unknown";
   return user.global_name || user.username || "unknown";

@@ -100,3 +100,11 @@ def test_profile_shares_charge_the_standard_library_to_its_caller(tmp_path: Path
     )
     shares = profile_shares(raw)
     assert shares == {"discord": 60.0, "httpx": 20.0, "stdlib (event loop, threads)": 20.0}
+
+
+def test_several_processes_need_postgres(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.load import main
+
+    with pytest.raises(SystemExit):
+        main(["--processes", "2"])
+    assert "--database postgres" in capsys.readouterr().err

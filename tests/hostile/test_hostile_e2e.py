@@ -60,11 +60,11 @@ ACCEPTED = {
 # Refused by the bot, with the reason.
 REFUSED = {
     "whitespace only": (" \u200b \t ", "The prompt is empty."),
-    "one past the limit": ("y" * (MAX_PROMPT_LENGTH + 1), f"the limit is {MAX_PROMPT_LENGTH}"),
     "only parameters": ("--ar 16:9 --seed 7", "nothing to draw"),
 }
-# Refused by Discord itself (the option's length range), as the Discord client would.
-DISCORD_REFUSES = {"empty": "", "past Discord's cap": "z" * 6001}
+# Refused by Discord itself (the option's length range, which is the bot's own limit), as the Discord
+# client would; the parser's own limit sentence is tested in tests/unit/test_prompt.py.
+DISCORD_REFUSES = {"empty": "", "one past the limit": "y" * (MAX_PROMPT_LENGTH + 1), "past Discord's cap": "z" * 6001}
 
 
 def member_id(ld: LocalDiscord, username: str) -> str:

@@ -34,6 +34,12 @@ def job(user_id: int = ALICE, guild_id: int | None = GUILD, **fields: Any) -> Jo
     return make_job(user_id=user_id, guild_id=guild_id, **fields)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Moderation's tests run on both stores (tests/conftest.py's ``store``)."""
+    return str(request.param)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

@@ -357,5 +357,7 @@ async def test_job_pages(store: Store, mod: Moderation, clock: Clock) -> None:
     ],
 )  # fmt: skip
 async def test_queries_use_their_index(store: Store, sql: str, index: str) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("reads SQLite's query plan; PostgreSQL's planner picks among usable indexes by its statistics")
     plan = " ".join(str(tuple(r)) for r in await store.fetchall(f"EXPLAIN QUERY PLAN {sql}"))
     assert index in plan, plan

@@ -1,7 +1,10 @@
 """The playground page in Debian's headless Chromium, driven by Playwright, against the real bot.
 
 What a visitor does by hand: run /imagine from the composer, watch the grid arrive, press U2 and see the
-upscaled image; as a member, be refused a moderator command that a moderator can run. Every wait is a
+upscaled image; as a member, be refused a moderator command that a moderator can run. And issue 14's
+item 10 where it needs the real bot: the prompt box stops at the limit /imagine registered, with a
+counter; #audit-log is listed for moderators only (the local Discord's overwrites decide, the page reads
+the member's permissions). Last, the README's screenshot tool against this playground. Every wait is a
 Playwright wait with a deadline (the context's default timeout).
 """
 
@@ -10,8 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
+
+from bot.core.prompt import MAX_PROMPT_LENGTH
+from bot.devtools.screenshots import DESKTOP, PHONE, capture
 
 from .support import Playground
 
@@ -134,3 +141,79 @@ def test_member_is_refused_a_moderator_command(page: Any, playground: Playground
     ).last
     answer.locator(".message-content, .embed, .components").first.wait_for()
     assert answer.locator(".interaction-user").inner_text() in ("mod", "Mod")
+
+
+def channel_names(page: Any) -> list[str]:
+    return page.locator("#channels button.channel").evaluate_all("bs => bs.map((b) => b.dataset.channel)")
+
+
+# -- item 10: the prompt's limit and counter --------------------------------------------------------------
+
+
+def test_the_prompt_box_stops_at_the_bots_limit(page: Any, playground: Playground) -> None:
+    guild_id = playground.state()["guilds"][0]["id"]
+    commands = playground.state()["commands"]["guilds"][guild_id]
+    registered = next(o for c in commands if c["name"] == "imagine" for o in c["options"] if o["name"] == "prompt")
+    assert registered["max_length"] == MAX_PROMPT_LENGTH
+
+    become(page, playground, "alice")
+    open_command(page, "imagine")
+    prompt = page.locator("[data-option='prompt'] input")
+    counter = page.locator("[data-option='prompt'] .char-counter")
+    assert prompt.get_attribute("maxlength") == str(MAX_PROMPT_LENGTH)
+    assert counter.inner_text() == f"0 / {MAX_PROMPT_LENGTH}"
+    prompt.press_sequentially("a red bicycle")
+    assert counter.inner_text() == f"13 / {MAX_PROMPT_LENGTH}"
+
+    # Typed out after the command, a prompt longer than the limit is cut at it, and typing stops there.
+    prompt.press("Escape")
+    page.fill("#composer-input", "/imagine " + "x" * (MAX_PROMPT_LENGTH + 100))
+    page.press("#composer-input", "Enter")
+    page.wait_for_selector("#command-chip:text-is('/imagine')")
+    assert len(prompt.input_value()) == MAX_PROMPT_LENGTH
+    page.keyboard.type("yz")
+    assert len(prompt.input_value()) == MAX_PROMPT_LENGTH
+    assert counter.inner_text() == f"{MAX_PROMPT_LENGTH} / {MAX_PROMPT_LENGTH}"
+    assert "full" in (counter.get_attribute("class") or "")
+
+
+# -- item 10: #audit-log for moderators only --------------------------------------------------------------
+
+
+def test_audit_log_is_listed_for_moderators_only(page: Any, playground: Playground) -> None:
+    become(page, playground, "alice")
+    page.wait_for_selector("#channels button.channel[data-channel='imagine']")
+    assert channel_names(page) == ["general", "imagine"]
+
+    become(page, playground, "mod")
+    page.wait_for_selector("#channels button.channel[data-channel='audit-log']")
+    assert channel_names(page) == ["general", "imagine", "audit-log"]
+    page.click("button.channel[data-channel='audit-log']")
+    page.wait_for_selector("#channel-name:text-is('audit-log')")
+
+    # Becoming a member while #audit-log is open leaves it for a channel the member may see.
+    become(page, playground, "bob")
+    page.wait_for_selector("#channel-name:text-is('imagine')")
+    assert channel_names(page) == ["general", "imagine"]
+
+    # The local Discord, not the page, decides: bob cannot send a command there either.
+    refused = httpx.post(
+        playground.url + "/_control/interactions/command",
+        json={"user_id": "bob", "channel_id": "audit-log", "command": "imagine", "options": {"prompt": "x"}},
+        timeout=10,
+    )
+    assert refused.status_code == 403 and "cannot view" in refused.json()["message"]
+
+
+# -- the README's screenshots -------------------------------------------------------------------------------
+
+
+def test_the_screenshot_tool_saves_desktop_and_phone(browser: Any, playground: Playground, tmp_path: Path) -> None:
+    """``python -m bot.devtools.screenshots`` against this module's playground: both PNGs, at their sizes."""
+    paths = capture(browser, playground.url, tmp_path, prompt="a cabin in the snow")
+    assert [p.name for p in paths] == ["playground-desktop.png", "playground-phone.png"]
+    for path, size in zip(paths, (DESKTOP, PHONE), strict=True):
+        with Image.open(path) as image:
+            assert image.size == size
+            # Not a blank page: the grid's colours are there.
+            assert len(image.convert("RGB").getcolors(1 << 16) or range(1 << 16)) > 200

@@ -19,8 +19,6 @@ import pytest
 from bot.core.settings import Settings
 
 ROOT = Path(__file__).parents[2]
-# Settings the PostgreSQL and sharding work adds (issue 13, items 1 and 2); not yet fields of Settings here.
-MULTI_PROCESS_SETTINGS = {"DATABASE_URL", "SHARD_COUNT", "SHARD_IDS"}
 _KEY = re.compile(r"([A-Za-z_][\w.-]*):(?: (.*))?$")
 
 
@@ -120,7 +118,7 @@ def test_compose_runs_postgres_two_sharded_bots_and_an_optional_prometheus() -> 
         assert (env["SHARD_COUNT"], env["SHARD_IDS"]) == ("2", str(shard))
         assert env["HTTP_HOST"] == "0.0.0.0" and env["HTTP_PORT"] == "8080"
         for variable in env:
-            assert variable.lower() in Settings.model_fields or variable in MULTI_PROCESS_SETTINGS, variable
+            assert variable.lower() in Settings.model_fields, variable
         ports += [p.rsplit(":", 1)[0] for p in bot["ports"]]
         assert all(p.endswith(":8080") for p in bot["ports"])
     assert len(ports) == len(set(ports)), "two services publish the same host port"

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.core.engine._base import WORK_SECTIONS as WORK_SECTIONS
-from bot.core.engine._base import Admission, Listener, log
+from bot.core.engine._base import Admission, Clearance, Listener, SubmitGuard, log
 from bot.core.engine._base import seconds_since as seconds_since
 from bot.core.engine._scheduling import Scheduling
 from bot.core.engine._watching import QUEUE_TICK_S as QUEUE_TICK_S
@@ -43,7 +43,7 @@ from bot.core.providers.base import Provider
 from bot.core.scheduling import AccountPool
 from bot.core.store import Store
 
-__all__ = ["Admission", "EngineConfig", "JobEngine", "Listener"]
+__all__ = ["Admission", "Clearance", "EngineConfig", "JobEngine", "Listener", "SubmitGuard"]
 
 # A job unfinished at start whose submit may or may not have reached the provider is ended after this
 # long without a callback claiming it.
@@ -93,20 +93,7 @@ class JobEngine(Scheduling, Watching, Webhooks):
         """Restore paused accounts and every unfinished job, then start scheduling."""
         for key, (reason, detail) in (await self.store.paused_accounts()).items():
             self.pool.pause(key, ErrorReason(reason) if reason else ErrorReason.NO_ACCOUNT, detail)
-        resumed = 0
-        for job in await self.store.unfinished_jobs():
-            resumed += 1
-            if job.status is JobStatus.QUEUED and job.submit_started_at is None:
-                self._enqueue(job)
-            elif job.provider_job_id is None:
-                # Killed while the submit was in flight: the provider may or may not have the job. Never
-                # submit it again; give a webhook carrying our ref a moment to claim it, then end it.
-                self._follow(job, limbo=True)
-            else:
-                self._hold(self._follow(job))
-            self._emit(JobEventKind.PROGRESS if job.status is not JobStatus.QUEUED else JobEventKind.QUEUED, job)
-        for job in await self.store.undelivered_jobs():
-            self._emit(JobEventKind.FINISHED, job)
+        resumed = self.adopt(await self.store.unfinished_jobs(), await self.store.undelivered_jobs())
         if resumed:
             log.info("resumed %d unfinished jobs", resumed)
         self._running = True
@@ -116,6 +103,25 @@ class JobEngine(Scheduling, Watching, Webhooks):
             asyncio.create_task(self._queue_ticker(), name="engine-queue-ticker"),
         ]
         self._wakeup.set()
+
+    def adopt(self, unfinished: list[Job], undelivered: list[Job]) -> int:
+        """Take up jobs left by a run that ended (at start) or by a process that died (bot.core.cluster),
+        exactly as a restart does; returns how many were unfinished."""
+        for job in unfinished:
+            if job.id in self._active or job.id in self._queue or job.id in self._submitting:
+                continue  # already ours
+            if job.status is JobStatus.QUEUED and job.submit_started_at is None:
+                self._enqueue(job)
+            elif job.provider_job_id is None:
+                # Killed while the submit was in flight: the provider may or may not have the job. Never
+                # submit it again; give a webhook carrying our ref a moment to claim it, then end it.
+                self._follow(job, limbo=True)
+            else:
+                self._hold(self._follow(job))
+            self._emit(JobEventKind.PROGRESS if job.status is not JobStatus.QUEUED else JobEventKind.QUEUED, job)
+        for job in undelivered:
+            self._emit(JobEventKind.FINISHED, job)
+        return len(unfinished)
 
     async def stop(self) -> None:
         """Stop every task. Jobs keep their stored state and resume at the next start."""

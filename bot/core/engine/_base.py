@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.models import Action, Job, JobEvent, JobEventKind, utcnow
 from bot.core.providers.base import Provider
@@ -24,7 +25,7 @@ from bot.core.store import Store
 if TYPE_CHECKING:
     from bot.core.engine import EngineConfig
 
-__all__ = ["WORK_SECTIONS", "Admission", "EngineBase", "Listener", "log", "seconds_since"]
+__all__ = ["WORK_SECTIONS", "Admission", "Clearance", "EngineBase", "Listener", "SubmitGuard", "log", "seconds_since"]
 
 # One logger for every module of the engine, named as it was when the engine was one module, so log
 # filters and the formatter's logger column stay as they were.
@@ -33,6 +34,26 @@ log = logging.getLogger("bot.core.engine")
 Listener = Callable[[JobEvent], None]
 # A check run in the transaction that stores a new job; it refuses the job by raising.
 Admission = Callable[[Job], Awaitable[None]]
+
+
+class Clearance(enum.Enum):
+    """A guard's answer before a submit: send it, let it wait its turn, or let it go (not ours any more)."""
+
+    GO = "go"
+    WAIT = "wait"
+    GONE = "gone"
+
+
+class SubmitGuard(Protocol):
+    """What the engine asks when several processes share its jobs (bot.core.cluster); one process has none."""
+
+    async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
+        """Record the submit about to be sent (as the plain engine does) if the job is still this process's,
+        its account has a slot free across every process and no other process's member is due first."""
+
+    async def forward_webhook(self, job_id: str, provider: str, headers: Mapping[str, str], body: bytes) -> bool:
+        """Hand a callback about a job another process owns to that process; False: it is ours to apply."""
+
 
 # Submits and result edits in progress at once (see WorkGate): enough to keep a provider's and Discord's
 # round trips overlapped, few enough that an interaction is never queued behind a whole burst.
@@ -87,6 +108,8 @@ class EngineBase:
         # Submits sent to providers since start (imagines and button actions); /mod stats shows it, and
         # tests use it to prove a refused prompt never reached a provider.
         self.provider_submits: int = 0
+        # Several processes on one database: the cluster's guard, asked before every submit.
+        self.guard: SubmitGuard | None = None
 
     async def get(self, job_id: str) -> Job | None:
         tracker = self._active.get(job_id)

@@ -15,7 +15,7 @@ import contextlib
 import random
 
 from bot.core import crashpoints
-from bot.core.engine._base import _kind, log
+from bot.core.engine._base import Clearance, _kind, log
 from bot.core.engine._following import Following
 from bot.core.errors import ProviderError, StoreError
 from bot.core.models import FAILED_OVER_FROM, Action, ErrorReason, Job, JobEventKind, ReasonKind, SubmitOutcome, utcnow
@@ -24,6 +24,9 @@ from bot.core.retry import Verdict, decide_after_refusal
 from bot.core.scheduling import WorkGate
 
 __all__ = ["Submitting"]
+
+# A job another process's jobs keep from its account's slots looks again this often.
+GUARD_RETRY_S = 0.25
 
 
 class Submitting(Following):
@@ -55,14 +58,25 @@ class Submitting(Following):
                 # before this write leaves the job queued and it is submitted after the restart; after it,
                 # the job may have reached the provider and is never sent again (limbo, see start()).
                 job.submit_started_at = utcnow()
-                await self.store.update_job(
-                    job.id,
-                    provider=job.provider,
-                    account=job.account,
-                    attempts=job.attempts,
-                    submit_started_at=job.submit_started_at,
-                    provider_data=job.provider_data,
-                )
+                if self.guard is None:
+                    await self.store.update_job(
+                        job.id,
+                        provider=job.provider,
+                        account=job.account,
+                        attempts=job.attempts,
+                        submit_started_at=job.submit_started_at,
+                        provider_data=job.provider_data,
+                    )
+                elif (clearance := await self.guard.begin_submit(job, adapter.account.max_jobs)) is not Clearance.GO:
+                    # Another process holds the account's last slot, or has a member due first (WAIT), or
+                    # took this job over (GONE): nothing was sent.
+                    job.submit_started_at = None
+                    job.attempts -= 1
+                    if clearance is Clearance.WAIT:
+                        self._spawn(self._wait_for_account(job, key), f"wait-{job.id}")
+                    else:
+                        self.pool.release(key)
+                    return
                 crashpoints.reached("before_submit")
                 with crashpoints.submitting():
                     submission = await self._send(job, adapter)
@@ -175,6 +189,20 @@ class Submitting(Following):
         with contextlib.suppress(StoreError):
             await self.store.update_job(job.id, provider_data=job.provider_data)
         self._follow(job, limbo=True).holds = True  # the slot acquired for the submit
+
+    async def _wait_for_account(self, job: Job, key: tuple[str, str]) -> None:
+        """Another process holds the account's last slots (or serves a member first): keep this account's
+        free slots here for GUARD_RETRY_S, so the scheduler does not try the queue against it job by job,
+        then queue the job again. A slot given back here meanwhile is taken by the next job at once."""
+        held = 1  # the one acquired for this submit
+        while self.pool.acquire(*key) is not None:
+            held += 1
+        try:
+            await asyncio.sleep(GUARD_RETRY_S)
+        finally:
+            for _ in range(held):
+                self.pool.release(key)
+        await self._requeue(job, 0.0)
 
     async def _requeue(self, job: Job, delay: float) -> None:
         job.submit_started_at = None

@@ -54,6 +54,8 @@ class Webhooks(Following):
         tracker = self._active.get(job.id)
         if tracker is not None:
             job = tracker.job
+        elif self.guard is not None and await self.guard.forward_webhook(job.id, provider_name, headers, body):
+            return None  # another process owns the job and applies the callback
         if job.provider_job_id is None and update.provider_job_id:
             # A job from before a crash, or after an unclear answer, is claimed by the callback carrying our ref.
             job.provider_job_id = update.provider_job_id

@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from bot.core.models import Job
 from bot.core.moderation.policy import AuditAction, AuditEntry
-from bot.core.store import Store, iso
+from bot.core.store import IntegrityError, Row, Store, iso
 
 __all__ = ["MAX_AUDIT_PROMPT", "AuditListener", "AuditTrail"]
 
@@ -121,7 +120,7 @@ class AuditTrail:
                 job_id=job.id,
                 detail=detail,
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             return None
         self.emit(entry)
         return entry
@@ -142,7 +141,7 @@ class AuditTrail:
         return [_entry(r) for r in rows]
 
 
-def _entry(row: sqlite3.Row) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     return AuditEntry(
         id=row["id"],
         guild_id=row["guild_id"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,7 +35,7 @@ from bot.core.moderation.policy import (
     WordEntry,
 )
 from bot.core.safety import SafetyMode
-from bot.core.store import Store, from_iso, iso
+from bot.core.store import IntegrityError, Row, Store, from_iso, iso
 
 __all__ = ["MAX_REGEXES", "MAX_WORDS", "STRIKE_WINDOW", "GuildRules", "GuildState"]
 
@@ -195,19 +194,18 @@ class GuildRules:
         now = self.clock()
         async with self.store.transaction():
             try:
-                await self.store.execute(
+                word_id = await self.store.insert(
                     "INSERT INTO mod_words (guild_id, kind, term, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
                     (guild_id, kind, term, actor_id, iso(now)),
                 )
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 raise InvalidTerm("That entry is already on the list.") from None
-            row = await self.store.fetchone("SELECT last_insert_rowid()")
             entry = await self.audit.write(
                 guild_id, actor_id, AuditAction.WORD_ADDED, detail={"term": term, "kind": kind}
             )
         await self._reload(guild_id)
         self.audit.emit(entry)
-        return WordEntry(int(row[0]) if row else 0, guild_id, term, is_regex, actor_id, now)
+        return WordEntry(word_id, guild_id, term, is_regex, actor_id, now)
 
     async def remove_word(self, guild_id: int, term: str, *, actor_id: int) -> WordEntry | None:
         """Remove an entry by its text (phrase or regex); returns it, or None if there was none."""
@@ -455,7 +453,8 @@ class GuildRules:
         async with self.store.transaction():
             if allowed:
                 changed = await self.store.execute(
-                    "INSERT OR IGNORE INTO mod_channels (guild_id, channel_id) VALUES (?, ?)", (guild_id, channel_id)
+                    "INSERT INTO mod_channels (guild_id, channel_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (guild_id, channel_id),
                 )
             else:
                 changed = await self.store.execute(
@@ -505,7 +504,7 @@ def _moment(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
-def _ban(row: sqlite3.Row) -> Ban:
+def _ban(row: Row) -> Ban:
     return Ban(
         guild_id=row["guild_id"],
         user_id=row["user_id"],

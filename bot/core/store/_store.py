@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -51,6 +51,18 @@ _COUNTED_SQL = _sql_list(COUNTED)
 # Set inside a transaction so the statements it runs do not wait on the lock their transaction holds.
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
 
+# A write that broke a unique key or a constraint. Every store raises this one class (the PostgreSQL store
+# translates its driver's), so a caller catches it without knowing which store it has.
+IntegrityError = sqlite3.IntegrityError
+
+
+class Row(Protocol):
+    """A result row as either store returns it: by position or by column name, and its column names."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> Any: ...
+
 
 def _to_db(name: str, value: Any) -> Any:
     if value is None:
@@ -62,9 +74,14 @@ def _to_db(name: str, value: Any) -> Any:
     return value
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Row) -> Job:
+    """A job from a row of the jobs table, as either store returns it."""
+    return _job_from_row(row)
+
+
+def _job_from_row(row: Row) -> Job:
     data: dict[str, Any] = {}
-    for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
+    for key in row.keys():  # noqa: SIM118 - neither sqlite3.Row nor asyncpg's Record is a mapping
         value = row[key]
         if value is not None and key in _JSON_FIELDS:
             value = json.loads(value)
@@ -91,6 +108,9 @@ class Store:
     open transaction, so a check-then-write inside :meth:`transaction` is atomic.
     """
 
+    # Which SQL the database speaks beyond the portable part: "sqlite" or "postgres".
+    dialect = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
@@ -116,6 +136,11 @@ class Store:
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
+        """The store at ``path``: a SQLite file, or with a ``postgresql://`` URL the PostgreSQL store."""
+        if isinstance(path, str) and path.split("://", 1)[0] in ("postgresql", "postgres"):
+            from bot.core.store._postgres import PostgresStore
+
+            return await PostgresStore.open(path)
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +219,7 @@ class Store:
     # -- primitives shared with the other stores of the bot (moderation, settings) --------------
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Any]:
         """BEGIN IMMEDIATE … COMMIT, rolled back whole on any error."""
         if _IN_TRANSACTION.get():
             raise RuntimeError("transactions do not nest")
@@ -298,7 +323,7 @@ class Store:
                 else:
                     done.set_result(result)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             if self._reader is not None and not _IN_TRANSACTION.get():
                 return list(await self._reader.execute_fetchall(sql, params))
@@ -308,7 +333,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"the database could not be read: {exc}") from exc
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
@@ -328,7 +353,7 @@ class Store:
         """
         try:
             await self.insert_job(job)
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             existing = await self.fetchone(
                 "SELECT * FROM jobs WHERE parent_id = ? AND action = ?", (job.parent_id, job.action.value)
             )
@@ -427,6 +452,7 @@ class Store:
         member = " AND user_id = ?" if user_id is not None else ""
         params: list[Any] = [guild_id, *([user_id] if user_id is not None else []), window]
         sql = f"SELECT * FROM (SELECT * FROM jobs WHERE guild_id = ?{member} ORDER BY created_at DESC LIMIT ?)"
+        sql += " AS recent"  # PostgreSQL names every subquery
         needle = typed.strip().lower()
         if needle:
             sql += " WHERE substr(id, 1, ?) = ? OR instr(lower(prompt), ?) > 0"
@@ -501,8 +527,9 @@ class Store:
     async def top_members(self, guild_id: int, since: dt.datetime, *, limit: int = 10) -> list[tuple[int, int, int]]:
         """(member, jobs, completed jobs) for the guild's busiest members since ``since``."""
         rows = await self.fetchall(
-            "SELECT user_id, COUNT(*) AS n, SUM(status = 'completed') FROM jobs WHERE guild_id = ?"
-            " AND created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?",
+            # CASE rather than SUM(status = 'completed'): PostgreSQL does not add up booleans.
+            "SELECT user_id, COUNT(*) AS n, SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) FROM jobs"
+            " WHERE guild_id = ? AND created_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?",
             (guild_id, iso(since), limit),
         )
         return [(r[0], r[1], r[2]) for r in rows]

@@ -1,0 +1,132 @@
+"""The cluster's decisions on a real PostgreSQL, one step at a time: two "processes" are two Cluster objects
+on two stores of one database, with stand-in engines that record what they are handed. The end-to-end proof
+with real processes is tests/faults/test_two_processes.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from bot.core.cluster import Cluster
+from bot.core.engine import Clearance
+from bot.core.models import Job, JobStatus, utcnow
+from bot.core.store import PostgresStore, Store
+from tests.helpers import make_job, wait_until
+
+
+class Engine:
+    """What the cluster calls on an engine, recorded."""
+
+    def __init__(self) -> None:
+        self.guard: Any = None
+        self.adopted: list[Job] = []
+        self.shown: list[Job] = []
+        self.callbacks: list[tuple[str, dict[str, str], bytes]] = []
+
+    def adopt(self, unfinished: list[Job], undelivered: list[Job]) -> int:
+        self.adopted += unfinished
+        self.shown += undelivered
+        return len(unfinished)
+
+    async def handle_webhook(self, provider: str, headers: Mapping[str, str], body: bytes) -> None:
+        self.callbacks.append((provider, dict(headers), body))
+
+
+class Member:
+    def __init__(self, cluster: Cluster, engine: Engine, store: PostgresStore) -> None:
+        self.cluster, self.engine, self.store = cluster, engine, store
+        self.fenced = 0
+
+
+@pytest.fixture
+async def members(postgres_url: str) -> AsyncIterator[list[Member]]:
+    made: list[Member] = []
+    for name in ("a", "b"):
+        store = await Store.open(postgres_url)
+        assert isinstance(store, PostgresStore)
+        engine = Engine()
+        member = Member(Cluster(store, engine, lease_s=30, process_id=name), engine, store)  # type: ignore[arg-type]
+        member.cluster.on_fenced = lambda m=member: setattr(m, "fenced", m.fenced + 1)  # type: ignore[misc]
+        await member.cluster.join()
+        made.append(member)
+    yield made
+    for member in made:
+        await member.cluster.stop()
+        await member.store.close()
+
+
+async def _expire(store: Store, process_id: str) -> None:
+    await store.execute("UPDATE bot_processes SET lease_until = 0 WHERE id = ?", (process_id,))
+
+
+def _sending(job: Job, account: str = "acct") -> Job:
+    job.account, job.submit_started_at = account, utcnow()
+    return job
+
+
+async def test_a_dead_process_s_jobs_go_to_one_survivor_and_its_old_owner_can_no_longer_send_them(
+    members: list[Member],
+) -> None:
+    a, b = members
+    queued = await a.store.insert_job(make_job(provider="imaginepro", status=JobStatus.QUEUED))
+    sent = await a.store.insert_job(make_job(provider="imaginepro", status=JobStatus.QUEUED))
+    assert await a.cluster.begin_submit(_sending(sent), 4) is Clearance.GO
+    done = make_job(provider="imaginepro", status=JobStatus.COMPLETED, finished_at=utcnow())
+    await a.store.insert_job(done)
+    await _expire(a.store, "a")
+
+    assert await b.cluster.take_over() == 2
+    assert await a.cluster.take_over() == 0  # nothing of b's, and its own jobs are gone
+    assert {j.id for j in b.engine.adopted} == {queued.id, sent.id}
+    assert [j.id for j in b.engine.shown] == [done.id]
+    # The one whose submit was recorded is adopted as such: the survivor's engine puts it in limbo, never resends.
+    assert next(j for j in b.engine.adopted if j.id == sent.id).submit_started_at is not None
+
+    # The old owner, back from a pause, may not send what is no longer its own, and learns it lost its lease.
+    assert await a.cluster.begin_submit(_sending(queued), 4) is Clearance.GONE
+    await a.cluster.tick()
+    assert a.fenced == 1
+    assert await b.cluster.begin_submit(_sending(queued), 4) is Clearance.GO
+    assert await b.cluster.begin_submit(_sending(queued), 4) is Clearance.GONE  # recorded once only
+
+
+async def test_account_limit_holds_across_processes_under_a_burst(members: list[Member]) -> None:
+    a, b = members
+    jobs = [
+        await m.store.insert_job(make_job(provider="imaginepro", user_id=i, status=JobStatus.QUEUED))
+        for i, m in enumerate([a, b] * 5)
+    ]
+    answers = await asyncio.gather(
+        *(m.cluster.begin_submit(_sending(job), 3) for m, job in zip([a, b] * 5, jobs, strict=True))
+    )
+    assert answers.count(Clearance.GO) == 3
+    # Another account has slots of its own.
+    other = await a.store.insert_job(make_job(provider="imaginepro", user_id=99, status=JobStatus.QUEUED))
+    assert await a.cluster.begin_submit(_sending(other, "second"), 3) is Clearance.GO
+
+
+async def test_a_member_with_fewer_jobs_in_flight_goes_first_across_processes(members: list[Member]) -> None:
+    a, b = members
+    busy = [await a.store.insert_job(make_job(provider="imaginepro", user_id=1)) for _ in range(3)]
+    assert await a.cluster.begin_submit(_sending(busy[0]), 10) is Clearance.GO
+    waiting = await b.store.insert_job(make_job(provider="imaginepro", user_id=2, status=JobStatus.QUEUED))
+    # Member 1 has a job in flight and member 2 none, queued in the other process: member 2 first.
+    assert await a.cluster.begin_submit(_sending(busy[1]), 10) is Clearance.WAIT
+    assert await b.cluster.begin_submit(_sending(waiting), 10) is Clearance.GO
+    assert await a.cluster.begin_submit(_sending(busy[1]), 10) is Clearance.GO
+
+
+async def test_a_callback_for_another_process_s_job_reaches_its_owner(members: list[Member]) -> None:
+    a, b = members
+    job = await b.store.insert_job(make_job(provider="imaginepro", status=JobStatus.RUNNING))
+    await a.cluster.start()
+    await b.cluster.start()
+    assert not await b.cluster.forward_webhook(job.id, "imaginepro", {}, b"{}")  # its own: applied there
+    assert await a.cluster.forward_webhook(job.id, "imaginepro", {"x-sig": "1"}, b'{"ok": true}')
+    # b is woken by NOTIFY, not by its renewal 10 s away.
+    await wait_until(lambda: b.engine.callbacks, within=5, what="the owner to apply the forwarded callback")
+    assert b.engine.callbacks == [("imaginepro", {"x-sig": "1"}, b'{"ok": true}')]
+    assert a.engine.callbacks == []
