@@ -6,6 +6,9 @@ counted by status, provider and reason, the provider's requests timed per accoun
 timed, every interaction received acknowledged, and each final edit's lag. Then the simulator revokes the
 API key: the next submit is refused 401, the account is paused, and /readyz answers 503 naming the
 ``providers`` check while the other checks still pass. No body carries a secret.
+
+A second bot, on PostgreSQL with two shards, is ready with both connected, and answers 503 naming the
+``database`` check once its data is dropped from under it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -146,3 +150,36 @@ async def test_metrics_health_and_readiness(ld: LocalDiscord, start_bot: Any) ->
 async def _when(awaitable: Any, accept: Any) -> Any:
     value = await awaitable
     return value if accept(value) else None
+
+
+async def test_readiness_on_postgresql_with_shards_names_the_lost_database(
+    ld: LocalDiscord, start_bot: Any, postgres_url: str
+) -> None:
+    """A sharded bot on PostgreSQL is ready with both shards connected; when its data goes away (the
+    test's schema dropped under it, as a database restored elsewhere would), /readyz says ``database``."""
+    port = free_port()
+    await start_bot(DATABASE_URL=postgres_url, SHARD_COUNT=2, HTTP_PORT=port)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as client:
+        ready = await wait_until(
+            lambda: _when(client.get("/readyz"), lambda r: r.status_code == 200), within=15.0, what="/readyz 200"
+        )
+        checks = ready.json()["checks"]
+        assert checks["gateway"] == {"ok": True, "detail": "2 shards connected"}
+        assert checks["database"] == {"ok": True, "detail": "reachable"}
+
+        schema = postgres_url.rsplit("search_path=", 1)[1]
+        conn = await asyncpg.connect(postgres_url.split("?", 1)[0])
+        try:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await conn.close()
+        ready = await wait_until(
+            lambda: _when(client.get("/readyz"), lambda r: r.status_code == 503),
+            within=10.0,
+            what="/readyz to fail once the database does not answer",
+        )
+        checks = ready.json()["checks"]
+        assert checks["database"]["ok"] is False and checks["database"]["detail"].startswith("unreachable ("), checks
+        assert checks["gateway"]["ok"] and checks["providers"]["ok"], checks
+        assert "postgresql://" not in ready.text and schema not in ready.text
+        assert (await client.get("/healthz")).status_code == 200
