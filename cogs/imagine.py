@@ -29,7 +29,7 @@ from discord.ext import commands
 
 from bot.core import crashpoints
 from bot.core.errors import InputError
-from bot.core.models import Action, ErrorReason, Job, JobStatus, utcnow
+from bot.core.models import Action, ErrorReason, Job, JobStatus, Verb, utcnow
 from bot.core.moderation import ButtonPolicy, Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, MAX_PROMPT_LENGTH, parse_prompt
@@ -37,7 +37,7 @@ from bot.ui import gate
 from bot.ui.buttons import JOB_BUTTON_TEMPLATE, job_button
 from bot.ui.i18n import t
 from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, reason_text, result_actions
-from bot.ui.replies import refuse
+from bot.ui.replies import refuse, report_failure
 from bot.ui.texts import input_text, refusal_text
 from cogs._runtime import RuntimeAccess
 
@@ -265,6 +265,55 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=JOB_BUT
         await cog.press(interaction, self.job_id, self.action)
 
 
+# Presses that open the prompt for editing first when the member's Remix is on (Midjourney's remix mode).
+REMIX_ACTIONS = frozenset(
+    {Action.V1, Action.V2, Action.V3, Action.V4, Action.VARY_STRONG, Action.VARY_SUBTLE, Action.REROLL,
+     Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN}
+)  # fmt: skip
+# A modal's text box holds at most this much (Discord's limit); our prompts stop far below it.
+MODAL_TEXT_LIMIT = 4000
+# Custom Zoom's range: Midjourney takes a zoom out above 1 and up to 2 (mj-verbs.md §1.4).
+MIN_ZOOM, MAX_ZOOM = 1.0, 2.0
+
+
+class PromptModal(discord.ui.Modal):
+    """Remix's prompt box, and Custom Zoom's zoom and prompt; submitting it makes the press's job.
+
+    Held in memory until it is submitted (at most ``timeout``): a restart in between loses only the open
+    box, and the member presses again.
+    """
+
+    def __init__(self, cog: Imagine, job_id: str, action: Action, prompt: str, locale: object) -> None:
+        zoom = action is Action.CUSTOM_ZOOM
+        super().__init__(title=t(locale, "zoom.title" if zoom else "remix.title"), timeout=900)
+        self.cog, self.job_id, self.action = cog, job_id, action
+        self.zoom: discord.ui.TextInput[PromptModal] | None = None
+        if zoom:
+            self.zoom = discord.ui.TextInput(label=t(locale, "zoom.value"), default="2", max_length=4, custom_id="zoom")
+            self.add_item(self.zoom)
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=t(locale, "remix.prompt"), style=discord.TextStyle.paragraph, default=prompt[:MODAL_TEXT_LIMIT],
+            max_length=MODAL_TEXT_LIMIT, custom_id="prompt",
+        )  # fmt: skip
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        zoom: float | None = None
+        if self.zoom is not None:
+            try:
+                zoom = float(self.zoom.value.strip().replace(",", "."))
+            except ValueError:
+                zoom = None
+            if zoom is None or not MIN_ZOOM <= zoom <= MAX_ZOOM:
+                await refuse(interaction, t(interaction.locale, "zoom.invalid"))
+                return
+        await self.cog.press(interaction, self.job_id, self.action, remix=self.prompt.value, zoom=zoom)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
+        # discord.py's own Modal.on_error takes these two (its typing stub adds an item).
+        await report_failure(interaction, error)
+
+
 class Imagine(RuntimeAccess, commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
@@ -362,8 +411,20 @@ class Imagine(RuntimeAccess, commands.Cog):
             except Refusal as exc:
                 await refuse(interaction, refusal_text(exc, interaction.locale))
 
-    async def press(self, interaction: discord.Interaction, job_id: str, action: Action) -> None:
-        """A job button was pressed: make the child job, which gets a message of its own."""
+    async def press(
+        self,
+        interaction: discord.Interaction,
+        job_id: str,
+        action: Action,
+        *,
+        remix: str | None = None,
+        zoom: float | None = None,
+    ) -> None:
+        """A job button was pressed: make the child job, which gets a message of its own.
+
+        ``remix`` is the prompt the member edited in the Remix (or Custom Zoom) box, ``zoom`` Custom Zoom's
+        factor; a press that should open that box opens it here and comes back with them.
+        """
         state = await gate.guard(self.bot, interaction)
         if state is None:
             return
@@ -373,6 +434,10 @@ class Imagine(RuntimeAccess, commands.Cog):
             if owner is not None and owner.user_id != interaction.user.id:
                 await refuse(interaction, reason_text(ErrorReason.BUTTON_RESTRICTED, interaction.locale))
                 return
+        # Answered before anything else, within Discord's 3 s: a modal must be the first response.
+        boxed = remix is None and (action in REMIX_ACTIONS or action is Action.CUSTOM_ZOOM)
+        if boxed and await self._open_prompt_box(interaction, job_id, action):
+            return
         child_id = new_job_id()
         with self.ledger.pending(PendingInteraction.of(interaction, child_id, action, parent_id=job_id)):
             response = await interaction.response.defer(thinking=True)
@@ -383,6 +448,16 @@ class Imagine(RuntimeAccess, commands.Cog):
                 return
             if not await gate.prompt_allowed(self.bot, interaction, state, parent.prompt, strike=False):
                 return  # a word banned since the image was made
+            edited = None
+            if remix is not None:
+                # The member's new words are moderated like a new /imagine's, before any provider sees them.
+                if not await gate.prompt_allowed(self.bot, interaction, state, remix):
+                    return
+                try:
+                    edited = parse_prompt(remix)
+                except InputError as exc:
+                    await refuse(interaction, input_text(exc, interaction.locale))
+                    return
             if action not in result_actions(parent):
                 await refuse(interaction, t(interaction.locale, "imagine.button_unavailable"))
                 return
@@ -405,9 +480,9 @@ class Imagine(RuntimeAccess, commands.Cog):
                 account=None if action is Action.IMAGINE else parent.account,
                 parent_id=parent.id,
                 action=action,
-                prompt=parent.prompt,
-                prompt_final=parent.prompt_final,
-                params=parent.params,
+                prompt=parent.prompt if edited is None else remix or parent.prompt,
+                prompt_final=parent.prompt_final if edited is None else edited.final(include_images=False),
+                params=parent.params if edited is None else _remix_params(parent.params, edited.params, zoom),
                 image_urls_in=parent.image_urls_in,
                 upload_limit=interaction.filesize_limit,
                 locale=_server_locale(interaction) or parent.locale,
@@ -424,6 +499,23 @@ class Imagine(RuntimeAccess, commands.Cog):
                 link = job_link(stored)
                 key = "job.already_requested_at" if link else "job.already_requested"
                 await refuse(interaction, t(interaction.locale, key, what=what, link=link))
+
+    async def _open_prompt_box(self, interaction: discord.Interaction, job_id: str, action: Action) -> bool:
+        """Open Remix's prompt box (Remix on, and the provider takes a prompt) or Custom Zoom's (always).
+        Whether it was opened; a Custom Zoom the provider does not take is refused politely here."""
+        parent = await self.engine.get(job_id)
+        if parent is None:
+            return False  # the normal path says the image is unknown
+        verbs = self.engine.verbs_for(parent)
+        if action is Action.CUSTOM_ZOOM:
+            if Verb.CUSTOM_ZOOM not in verbs:
+                await refuse(interaction, t(interaction.locale, "verb.not_offered"))
+                return True
+        elif Verb.REMIX not in verbs or not (await self.moderation.member_settings(interaction.user.id)).remix:
+            return False
+        prompt = parent.prompt_final or parent.prompt
+        await interaction.response.send_modal(PromptModal(self, job_id, action, prompt, interaction.locale))
+        return True
 
     # -- interactions a crash cut off ----------------------------------------------------------------
 
@@ -497,6 +589,17 @@ class Imagine(RuntimeAccess, commands.Cog):
         if title := action_title(note.action):
             head += f" · {title}"
         return f"{head}\n{NOT_STARTED}"
+
+
+def _remix_params(parent: dict[str, Any], edited: dict[str, Any], zoom: float | None) -> dict[str, Any]:
+    """A remixed press's parameters: the edited prompt's (the parent's shape where it names none), marked
+    as a remix so the provider is sent the new prompt, with Custom Zoom's factor."""
+    params = {**edited, "remix": True}
+    if "ar" in parent and "ar" not in params:
+        params["ar"] = parent["ar"]
+    if zoom is not None:
+        params["zoom"] = zoom
+    return params
 
 
 def _server_locale(interaction: discord.Interaction) -> str | None:

@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import InputError, ProviderError
-from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus
+from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, Verb
 from bot.core.moderation import AuditAction
 from bot.core.prompt import ASPECT_CHOICES
 from bot.ui import gate
@@ -37,12 +37,13 @@ from bot.ui.render import (
     NO_MENTIONS,
     alt_text,
     encode_for_upload,
+    is_video,
     job_content,
     job_link,
     quote_prompt,
     reason_text,
 )
-from bot.ui.replies import refuse, reply
+from bot.ui.replies import refuse, reply, reply_followup
 from bot.ui.texts import blocked_text, info_text, input_text, settings_text
 from cogs._runtime import RuntimeAccess
 
@@ -174,7 +175,7 @@ class Member(RuntimeAccess, commands.Cog):
             await refuse(interaction, t(interaction.locale, "job.gone"))
             return
         kwargs: dict[str, Any] = {"attachments": [file]}
-        view = result_view(found, await self.engine.pressed(found.id))
+        view = result_view(found, await self.engine.pressed(found.id), self.engine.verbs_for(found))
         if view is not None:
             kwargs["view"] = view
         await interaction.edit_original_response(content=job_content(found), allowed_mentions=NO_MENTIONS, **kwargs)
@@ -202,6 +203,12 @@ class Member(RuntimeAccess, commands.Cog):
         if provider is None or job.result_url is None:
             raise ProviderError(ErrorReason.NO_ACCOUNT, f"{job.provider} is not configured")
         data = await provider.fetch_image(job.result_url)
+        if is_video(job.result_url):
+            # Shown as it is; a video over the limit is refused like any result that cannot be shown.
+            if job.upload_limit is not None and len(data) > job.upload_limit:
+                raise ProviderError(ErrorReason.PROVIDER_FAILED, "the video is larger than the upload limit")
+            name = "video" + job.result_url[job.result_url.rfind(".") :].split("?", 1)[0].lower()
+            return discord.File(io.BytesIO(data), filename=name, description=alt_text(job))
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await asyncio.to_thread(encode_for_upload, data, job.upload_limit, filename)
         # Flagged by the server's safety check when it finished: shown behind a spoiler here too.
@@ -230,6 +237,20 @@ class Member(RuntimeAccess, commands.Cog):
             await self.moderation.record(
                 job.guild_id, interaction.user.id, AuditAction.JOB_CANCELLED, target_user_id=job.user_id, job_id=job.id
             )
+        if ended is not None:
+            # Stopped here; now at the provider too, where it offers that, and the member is told which.
+            await reply_followup(interaction, t(interaction.locale, await self._cancel_outcome(ended)))
+
+    async def _cancel_outcome(self, job: Job) -> str:
+        """Ask the provider to stop ``job`` where it can; the i18n key of what to tell the member."""
+        if job.provider_job_id is None and job.submit_started_at is None:
+            return "cancel.not_sent"
+        stopped = await self.engine.cancel_at_provider(job)
+        if stopped:
+            return "cancel.at_provider"
+        if stopped is None and Verb.CANCEL not in self.engine.verbs_for(job):
+            return "cancel.not_at_provider"
+        return "cancel.provider_failed"
 
     # -- /settings -------------------------------------------------------------------------------
 
@@ -238,6 +259,7 @@ class Member(RuntimeAccess, commands.Cog):
         aspect="Aspect ratio for prompts that do not set one (off to clear)",
         suffix="Parameters added to every prompt, like --v 6 --stylize 250 (off to clear)",
         notify="Send me a DM when one of my jobs ends",
+        remix="Edit the prompt when you press Vary, Pan or 🔄",
     )
     @app_commands.choices(
         aspect=[app_commands.Choice(name=a, value=a) for a in ASPECT_CHOICES]
@@ -249,6 +271,7 @@ class Member(RuntimeAccess, commands.Cog):
         aspect: app_commands.Choice[str] | None = None,
         suffix: app_commands.Range[str, 1, 200] | None = None,
         notify: bool | None = None,
+        remix: bool | None = None,
     ) -> None:
         changes: dict[str, Any] = {}
         if aspect is not None:
@@ -272,6 +295,8 @@ class Member(RuntimeAccess, commands.Cog):
             changes["suffix"] = cleaned
         if notify is not None:
             changes["dm_on_finish"] = notify
+        if remix is not None:
+            changes["remix"] = remix
         await interaction.response.defer(ephemeral=True, thinking=True)
         if changes:
             current = await self.moderation.update_member_settings(interaction.user.id, **changes)

@@ -466,7 +466,12 @@ class ModerationCog(
             target_user_id=found.user_id,
             job_id=found.id,
         )
-        await reply(interaction, t(interaction.locale, "mod.cancelled", id=found.id, member=found.user_id))
+        # At the provider too, where it offers that, so the job stops costing (issue 11).
+        stopped = await self.engine.cancel_at_provider(ended)
+        text = t(interaction.locale, "mod.cancelled", id=found.id, member=found.user_id)
+        if stopped is not None:
+            text += " " + t(interaction.locale, "mod.stopped_at_provider" if stopped else "mod.not_stopped_at_provider")
+        await reply(interaction, text)
 
     @app_commands.command(name="delete", description="Delete a job's message from the channel, with a reason")
     async def delete(

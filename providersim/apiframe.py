@@ -10,6 +10,11 @@ A tile may be upscaled again (a new task each time): no source documents a refus
 Tasks carry no correlation field. What the simulator can see of the caller's own reference is a ``ref``
 query parameter on ``webhook_url`` (where the bot's adapter puts its job id): that becomes the job's
 ``ref``, so ``GET /_sim/submits`` and ``/_sim/jobs`` can count and find it.
+
+The verbs of mj-verbs.md §7: ``/describe`` (``image_url`` fetched; four keycap-numbered prompts in
+``content``; an unreadable image fails "Invalid link"), ``/blend`` (2-5 ``image_urls`` and ``dimension``
+square/portrait/landscape, 400 otherwise; a grid), ``/seed`` (a finished image task; the seed as a
+**string**, as the doc's example has it). No cancel: APIFrame documents none.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import web
 
 from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response
+from providersim.useapi import describe_image
 
 __all__ = ["ApiFrameSim"]
 
 _VARY = {"strong": "vary-strong", "subtle": "vary-subtle"}
+_BLEND_DIMENSIONS = {"portrait": "2:3", "square": "1:1", "landscape": "3:2"}
 
 
 def _errors() -> dict[str, ErrorSpec]:
@@ -65,6 +72,9 @@ class ApiFrameSim(SimServer):
         router.add_post("/fetch", self._fetch)
         for path in ("/upscale-1x", "/variations", "/reroll", "/upscale-alt", "/pan", "/outpaint"):
             router.add_post(path, self._action)
+        router.add_post("/describe", self._describe)
+        router.add_post("/blend", self._blend)
+        router.add_post("/seed", self._seed)
 
     def new_id(self) -> str:
         return str(uuid.uuid4())
@@ -161,6 +171,47 @@ class ApiFrameSim(SimServer):
             return "zoom_ratio must be between 1 and 2", "", None, ""
         return None, "grid", None, "outpaint"
 
+    async def _describe(self, request: web.Request) -> web.Response:
+        token, body = request[TOKEN], await self.read_object(request)
+        url = body.get("image_url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return json_response(400, {"errors": [{"msg": "image_url is required"}]})
+        prompts = await describe_image(self._session, url)
+        job = self.create_job(
+            token, kind="describe", action="describe", prompt=url, failure=None if prompts else "invalid_link"
+        )
+        job.extra |= {"task_type": "describe", "prompts": prompts or [], "image_url": url}
+        return json_response(200, {"task_id": job.id})
+
+    async def _blend(self, request: web.Request) -> web.Response:
+        token, body = request[TOKEN], await self.read_object(request)
+        urls, dimension = body.get("image_urls"), body.get("dimension", "square")
+        if not isinstance(urls, list) or not 2 <= len(urls) <= 5 or not all(isinstance(u, str) for u in urls):
+            return json_response(400, {"errors": [{"msg": "image_urls must hold 2 to 5 URLs"}]})
+        if dimension not in _BLEND_DIMENSIONS:
+            return json_response(400, {"errors": [{"msg": "dimension must be square, portrait or landscape"}]})
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        job = self.create_job(
+            token, kind="grid", action="blend", prompt=" ".join(urls), aspect=_BLEND_DIMENSIONS[dimension],
+            ref=_caller_ref(body), webhook_url=body.get("webhook_url") or None,
+            webhook_secret=body.get("webhook_secret"), failure=forced.failure,
+        )  # fmt: skip
+        job.extra["task_type"] = "blend"
+        return forced.reply(job, json_response(200, {"task_id": job.id}))
+
+    async def _seed(self, request: web.Request) -> web.Response:
+        token, body = request[TOKEN], await self.read_object(request)
+        parent = self.jobs.get(str(body.get("task_id", "")))
+        if parent is None:
+            return json_response(400, {"errors": [{"msg": "task_id not found"}]})
+        if parent.state != "done" or parent.kind not in ("grid", "upscale"):
+            return json_response(400, {"errors": [{"msg": "task is not a finished image task"}]})
+        job = self.create_job(token, kind="seed", action="seed", prompt=parent.prompt, parent=parent.id)
+        job.extra |= {"task_type": "seed", "seed": str(parent.seed)}
+        return json_response(200, {"task_id": job.id})
+
     async def _fetch(self, request: web.Request) -> web.Response:
         body = await self.read_object(request)
         job = self.jobs.get(str(body.get("task_id", "")))
@@ -177,6 +228,12 @@ class ApiFrameSim(SimServer):
             body |= {"status": "processing", "percentage": str(job.progress)}
             if preview := self.preview_url(job):
                 body["progress_image_url"] = preview
+        elif job.state == "done" and job.kind == "describe":
+            # As the doc's example: no status on a finished result, only its fields.
+            numbered = [f"{n}\ufe0f\u20e3 {p}" for n, p in enumerate(job.extra["prompts"], start=1)]
+            body |= {"image_url": job.extra["image_url"], "content": numbered}
+        elif job.state == "done" and job.kind == "seed":
+            body["seed"] = job.extra["seed"]
         elif job.state == "done":
             body["status"] = "finished"
             if job.kind == "upscale":

@@ -10,14 +10,23 @@ same U button, 400 for a button the parent does not offer, 404 for an unknown jo
 says ``started`` even when the job is already done (instant mode); ``GET /v2/jobs`` lists the
 caller's executing jobids; the Discord-mirroring job object (progress only in ``content`` "(31%)",
 images in ``attachments``, ``buttons``, ``children``, ``replyRef``); callbacks to ``replyUrl``.
+The verbs of mj-verbs.md §4: ``/v2/jobs/describe`` (four prompts from the fetched image in
+``embeds[0].description``; an unreadable image fails "Invalid link"), ``/v2/jobs/blend`` (2-5 URLs, 400
+otherwise; a grid with buttons), ``/v2/jobs/seed_async`` (completed image parents only; the seed in the
+content) and ``/v2/jobs/cancel/``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import math
+import re
 from typing import Any, ClassVar
 
+import aiohttp
 from aiohttp import web
+from PIL import Image
 
 from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
 
@@ -89,6 +98,9 @@ class UseApiSim(SimServer):
         router.add_get("/v2/jobs/", self._job)
         router.add_get("/v2/jobs", self._list)
         router.add_get("/v2/jobs/cancel/", self._cancel)
+        router.add_post("/v2/jobs/describe", self._describe)
+        router.add_post("/v2/jobs/blend", self._blend)
+        router.add_post("/v2/jobs/seed_async", self._seed)
         router.add_post("/v2/account/midjourney/{channel}/reset", self._reset)
 
     def reset(self) -> None:
@@ -147,6 +159,13 @@ class UseApiSim(SimServer):
             return json_response(
                 400, {"error": "Button not supported or not found in jobid buttons array", "code": 400}
             )
+        prompt = body.get("prompt")
+        if label == "Custom Zoom":
+            # Custom Zoom requires a prompt whose --zoom is above 1 and at most 2 (mj-verbs.md §4.3, §13).
+            zoom = re.search(r"--zoom\s+(\d+(?:\.\d+)?)", prompt) if isinstance(prompt, str) else None
+            if zoom is None or not 1 < float(zoom[1]) <= 2:
+                return json_response(400, {"error": "Custom Zoom requires prompt with --zoom between 1 and 2",
+                                           "code": 400})  # fmt: skip
         if label in ("U1", "U2", "U3", "U4") and label in parent.children:
             return json_response(
                 409, {"error": f"Upscale button already executed by jobid {parent.children[label]}",
@@ -159,7 +178,8 @@ class UseApiSim(SimServer):
             return forced.refusal
         upscale = label in ("U1", "U2", "U3", "U4")
         job = self.create_job(
-            token, kind="upscale" if upscale else "grid", action=label, prompt=parent.prompt, aspect=parent.aspect,
+            token, kind="upscale" if upscale else "grid", action=label,
+            prompt=prompt if isinstance(prompt, str) and prompt.strip() else parent.prompt, aspect=parent.aspect,
             parent=parent.id, index=int(label[1]) if upscale else None, ref=body.get("replyRef"),
             webhook_url=body.get("replyUrl") or None, failure=forced.failure,
         )  # fmt: skip
@@ -188,6 +208,58 @@ class UseApiSim(SimServer):
         if not job.terminal:
             self.finish(job, "cancelled")
         return json_response(200, {"jobid": job.id, "status": "cancelled", "code": 200})
+
+    # -- the verbs beyond imagine (mj-verbs.md §4) --------------------------------------------------
+
+    async def _describe(self, request: web.Request) -> web.Response:
+        """``describeUrl`` → a job whose ``embeds[0].description`` holds four numbered prompts (§4.1); an
+        image that cannot be read ends the job failed "Invalid link" (§13)."""
+        token, body = request[TOKEN], await self.read_object(request)
+        url = body.get("describeUrl")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return json_response(400, {"error": "Required param describeUrl is missing", "code": 400})
+        if (refused := await self.before_submit(request, token, body)) is not None:
+            return refused
+        prompts = await describe_image(self._session, url)
+        job = self.create_job(
+            token, kind="describe", action="describe", prompt=url, ref=body.get("replyRef"),
+            webhook_url=body.get("replyUrl") or None, failure=None if prompts else "invalid_link",
+        )  # fmt: skip
+        job.extra |= {"verb": "describe", "prompts": prompts or [], "describeUrl": url}
+        return json_response(200, self.job_body(job, submitted=True))
+
+    async def _blend(self, request: web.Request) -> web.Response:
+        """``blendUrls`` (2-5) and ``blendDimensions`` → a grid job with U/V/🔄 like an imagine (§4.2)."""
+        token, body = request[TOKEN], await self.read_object(request)
+        urls, dimensions = body.get("blendUrls"), body.get("blendDimensions", "Square")
+        if not isinstance(urls, list) or not 2 <= len(urls) <= 5 or not all(isinstance(u, str) for u in urls):
+            return json_response(400, {"error": "blendUrls must hold 2 to 5 image URLs", "code": 400})
+        if dimensions not in BLEND_DIMENSIONS:
+            return json_response(400, {"error": "blendDimensions must be Portrait, Square or Landscape", "code": 400})
+        if (refused := await self.before_submit(request, token, body)) is not None:
+            return refused
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        job = self.create_job(
+            token, kind="grid", action="blend", prompt=" ".join(urls), aspect=BLEND_DIMENSIONS[dimensions],
+            ref=body.get("replyRef"), webhook_url=body.get("replyUrl") or None, failure=forced.failure,
+        )  # fmt: skip
+        job.extra |= {"verb": "blend", "maxJobs": body.get("maxJobs", DEFAULT_MAX_JOBS)}
+        return forced.reply(job, json_response(200, self.job_body(job, submitted=True)))
+
+    async def _seed(self, request: web.Request) -> web.Response:
+        """``jobid`` of a completed image job → a job that completes with the seed in its content (§4.5; the
+        seed's place there is INFERRED); a video or unfinished parent is refused with 400."""
+        token, body = request[TOKEN], await self.read_object(request)
+        parent = self.jobs.get(str(body.get("jobid", "")))
+        if parent is None:
+            return json_response(404, {"error": f"Unable to locate jobid {body.get('jobid')}", "code": 404})
+        if parent.state != "done" or parent.kind not in ("grid", "upscale"):
+            return json_response(400, {"error": "jobid must be a completed image job", "code": 400})
+        job = self.create_job(token, kind="seed", action="seed_async", prompt=parent.prompt, parent=parent.id)
+        job.extra |= {"verb": "seed_async", "seed": parent.seed}
+        return json_response(200, self.job_body(job, submitted=True))
 
     async def _reset(self, request: web.Request) -> web.Response:
         self.moderation = False
@@ -228,6 +300,12 @@ class UseApiSim(SimServer):
             body["content"] = f"{head} ({job.progress}%) (fast)"
             preview = self.preview_url(job)
             body["attachments"] = [_attachment(preview, "preview.webp")] if preview else []
+        elif state == "done" and job.kind == "describe":
+            numbered = "\n\n".join(f"{n}\ufe0f\u20e3 {p}" for n, p in enumerate(job.extra["prompts"], start=1))
+            body["content"] = ""
+            body["embeds"] = [{"type": "rich", "description": numbered, "image": {"url": job.extra["describeUrl"]}}]
+        elif state == "done" and job.kind == "seed":
+            body["content"] = f"**Job ID**: {job.parent}\n**seed** {job.extra['seed']}"
         elif state == "done":
             body["content"] = f"{head} (fast)"
             body["attachments"] = [_attachment(self.result_url(job), "result.png")]
@@ -239,6 +317,41 @@ class UseApiSim(SimServer):
             body["content"] = head
             body["error"] = text if state == "failed" else f"Job {state}"
         return body
+
+
+BLEND_DIMENSIONS = {"Portrait": "2:3", "Square": "1:1", "Landscape": "3:2"}
+_COLOURS = {"red": (220, 40, 30), "orange": (245, 140, 20), "yellow": (245, 225, 50), "green": (40, 160, 60),
+            "teal": (0, 128, 128), "blue": (40, 80, 210), "navy": (20, 30, 90), "purple": (120, 40, 140),
+            "pink": (240, 150, 180), "brown": (120, 75, 40), "black": (15, 15, 15), "grey": (128, 128, 128),
+            "white": (245, 245, 245)}  # fmt: skip
+_RATIOS = ("1:1", "4:5", "5:4", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9")
+
+
+async def describe_image(session: Any, url: str) -> list[str] | None:
+    """Four prompts from the image at ``url`` (its average colour by name and its shape), as Midjourney's
+    describe would word them; None when it cannot be fetched or read."""
+    if session is None:
+        return None
+    try:
+        async with session.get(url) as response:
+            if response.status != 200:
+                return None
+            data = await response.read()
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = image.convert("RGB")
+    except (aiohttp.ClientError, OSError, ValueError):
+        return None
+    average = rgb.resize((1, 1)).getpixel((0, 0))
+    assert isinstance(average, tuple)
+    colour = min(_COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(_COLOURS[n], average, strict=False)))
+    ratio = math.log(rgb.width / rgb.height)
+    aspect = min(_RATIOS, key=lambda r: abs(math.log(int(r.split(":")[0]) / int(r.split(":")[1])) - ratio))
+    return [
+        f"a {colour} dreamscape, layered shapes, cinematic light --ar {aspect}",
+        f"{colour} abstract painting with bold blocks of colour --ar {aspect}",
+        f"minimalist {colour} poster, flat design, soft grain --ar {aspect}",
+        f"a photograph of {colour} architecture at dusk, long exposure --ar {aspect}",
+    ]
 
 
 def _attachment(url: str, filename: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ __all__ = [
     "ProviderUpdate",
     "ReasonKind",
     "SubmitOutcome",
+    "Verb",
     "utcnow",
 ]
 
@@ -81,6 +82,15 @@ class Action(StrEnum):
     PAN_DOWN = "pan_down"
     UPSCALE_SUBTLE = "upscale_subtle"
     UPSCALE_CREATIVE = "upscale_creative"
+    # /blend: two to five images made into one grid (a job of its own, like /imagine; never a button).
+    BLEND = "blend"
+    # Zoom out by a factor the member chooses (1.0-2.0), with a prompt: a grid, from an upscale.
+    CUSTOM_ZOOM = "custom_zoom"
+    # A short video from an upscale, and a video made longer (Midjourney's Animate and Extend).
+    ANIMATE_HIGH = "animate_high"
+    ANIMATE_LOW = "animate_low"
+    EXTEND_HIGH = "extend_high"
+    EXTEND_LOW = "extend_low"
 
     @property
     def tile(self) -> int | None:
@@ -132,6 +142,11 @@ ACTION_LABELS: dict[Action, str] = {
     Action.PAN_DOWN: "\u2b07\ufe0f",
     Action.UPSCALE_SUBTLE: "Upscale (Subtle)",
     Action.UPSCALE_CREATIVE: "Upscale (Creative)",
+    Action.CUSTOM_ZOOM: "Custom Zoom",
+    Action.ANIMATE_HIGH: "Animate (High motion)",
+    Action.ANIMATE_LOW: "Animate (Low motion)",
+    Action.EXTEND_HIGH: "Extend (High motion)",
+    Action.EXTEND_LOW: "Extend (Low motion)",
 }
 
 # The key in a job's provider_data naming the provider it was meant for when another one made it (failover).
@@ -142,6 +157,24 @@ GRID_ACTIONS: tuple[Action, ...] = (
     Action.U1, Action.U2, Action.U3, Action.U4, Action.REROLL,
     Action.V1, Action.V2, Action.V3, Action.V4,
 )  # fmt: skip
+
+
+class Verb(StrEnum):
+    """The Midjourney verbs beyond /imagine and its U/V/🔄 buttons (mj-verbs.md §0).
+
+    Each adapter says which of them its provider offers (``Capabilities.verbs``); the bot shows a command
+    or a button for a verb only where the provider of the job (or a configured one, for a command) does.
+    """
+
+    DESCRIBE = "describe"  # four prompts from an image
+    BLEND = "blend"  # two to five images into one grid
+    VARY_REGION = "vary_region"  # repaint a masked part of an upscale
+    CUSTOM_ZOOM = "custom_zoom"  # zoom out by a chosen factor, with a prompt
+    REMIX = "remix"  # a changed prompt on Vary, Pan or 🔄
+    ANIMATE = "animate"  # a short video from an upscale
+    EXTEND = "extend"  # a video made longer
+    SEED = "seed"  # the seed of a finished job
+    CANCEL = "cancel"  # a running job stopped at the provider
 
 
 class ReasonKind(StrEnum):

@@ -50,11 +50,16 @@ _NUMERIC: dict[str, tuple[float, float]] = {
     "q": (0.25, 4),
     "iw": (0, 3),
     "stop": (10, 100),
-    "v": (1, 7),
-    "version": (1, 7),
 }
-_FLAGS = frozenset({"tile", "niji", "raw", "fast", "relax", "turbo", "video"})
+# Parameters whose value must be a number but whose range moves with every Midjourney release (--v 8.1 in
+# 2026, --niji 7): the provider judges the value and its own refusal reaches the member (mj-verbs.md §12).
+_NUMBER_ONLY = frozenset({"v", "version"})
+_FLAGS = frozenset({"tile", "niji", "raw", "fast", "relax", "turbo", "video", "draft", "hd", "loop", "p"})
+# Aliases, for validation only: a parameter is passed on under the name it was typed with (never renamed,
+# lowercased or reordered), except the two the bot itself reads and applies, --ar and --seed.
 _ALIASES = {"aspect": "ar", "s": "stylize", "c": "chaos", "w": "weird", "q": "quality", "version": "v"}
+# The parameters the bot reads itself (placeholder shape; the seed kept with the job), under one name each.
+_READ_BY_BOT = frozenset({"ar", "seed"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,10 +126,15 @@ def parse_prompt(raw: str, *, aspect: str | None = None, suffix: str = "") -> Pa
     first_param = _PARAM.search(text)
     body = text[: first_param.start()].strip() if first_param else text
     for match in _PARAM.finditer(text):
-        name = match[1].lower()
-        name = _ALIASES.get(name, name)
+        typed = match[1]
+        name = _ALIASES.get(typed.lower(), typed.lower())
         value = match[2].strip()
-        params[name] = _param_value(name, value)
+        checked = _param_value(name, value)
+        if name in _READ_BY_BOT:
+            params[name] = checked
+        else:
+            # Passed through as typed: its own name, its value's own spelling ("--q .5" stays ".5").
+            params[typed] = checked if checked is True or name in _FLAGS or str(checked) == value else value
     if aspect:
         params["ar"] = parse_aspect(aspect)
     if not body and not images:
@@ -137,6 +147,11 @@ def _param_value(name: str, value: str) -> Any:
         return parse_aspect(value)
     if name in _FLAGS:
         return value or True
+    if name in _NUMBER_ONLY:
+        if not re.fullmatch(r"\d+(?:\.\d+)?", value):
+            raise InputError(ErrorReason.INVALID_PROMPT, f"--{name} needs a version number, like --{name} 7.")
+        version = float(value)
+        return int(version) if version.is_integer() else version
     if name in _NUMERIC:
         low, high = _NUMERIC[name]
         try:

@@ -15,14 +15,35 @@ from typing import Any
 
 import discord
 
-from bot.core.models import Action, Job, JobStatus
+from bot.core.models import Action, Job, JobStatus, Verb
 from bot.ui.render import button_label, button_rows, result_actions
 
-__all__ = ["JOB_BUTTON_TEMPLATE", "DrawnButton", "button_style", "job_button", "job_button_id", "result_view"]
+__all__ = [
+    "DESCRIBE_TEMPLATE",
+    "JOB_BUTTON_TEMPLATE",
+    "SEED_TEMPLATE",
+    "DrawnButton",
+    "button_style",
+    "describe_button",
+    "describe_view",
+    "job_button",
+    "job_button_id",
+    "result_view",
+    "seed_button",
+]
 
-_ACTIONS = "|".join(re.escape(a.value) for a in Action if a is not Action.IMAGINE)
+# Actions a job is made by but no button presses: /imagine and /blend are commands.
+_COMMAND_ACTIONS = frozenset({Action.IMAGINE, Action.BLEND})
+_ACTIONS = "|".join(re.escape(a.value) for a in Action if a not in _COMMAND_ACTIONS)
 # Matches the custom_id of every job button, old or new; the handler's DynamicItem template.
 JOB_BUTTON_TEMPLATE = rf"img1:(?P<job>[0-9a-f]{{16}}):(?P<action>{_ACTIONS})"
+# ✉️ under a finished job: its seed, privately (Midjourney's ✉️ reaction). "seed" is no action's value.
+SEED_TEMPLATE = r"img1:(?P<job>[0-9a-f]{16}):seed"
+# A /describe answer's numbered buttons: imagine suggestion ``pick`` of the suggestions stored as ``ref``.
+DESCRIBE_TEMPLATE = r"img1:d:(?P<ref>[0-9a-f]{16}):(?P<pick>[1-9])"
+SEED_EMOJI = "\u2709\ufe0f"
+# Keycap digits, as Midjourney's /describe answer numbers its prompts.
+_KEYCAPS = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10))
 
 
 class DrawnButton(discord.ui.Button[discord.ui.View]):
@@ -70,18 +91,52 @@ def _job_button(
     )
 
 
-def result_view(job: Job, pressed: Collection[Action] = frozenset()) -> discord.ui.View | None:
+def seed_button(job_id: str) -> discord.ui.Button[Any]:
+    """✉️ under job ``job_id``, as the handler's DynamicItem wraps it."""
+    return _seed_button(discord.ui.Button, job_id)
+
+
+def _seed_button(kind: type[discord.ui.Button[Any]], job_id: str, row: int | None = None) -> discord.ui.Button[Any]:
+    return kind(style=discord.ButtonStyle.secondary, emoji=SEED_EMOJI, custom_id=f"img1:{job_id}:seed", row=row)
+
+
+def describe_button(ref: str, pick: int) -> discord.ui.Button[Any]:
+    """Button ``pick`` (1-based) of the /describe answer stored as ``ref``."""
+    return _describe_button(discord.ui.Button, ref, pick)
+
+
+def _describe_button(kind: type[discord.ui.Button[Any]], ref: str, pick: int) -> discord.ui.Button[Any]:
+    return kind(style=discord.ButtonStyle.secondary, emoji=_KEYCAPS[pick - 1], custom_id=f"img1:d:{ref}:{pick}")
+
+
+def describe_view(ref: str, count: int) -> discord.ui.View:
+    """A numbered button per suggestion (at most five, one row), each imagining that prompt."""
+    view = discord.ui.View(timeout=None)
+    for pick in range(1, min(count, 5) + 1):
+        view.add_item(_describe_button(DrawnButton, ref, pick))
+    return view
+
+
+def result_view(
+    job: Job, pressed: Collection[Action] = frozenset(), verbs: Collection[Verb] = frozenset()
+) -> discord.ui.View | None:
     """The buttons under a finished job, or None when it offers none. ``pressed`` are the actions already
     made into a job from it (the store's children of the job, by action): those are drawn in colour,
-    their custom_ids unchanged, so they still answer (a second press points at the first)."""
-    actions = result_actions(job)
-    if not actions:
+    their custom_ids unchanged, so they still answer (a second press points at the first). ``verbs`` are
+    what the job's provider offers beyond the actions: ✉️ (the seed) on a finished job where it gives one."""
+    # Custom Zoom only where the provider takes its factor and prompt (the modal needs both).
+    actions = [a for a in result_actions(job) if a is not Action.CUSTOM_ZOOM or Verb.CUSTOM_ZOOM in verbs]
+    seed = Verb.SEED in verbs and job.status is JobStatus.COMPLETED
+    if not actions and not seed:
         return None
     if job.status is not JobStatus.COMPLETED and pressed:
         # 🔄 on a job that ended unsure sends the job's own action again: its child is that retry.
         pressed = {*pressed, Action.REROLL}
     view = discord.ui.View(timeout=None)
-    for row_index, row in enumerate(button_rows(actions)[:5]):
+    rows = button_rows(actions)[:4] if seed else button_rows(actions)[:5]
+    for row_index, row in enumerate(rows):
         for action in row:
             view.add_item(_job_button(DrawnButton, job.id, action, row_index, action in pressed, job.locale))
+    if seed:
+        view.add_item(_seed_button(DrawnButton, job.id, len(rows)))
     return view

@@ -27,7 +27,8 @@ from bot.core.models import Action, ErrorReason, Job, JobEvent, JobEventKind, Jo
 from bot.core.scheduling import WorkGate
 from bot.ui.buttons import result_view
 from bot.ui.controls import progress_view
-from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, job_content
+from bot.ui.i18n import t
+from bot.ui.render import NO_MENTIONS, alt_text, encode_for_upload, is_video, job_content, quote_link
 
 if TYPE_CHECKING:
     from bot.ui.client import ImagineBot
@@ -210,7 +211,7 @@ class Presenter:
         job = await engine.get(job_id)
         if job is None or job.message_id is None or not job.terminal:
             return False  # its final edit, still to come, draws the pressed buttons from the store
-        view = result_view(job, await engine.pressed(job.id))
+        view = result_view(job, await engine.pressed(job.id), engine.verbs_for(job))
         if view is None:
             return False
         try:
@@ -254,14 +255,29 @@ class Presenter:
         content = job_content(job)
         if job.status is not JobStatus.COMPLETED or job.result_url is None:
             # A job that may exist at the provider offers 🔄 to send it again; other failures offer nothing.
-            return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": []}
+            return {
+                "content": content,
+                "view": result_view(job, await self._pressed(job), self.bot.runtime.engine.verbs_for(job)),
+                "attachments": [],
+            }
         data = await self._image(job, job.result_url, required=True)
         assert data is not None
+        view = result_view(job, await self._pressed(job), self.bot.runtime.engine.verbs_for(job))
+        if is_video(job.result_url):
+            # A video is attached as it is when it fits the upload limit (Discord plays it inline), and
+            # linked when it does not; it is never re-encoded as a picture.
+            if job.upload_limit is None or len(data) <= job.upload_limit:
+                name = "video" + job.result_url[job.result_url.rfind(".") :].split("?", 1)[0].lower()
+                file = discord.File(_buffer(data), filename=name, description=alt_text(job), spoiler=job.spoiler)
+                return {"content": content, "view": view, "attachments": [file]}
+            link = quote_link(job.result_url)
+            note = t(job.locale, "video.too_large", link=link) if link else t(job.locale, "video.too_large_local")
+            return {"content": f"{content}\n{note}"[:2000], "view": view, "attachments": []}
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
         # A result the safety check flagged (or could not check) goes behind Discord's spoiler: SPOILER_ name.
         file = discord.File(_buffer(data), filename=filename, description=alt_text(job), spoiler=job.spoiler)
-        return {"content": content, "view": result_view(job, await self._pressed(job)), "attachments": [file]}
+        return {"content": content, "view": view, "attachments": [file]}
 
     async def _pressed(self, job: Job) -> frozenset[Action]:
         return await self.bot.runtime.engine.pressed(job.id)
@@ -282,7 +298,10 @@ class Presenter:
     async def _message_gone(self, job: Job) -> None:
         if not job.terminal:
             _log.info("the message of job %s was deleted; ending the job", job.id)
-            await self.bot.runtime.engine.cancel(job.id, ErrorReason.MESSAGE_DELETED)
+            ended = await self.bot.runtime.engine.cancel(job.id, ErrorReason.MESSAGE_DELETED)
+            if ended is not None:
+                # Nobody will see it: stop it at the provider too, where it offers that (issue 11).
+                await self.bot.runtime.engine.cancel_at_provider(ended)
 
     # -- the two edit routes -----------------------------------------------------------------------
 

@@ -177,9 +177,9 @@ def result_actions(job: Job) -> list[Action]:
     offered = set(job.actions)
     if job.action.makes_grid:
         ordered = [a for a in GRID_ACTIONS if a in offered]
-        ordered += [a for a in Action if a in offered and a not in ordered and a is not Action.IMAGINE]
+        ordered += [a for a in Action if a in offered and a not in ordered and a not in (Action.IMAGINE, Action.BLEND)]
     else:
-        ordered = [a for a in Action if a in offered and a is not Action.IMAGINE]
+        ordered = [a for a in Action if a in offered and a not in (Action.IMAGINE, Action.BLEND)]
     return ordered
 
 
@@ -194,9 +194,17 @@ def button_label(action: Action, locale: object = None) -> tuple[str | None, str
     return t(locale, f"action.{action.value}"), None
 
 
-_VARY_ZOOM = frozenset({Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X})
+_VARY_ZOOM = frozenset(
+    {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.CUSTOM_ZOOM}
+)
 _PANS = frozenset({Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN})
 _UPSCALES = frozenset({Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
+# Results that are a video rather than a picture: attached as they are, never re-encoded as an image.
+VIDEO_SUFFIXES = (".mp4", ".webm", ".gif")
+
+
+def is_video(url: str | None) -> bool:
+    return bool(url) and str(url).lower().split("?", 1)[0].endswith(VIDEO_SUFFIXES)
 
 
 def button_rows(actions: list[Action]) -> list[list[Action]]:
@@ -219,7 +227,8 @@ def button_rows(actions: list[Action]) -> list[list[Action]]:
 
 
 def alt_text(job: Job) -> str:
-    return job.prompt[:MAX_ALT_TEXT]
+    # A blend has no prompt: its alt text says what it is rather than nothing.
+    return job.prompt[:MAX_ALT_TEXT] or action_title(job.action, job.locale) or "image"
 
 
 def encode_for_upload(data: bytes, limit: int | None, filename: str = "grid.png") -> tuple[bytes, str]:

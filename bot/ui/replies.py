@@ -15,7 +15,7 @@ from bot.core.errors import StoreError
 from bot.ui.i18n import t
 from bot.ui.render import NO_MENTIONS
 
-__all__ = ["FAILED", "SAVE_FAILED", "answer_failures", "refuse", "reply", "report_failure"]
+__all__ = ["FAILED", "SAVE_FAILED", "answer_failures", "refuse", "reply", "reply_followup", "report_failure"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +37,14 @@ async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -
         await interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS, **kwargs)
     else:
         await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+
+
+async def reply_followup(interaction: discord.Interaction, text: str) -> None:
+    """A private note after the interaction was answered some other way (a button that updates its message)."""
+    try:
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    except discord.HTTPException as exc:
+        _log.warning("could not send a follow-up: %s %s", exc.status, exc.code)
 
 
 async def refuse(interaction: discord.Interaction, text: str) -> None:
@@ -76,7 +84,12 @@ async def report_failure(interaction: discord.Interaction, error: Exception) -> 
     """
     original = getattr(error, "original", None) or error
     what = _what(interaction)
-    if isinstance(error, app_commands.CheckFailure):
+    if isinstance(error, app_commands.CommandNotFound):
+        # A command Discord still shows from an earlier sync, for a verb the configured provider no longer
+        # offers (the current sync dropped it): not a failure, a stale command.
+        _log.info("%s is not offered here (member %s)", what, interaction.user.id)
+        text = t(getattr(interaction, "locale", None), "verb.not_offered")
+    elif isinstance(error, app_commands.CheckFailure):
         # Not a failure: a check said no (not a moderator, not in a server); its message says why.
         _log.info("%s refused to member %s: %s", what, interaction.user.id, error)
         text = str(error) or "You cannot use that here."

@@ -386,7 +386,8 @@ def settings_text(settings: MemberSettings, locale: object = None) -> str:
     aspect = settings.aspect or t(locale, "settings.aspect_unset")
     suffix = f"`{code(settings.suffix)}`" if settings.suffix else t(locale, "settings.none")
     dm = t(locale, "settings.on" if settings.dm_on_finish else "settings.off")
-    return t(locale, "settings.text", aspect=aspect, suffix=suffix, dm=dm)
+    remix = t(locale, "settings.remix", state=t(locale, "settings.on" if settings.remix else "settings.off"))
+    return t(locale, "settings.text", aspect=aspect, suffix=suffix, dm=dm) + "\n" + remix
 
 
 def info_text(usage: Usage, queue: Sequence[tuple[str, int | None]], locale: object = None) -> str:

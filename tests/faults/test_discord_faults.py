@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from localdiscord import LocalDiscord
-from tests.e2e.harness import button_ids
-from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine
+from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine, job_actions
 from tests.faults.support import response_message_id
 from tests.helpers import wait_until
 
@@ -50,7 +49,7 @@ async def test_gateway_dropped_mid_job_every_way(ld: LocalDiscord, start_bot: An
             assert ld.interaction(started["interaction_id"])["acked"], "the replayed interaction was not answered"
         for message_id in (running, after):
             message = await final(ld, message_id)
-            assert [c.split(":")[2] for c in button_ids(message)] == GRID_BUTTONS, bot.log()
+            assert job_actions(message) == GRID_BUTTONS, bot.log()
     assert bot.process is not None and bot.process.returncode is None
 
 
@@ -72,7 +71,7 @@ async def test_edits_through_429_and_5xx_on_both_routes(ld: LocalDiscord, start_
     via_channel = await final(ld, await response_message_id(ld, born_old["interaction_id"]))
 
     for message in (retried, redelivered, via_channel):
-        assert [c.split(":")[2] for c in button_ids(message)] == GRID_BUTTONS, bot.log()
+        assert job_actions(message) == GRID_BUTTONS, bot.log()
     assert not ld.faults, f"faults left unconsumed: {ld.faults}"
     statuses = [r["status"] for r in ld.requests if r["method"] == "PATCH"]
     assert statuses.count(429) == 3 and statuses.count(502) == 1 and statuses.count(503) == 2, statuses

@@ -18,8 +18,7 @@ import pytest
 from bot.core.models import JobStatus
 from bot.core.store import BUSY_TIMEOUT_MS
 from localdiscord import LocalDiscord
-from tests.e2e.harness import button_ids
-from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine
+from tests.e2e.test_imagine_flow import GRID_BUTTONS, final, imagine, job_actions
 from tests.faults.support import job_rows, response_message_id
 from tests.helpers import wait_until
 
@@ -84,7 +83,7 @@ async def test_locked_database_waits_then_fails_cleanly(ld: LocalDiscord, start_
     # The second request was made during the lock, waited, and went through after it.
     for message_id in (patient_message, running):
         message = await final(ld, message_id)
-        assert [c.split(":")[2] for c in button_ids(message)] == GRID_BUTTONS, bot.log()
+        assert job_actions(message) == GRID_BUTTONS, bot.log()
     rows = job_rows(bot)
     assert rows[patient_message]["status"] == JobStatus.COMPLETED.value
     assert dt.datetime.fromisoformat(rows[patient_message]["created_at"]) < released_at

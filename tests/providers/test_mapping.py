@@ -60,7 +60,7 @@ def test_button_labels_map_onto_the_closed_set() -> None:
     labels = ["U1", "U2", "U3", "U4", "\U0001f504", "V1", "V2", "V3", "V4", "Make Square", "\u2b05", "Custom Zoom", 7]
     actions = actions_from_labels(labels)
     assert actions is not None
-    assert set(actions) == {*GRID_ACTIONS, Action.PAN_LEFT}
+    assert set(actions) == {*GRID_ACTIONS, Action.PAN_LEFT, Action.CUSTOM_ZOOM}
     assert actions_from_labels("U1") is None
 
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import discord
 
-from bot.core.models import Action, ErrorReason, JobStatus
-from bot.ui.buttons import result_view
+from bot.core.models import Action, ErrorReason, JobStatus, Verb
+from bot.ui.buttons import describe_view, result_view
 from bot.ui.controls import pager_view, progress_view
 from cogs.imagine import JobButton
 from cogs.member import CancelButton, PageButton
 from cogs.moderation import ModPageButton
+from cogs.verbs import DescribePick, SeedButton
 from tests.unit.conftest import make_job
 
-HANDLERS = (JobButton, CancelButton, PageButton, ModPageButton)
+HANDLERS = (JobButton, CancelButton, PageButton, ModPageButton, SeedButton, DescribePick)
 
 
 def handlers_of(custom_id: str) -> list[str]:
@@ -37,6 +38,10 @@ async def test_every_drawn_button_has_exactly_one_handler() -> None:
     grid = make_job(status=JobStatus.COMPLETED, actions=list(Action)[1:])
     for custom_id in drawn_ids(result_view(grid)):
         assert handlers_of(custom_id) == ["JobButton"], custom_id
+    seeded = drawn_ids(result_view(grid, verbs={Verb.SEED}))
+    assert [handlers_of(i) for i in seeded][-1] == ["SeedButton"]
+    assert all(handlers_of(i) == ["JobButton"] for i in seeded[:-1])
+    assert [handlers_of(i) for i in drawn_ids(describe_view("0123456789abcdef", 4))] == [["DescribePick"]] * 4
     retry = make_job(status=JobStatus.FAILED, error=ErrorReason.UNCONFIRMED)
     assert [handlers_of(i) for i in drawn_ids(result_view(retry))] == [["JobButton"]]
     assert [handlers_of(i) for i in drawn_ids(progress_view(make_job()))] == [["CancelButton"]]
@@ -57,6 +62,9 @@ def test_ids_of_messages_already_posted_keep_their_handler() -> None:
     assert handlers_of("img1:pg:mod:0:all:3") == ["ModPageButton"]
     assert handlers_of("img1:pg:mod:7:completed:30:3") == ["ModPageButton"]
     assert handlers_of(f"img1:{job}:imagine") == []
+    assert handlers_of(f"img1:{job}:blend") == []
+    assert handlers_of(f"img1:{job}:seed") == ["SeedButton"]
+    assert handlers_of("img1:d:0123456789abcdef:2") == ["DescribePick"]
 
 
 async def test_drawn_buttons_look_as_the_handlers_draw_them() -> None:

@@ -49,10 +49,11 @@ def test_every_command_string_is_translated_and_names_are_valid(code: str) -> No
     commands = COMMANDS[code]
     from cogs.imagine import Imagine
     from cogs.member import Member
+    from cogs.verbs import Verbs
 
     wanted: set[str] = set()
     names: set[str] = set()
-    for cog in (Imagine, Member):
+    for cog in (Imagine, Member, Verbs):
         for command in cog.__cog_app_commands__:
             assert isinstance(command, app_commands.Command)
             names.add(command.name)

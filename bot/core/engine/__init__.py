@@ -37,9 +37,9 @@ from bot.core.engine._watching import QUEUE_TICK_S as QUEUE_TICK_S
 from bot.core.engine._watching import Watching
 from bot.core.engine._webhooks import MAX_REF_LENGTH as MAX_REF_LENGTH
 from bot.core.engine._webhooks import Webhooks
-from bot.core.errors import StoreError
-from bot.core.models import ErrorReason, Job, JobEventKind, JobStatus
-from bot.core.providers.base import Provider
+from bot.core.errors import ProviderError, StoreError
+from bot.core.models import ErrorReason, Job, JobEventKind, JobStatus, Verb
+from bot.core.providers.base import DescribeRequest, Provider
 from bot.core.scheduling import AccountPool
 from bot.core.store import Store
 
@@ -53,6 +53,9 @@ LIMBO_GRACE_S = 30.0
 DELIVERED_FLUSH_S = 0.5
 # Ids per UPDATE of delivered flags, well under SQLite's limit on bound parameters.
 DELIVERED_BATCH = 500
+# A /describe or a seed is asked for while the member waits on a deferred answer; providers take ~10-20 s
+# (mj-verbs.md §13), Discord allows 15 minutes, a member waits about two.
+VERB_TIMEOUT_S = 120.0
 
 
 # Defined here, in the package's own namespace, because its default limbo grace is read from LIMBO_GRACE_S
@@ -180,10 +183,82 @@ class JobEngine(Scheduling, Watching, Webhooks):
         self._queue.remove(job_id)
         ended = await self._finish(job, reason)
         adapter = self.pool.provider(job.provider, job.account)
-        if adapter is not None and job.provider_job_id:
+        if adapter is not None and job.provider_job_id and Verb.CANCEL not in adapter.capabilities.verbs:
             # A GPU the server owns should stop drawing what nobody will see (ComfyUI, A1111); best effort.
+            # A provider offering cancel as a verb is asked by cancel_at_provider, whose answer is reported.
             self._spawn(_cancel_quietly(adapter, job.provider_job_id, dict(job.provider_data)), f"cancel-{job_id}")
         return ended
+
+    # -- the verbs beyond imagine ------------------------------------------------------------------
+
+    def verbs_for(self, job: Job) -> frozenset[Verb]:
+        """The verbs the provider (account) of ``job`` offers: which of its buttons are shown."""
+        adapter = self.pool.provider(job.provider, job.account) or self.pool.provider(job.provider)
+        return adapter.capabilities.verbs if adapter is not None else frozenset()
+
+    def offered_verbs(self) -> frozenset[Verb]:
+        """The verbs any configured provider (the main one or a failover one) offers: which commands exist."""
+        return frozenset().union(*(slot.provider.capabilities.verbs for slot in self.pool))
+
+    def provider_for(self, verb: Verb) -> str | None:
+        """The first configured provider (main, then failover, as configured) offering ``verb``."""
+        for slot in self.pool:
+            if verb in slot.provider.capabilities.verbs and not slot.paused:
+                return slot.account.provider
+        return None
+
+    async def cancel_at_provider(self, job: Job) -> bool | None:
+        """Ask the job's provider to stop it, so it stops costing. True: it said it did; False: it was asked
+        and refused or could not be reached; None: it offers no cancel, or never named the job (nothing to
+        ask about)."""
+        adapter = self.pool.provider(job.provider, job.account)
+        if adapter is None or Verb.CANCEL not in adapter.capabilities.verbs or not job.provider_job_id:
+            return None
+        try:
+            await self._throttle(adapter)
+            await asyncio.wait_for(adapter.cancel(job.provider_job_id, job.provider_data), VERB_TIMEOUT_S)
+        except (ProviderError, TimeoutError) as exc:
+            log.info("cancel of job %s at %s failed: %s", job.id, job.provider, exc)
+            return False
+        log.info("job %s cancelled at %s", job.id, job.provider)
+        return True
+
+    async def seed_of(self, job: Job) -> int:
+        """The seed of a finished job: the one the member gave, else the provider's. Raises ProviderError."""
+        given = job.params.get("seed")
+        if isinstance(given, int):
+            return given
+        adapter = self.pool.provider(job.provider, job.account)
+        if adapter is None or Verb.SEED not in adapter.capabilities.verbs or not job.provider_job_id:
+            raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{job.provider} offers no seed for this job")
+        await self._throttle(adapter)
+        try:
+            return await asyncio.wait_for(adapter.seed(job.provider_job_id, job.provider_data), VERB_TIMEOUT_S)
+        except TimeoutError:
+            raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, "the seed did not come in time") from None
+
+    async def describe(self, image_url: str, ref: str) -> list[str]:
+        """Prompt suggestions for an image from the first provider offering /describe with a free slot.
+
+        Not a job: nothing is drawn and nothing is shown publicly; it holds an account slot while it runs,
+        so it never pushes an account past its concurrency. Raises ProviderError.
+        """
+        adapter: Provider | None = None
+        for slot in self.pool:
+            if Verb.DESCRIBE in slot.provider.capabilities.verbs:
+                adapter = self.pool.acquire(slot.account.provider, slot.account.name)
+                if adapter is not None:
+                    break
+        if adapter is None:
+            raise ProviderError(ErrorReason.QUEUE_FULL, "no account offering describe has a free slot")
+        try:
+            await self._throttle(adapter)
+            self.provider_submits += 1
+            return await asyncio.wait_for(adapter.describe_image(DescribeRequest(ref, image_url)), VERB_TIMEOUT_S)
+        except TimeoutError:
+            raise ProviderError(ErrorReason.PROVIDER_UNAVAILABLE, "the description did not come in time") from None
+        finally:
+            self.pool.release(adapter.account.key)
 
     def queue_position(self, job_id: str) -> int | None:
         # Computed now rather than read from the last tick, so a job queued a moment ago has its place.

@@ -21,7 +21,8 @@ class Scheduling(Submitting):
     def _route(self, job: Job) -> tuple[str, str | None] | None:
         """Which provider (and account) a queued job may go to now, or None to keep it waiting."""
         if job.action is not Action.IMAGINE:
-            # A button press belongs to the account that made the parent's result.
+            # A button press belongs to the account that made the parent's result; a blend, to the provider
+            # the command chose because it offers blends (any of its accounts).
             return (job.provider, job.account) if self.pool.can_take(job.provider, job.account) else None
         tried = set(job.provider_data.get("_tried", ()))
         for provider in (job.provider, *self.config.failover):

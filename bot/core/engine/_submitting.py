@@ -19,7 +19,7 @@ from bot.core.engine._base import Clearance, _kind, log
 from bot.core.engine._following import Following
 from bot.core.errors import ProviderError, StoreError
 from bot.core.models import FAILED_OVER_FROM, Action, ErrorReason, Job, JobEventKind, ReasonKind, SubmitOutcome, utcnow
-from bot.core.providers.base import ActionRequest, ImagineRequest, Provider, Submission
+from bot.core.providers.base import ActionRequest, BlendRequest, ImagineRequest, Provider, Submission
 from bot.core.retry import Verdict, decide_after_refusal
 from bot.core.scheduling import WorkGate
 
@@ -127,6 +127,16 @@ class Submitting(Following):
                     webhook_url=webhook,
                 )
             )
+        if job.action is Action.BLEND:
+            self.provider_submits += 1
+            return await adapter.blend(
+                BlendRequest(
+                    job_id=job.id,
+                    image_urls=tuple(job.image_urls_in),
+                    aspect_ratio=str(job.params.get("ar") or "1:1"),
+                    webhook_url=webhook,
+                )
+            )
         parent = await self.store.get_job(job.parent_id) if job.parent_id else None
         while parent and parent.provider_job_id is None and parent.action is job.action and parent.parent_id:
             # A retry (🔄 on a job that ended unconfirmed) repeats that job's press on that job's own parent.
@@ -143,6 +153,8 @@ class Submitting(Following):
                 parent_prompt=parent.prompt_final or parent.prompt,
                 parent_image_urls=tuple(parent.image_urls),
                 webhook_url=webhook,
+                prompt=(job.prompt_final or job.prompt) if job.params.get("remix") else None,
+                zoom=float(job.params["zoom"]) if isinstance(job.params.get("zoom"), int | float) else None,
             )
         )
 

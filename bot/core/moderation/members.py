@@ -43,7 +43,7 @@ class MemberSettingsBook:
             if stored:
                 row = await self.store.fetchone("SELECT * FROM member_settings WHERE user_id = ?", (user_id,))
             settings = (
-                MemberSettings(user_id, row["aspect"], row["suffix"], bool(row["dm_on_finish"]))
+                MemberSettings(user_id, row["aspect"], row["suffix"], bool(row["dm_on_finish"]), bool(row["remix"]))
                 if row
                 else MemberSettings(user_id)
             )
@@ -60,10 +60,18 @@ class MemberSettingsBook:
             raise ValueError(f"A suffix can be at most {MAX_SUFFIX_LENGTH} characters long.")
         updated = dataclasses.replace(current, **changes)
         await self.store.execute(
-            "INSERT INTO member_settings (user_id, aspect, suffix, dm_on_finish, updated_at) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO member_settings (user_id, aspect, suffix, dm_on_finish, remix, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET aspect = excluded.aspect, suffix = excluded.suffix,"
-            " dm_on_finish = excluded.dm_on_finish, updated_at = excluded.updated_at",
-            (user_id, updated.aspect, updated.suffix or "", int(updated.dm_on_finish), iso(self.clock())),
+            " dm_on_finish = excluded.dm_on_finish, remix = excluded.remix, updated_at = excluded.updated_at",
+            (
+                user_id,
+                updated.aspect,
+                updated.suffix or "",
+                int(updated.dm_on_finish),
+                int(updated.remix),
+                iso(self.clock()),
+            ),
         )
         self._members[user_id] = updated
         return updated

@@ -161,6 +161,8 @@ class MemberSettings:
     aspect: str | None = None
     suffix: str = ""
     dm_on_finish: bool = False
+    # Remix: pressing Vary, Pan or 🔄 opens the prompt for editing first (where the provider offers it).
+    remix: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ Account options (``APIFRAME_OPTIONS`` / ``options`` in ``PROVIDER_ACCOUNTS``):
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +24,16 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.core.errors import ConfigError, ProviderError
-from bot.core.models import GRID_ACTIONS, Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.models import (
+    GRID_ACTIONS,
+    Action,
+    AnswerClass,
+    ErrorReason,
+    JobStatus,
+    ProviderUpdate,
+    SubmitOutcome,
+    Verb,
+)
 from bot.core.providers._common import (
     REF_HEADER,
     UPSCALED_SET,
@@ -36,7 +47,15 @@ from bot.core.providers._common import (
     str_list,
     webhook_header_secret,
 )
-from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
+from bot.core.providers.base import (
+    Account,
+    ActionRequest,
+    BlendRequest,
+    Capabilities,
+    DescribeRequest,
+    ImagineRequest,
+    Submission,
+)
 
 __all__ = ["ApiFrameProvider"]
 
@@ -47,6 +66,10 @@ _UPSCALED = UPSCALED_SET
 _ALT_UPSCALED = _UPSCALED - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
 _PAN = {Action.PAN_LEFT: "left", Action.PAN_RIGHT: "right", Action.PAN_UP: "up", Action.PAN_DOWN: "down"}
 _ZOOM = {Action.ZOOM_OUT_2X: "2", Action.ZOOM_OUT_1_5X: "1.5"}
+# /blend's shapes in APIFrame's words (mj-verbs.md §7.4), by the ratio the bot keeps.
+_BLEND_DIMENSIONS = {"2:3": "portrait", "1:1": "square", "3:2": "landscape"}
+# The keycap digit Midjourney puts before each described prompt ("1️⃣ …"), with or without the selector.
+_KEYCAP = re.compile(r"^\s*[1-9]\ufe0f?\u20e3\s*")
 
 
 class ApiFrameProvider(HttpAdapter):
@@ -62,7 +85,21 @@ class ApiFrameProvider(HttpAdapter):
         progress_webhooks=True,
         poll_interval=3.0,
         max_poll_interval=15.0,
+        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED}),
     )
+    # mj-verbs.md §7 (APIFrame v1). Describe, blend and seed are spoken; Vary (Region), Custom Zoom, Remix,
+    # Animate and Extend are documented but not spoken yet. No cancel endpoint exists (§7.9);
+    # the video result's shape is undocumented (video_urls vs videoUrl, §7.7, INFERRED).
+    documented_verbs = {
+        Verb.DESCRIBE: "POST /describe {image_url} (§7.1)",
+        Verb.BLEND: "POST /blend {image_urls, dimension} (§7.4)",
+        Verb.VARY_REGION: "POST /inpaint {parent_task_id, mask} (§7.5)",
+        Verb.CUSTOM_ZOOM: "POST /outpaint {zoom_ratio in (1, 2]} (§7.6)",
+        Verb.REMIX: "prompt on reroll/variations/pan/outpaint (§7.6)",
+        Verb.ANIMATE: "POST /imagine-video {image_url, motion} (§7.7)",
+        Verb.EXTEND: "POST /imagine-video-extend {parent_task_id, index} (§7.7)",
+        Verb.SEED: "POST /seed {task_id}; the seed comes back as a string (§7.3)",
+    }
 
     # Whether APIFrame has the task after each kind of answer to a submit endpoint (providers.md §4.2). It has
     # no way to list tasks by anything of ours (/fetch and /fetch-many need its task_id), so an unclear
@@ -152,6 +189,49 @@ class ApiFrameProvider(HttpAdapter):
             raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value}")
         body |= self._webhook_fields(request.job_id, request.webhook_url)
         return await self.submit(path, body, lambda answer: self._submission(answer, kind))
+
+    # -- the verbs beyond imagine (mj-verbs.md §7) ---------------------------------------------------
+
+    async def blend(self, request: BlendRequest) -> Submission:
+        body: dict[str, Any] = {
+            "image_urls": list(request.image_urls),
+            "dimension": _BLEND_DIMENSIONS.get(request.aspect_ratio, "square"),
+        }
+        body |= self._webhook_fields(request.job_id, request.webhook_url)
+        return await self.submit("/blend", body, lambda answer: self._submission(answer, "grid"))
+
+    async def describe_image(self, request: DescribeRequest) -> list[str]:
+        data = await self._finished_task("/describe", {"image_url": request.image_url})
+        content = data.get("content")
+        texts = content if isinstance(content, list) else str(content or "").split("\n\n")
+        return [_KEYCAP.sub("", t).strip() for t in texts if isinstance(t, str) and t.strip()]
+
+    async def seed(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> int:
+        data = await self._finished_task("/seed", {"task_id": provider_job_id})
+        # The seed comes back as a string ("993456789123" in the doc's example, past 32 bits: kept as is).
+        raw = data.get("seed")
+        if isinstance(raw, int | str) and str(raw).strip().isdigit():
+            return int(str(raw).strip())
+        raise self.protocol_error("seed task finished without a seed", data)
+
+    async def _finished_task(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Submit a describe or seed task and poll /fetch until it has its result; the caller bounds the wait."""
+        submitted = (await self.call("POST", path, json_body=body)).obj()
+        task_id = first_str(submitted, "task_id", "taskId")
+        if task_id is None:
+            raise self.protocol_error("answer has no task_id", submitted)
+        delay = self.capabilities.poll_interval
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, self.capabilities.max_poll_interval)
+            data = (await self.call("POST", "/fetch", json_body={"task_id": task_id})).obj()
+            status = str(data.get("status") or "").lower()
+            if status in ("failed", "error"):
+                text = first_str(data, "message", "error") or ""
+                raise ProviderError(reason_from_text(text) or ErrorReason.PROVIDER_FAILED, f"apiframe: {text[:200]}")
+            # Finished results lack a status in the doc's examples: their fields say they are done (P§4.4).
+            if status in _DONE or "content" in data or "seed" in data:
+                return data
 
     def _submission(self, answer: Any, kind: str) -> Submission:
         data = answer.obj()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from bot.core.errors import ProviderError, ProviderProtocolError, WebhookRejected
-from bot.core.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome
+from bot.core.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome, Verb
 
 if TYPE_CHECKING:
     from bot.core.metrics import Metrics
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Account",
     "ActionRequest",
+    "BlendRequest",
     "Capabilities",
+    "DescribeRequest",
     "ImagineRequest",
     "Provider",
     "Submission",
@@ -59,6 +61,9 @@ class Capabilities:
     max_poll_interval: float = 15.0
     # Requests closer together than this are refused by the provider (TheNextLeg: one per 3 s).
     min_request_interval: float = 0.0
+    # The verbs beyond imagine the bot uses at this provider: documented by it (the adapter's
+    # ``documented_verbs``) and spoken by the adapter. Nothing is offered on a guess.
+    verbs: frozenset[Verb] = frozenset()
     # Whether its results need no output-safety check of ours (bot.core.safety): the service moderates its
     # own output (Midjourney does), or draws nothing that could need one. It sets the default of
     # /mod safety for a server that never chose: off when True, spoiler when False (the safe side, so an
@@ -103,6 +108,28 @@ class ActionRequest:
     parent_prompt: str
     parent_image_urls: tuple[str, ...] = ()
     webhook_url: str | None = None
+    # Remix: the member's edited prompt for this press (Vary, Pan, 🔄, Custom Zoom); None keeps the parent's.
+    prompt: str | None = None
+    # Custom Zoom's factor, 1.0-2.0.
+    zoom: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BlendRequest:
+    """/blend: the images (2-5 links, already through the image guard) and the grid's shape (W:H)."""
+
+    job_id: str
+    image_urls: tuple[str, ...]
+    aspect_ratio: str = "1:1"
+    webhook_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DescribeRequest:
+    """/describe: one image link (already through the image guard)."""
+
+    ref: str
+    image_url: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +154,9 @@ class Provider(abc.ABC):
     finds_by_ref: ClassVar[bool] = False
     # The bot's metrics, set by the runtime; the HTTP adapters time each request into it.
     metrics: Metrics | None = None
+    # Every verb the provider's documents offer, with where it is documented (mj-verbs.md); what the bot
+    # uses is ``capabilities.verbs``, the ones of these the adapter speaks.
+    documented_verbs: ClassVar[Mapping[Verb, str]] = {}
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         self.account = account
@@ -156,8 +186,24 @@ class Provider(abc.ABC):
     async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
         """Ask the provider to stop a job the bot ended (a member's or moderator's cancel); best effort.
 
-        The default does nothing: the job has already ended on our side, and its result is ignored.
+        The default does nothing: the job has already ended on our side, and its result is ignored. An
+        adapter that offers ``Verb.CANCEL`` raises ProviderError when the provider refuses, so the member is
+        told whether the job was stopped there.
         """
+
+    # -- the verbs beyond imagine; each is called only where ``capabilities.verbs`` offers it ------------
+
+    async def seed(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> int:
+        """The seed of a finished job (0-4294967295)."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no seed")
+
+    async def describe_image(self, request: DescribeRequest) -> list[str]:
+        """/describe: prompt suggestions for an image link (usually four; never assume how many)."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no describe")
+
+    async def blend(self, request: BlendRequest) -> Submission:
+        """Submit a blend of the images, whose result is a grid like an imagine's."""
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no blend")
 
     def judge(self, exc: ProviderError) -> SubmitOutcome:
         """What a failed submit means for the job, by this adapter's table (see ``submit_outcomes``).

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bot.core.errors import ConfigError, ProviderError
-from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome, Verb
 from bot.core.providers._common import (
     GRID_SET,
     UPSCALED_SET,
@@ -57,7 +57,16 @@ class ImagineProProvider(HttpAdapter):
         webhooks=True,
         poll_interval=3.0,
         max_poll_interval=15.0,
+        verbs=frozenset({Verb.CANCEL}),
     )
+    # mj-verbs.md §6: no describe, blend, seed, video or Custom Zoom in any page or SDK read. Vary (Region)
+    # and the remix prompt are documented but not spoken by this adapter yet; the remix prompt works only
+    # where the customer linked their own Discord account with remix on.
+    documented_verbs = {
+        Verb.VARY_REGION: "button 'Vary (Region)' + mask (WebP in the doc's example, PNG by its words) (§6.1)",
+        Verb.REMIX: "prompt on V1-V4/🔄, own linked Discord account with remix on only (P§3.4)",
+        Verb.CANCEL: "button 'Cancel Job' while progress < 100, no new messageId (P§3.4)",
+    }
 
     # Whether ImaginePro has the job after each kind of answer to imagine or button (providers.md §3.2). Its
     # message trace needs its own messageId, so nothing of ours finds a job whose answer was lost.
@@ -97,6 +106,17 @@ class ImagineProProvider(HttpAdapter):
         if "timeout" in self.account.options:
             body["timeout"] = int(self.account.options["timeout"])
         return await self.submit(f"{self.prefix}/imagine", body, lambda answer: self._submission(answer, "grid"))
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        # "Cancel Job" is pressed on the running job itself and answers {success, createdAt} without a
+        # messageId (P§3.4); the job then shows FAIL, which the engine ignores for a job already ended.
+        answer = await self.call(
+            "POST", f"{self.prefix}/button", json_body={"messageId": provider_job_id, "button": "Cancel Job"}
+        )
+        if isinstance(answer.body, dict) and answer.body.get("success") is False:
+            raise ProviderError(
+                ErrorReason.PROVIDER_FAILED, f"imaginepro refused Cancel Job: {answer.body.get('error')}"
+            )
 
     async def act(self, request: ActionRequest) -> Submission:
         body: dict[str, Any] = {

@@ -30,10 +30,19 @@ import httpx
 from PIL import Image, ImageFilter, ImageOps
 
 from bot.core.errors import ProviderError
-from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate, Verb
 from bot.core.netguard import ImageGuard, ImageRefused, open_image
-from bot.core.providers import _scene
-from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
+from bot.core.providers import _scene, _verbs_local
+from bot.core.providers.base import (
+    Account,
+    ActionRequest,
+    BlendRequest,
+    Capabilities,
+    DescribeRequest,
+    ImagineRequest,
+    Provider,
+    Submission,
+)
 
 __all__ = ["LocalProvider", "compose_grid", "read_scene", "render_grid", "render_tile", "split_grid"]
 
@@ -49,8 +58,18 @@ _ASPECT = re.compile(r"([1-9]\d{0,2}):([1-9]\d{0,2})")
 MAX_LINEAGE = 64
 _POST_UPSCALE = frozenset(
     {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
-     Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
+     Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE,
+     Action.CUSTOM_ZOOM, Action.ANIMATE_HIGH, Action.ANIMATE_LOW}
 )  # fmt: skip
+# What a video offers: made longer, four times at most (Midjourney stops near 21 s).
+_VIDEO_ACTIONS = (Action.EXTEND_HIGH, Action.EXTEND_LOW)
+MAX_EXTENDS = 4
+_ANIMATE = {
+    Action.ANIMATE_HIGH: "high",
+    Action.ANIMATE_LOW: "low",
+    Action.EXTEND_HIGH: "high",
+    Action.EXTEND_LOW: "low",
+}
 
 
 def _tile_size(aspect: str) -> tuple[int, int]:
@@ -120,7 +139,7 @@ def _png(image: Image.Image) -> bytes:
 
 def _valid_task(task: object, task_id: str) -> bool:
     """Whether a task file holds the shape :meth:`LocalProvider._create` writes."""
-    if not isinstance(task, dict) or task.get("kind") not in ("imagine", "grid", "upscale"):
+    if not isinstance(task, dict) or task.get("kind") not in ("imagine", "grid", "upscale", "blend", "video"):
         return False
     for name in ("created", "duration"):
         value = task.get(name)
@@ -144,6 +163,10 @@ def _valid_task(task: object, task_id: str) -> bool:
             return False
         if len(frames) != (1 if task["kind"] == "upscale" else 4):
             return False
+    if task["kind"] == "blend":
+        # A blend's images are kept in the directory of the task that first received them.
+        sources, count = task.get("sources"), task.get("count")
+        return isinstance(sources, str) and bool(_TASK_ID.fullmatch(sources)) and type(count) is int and 2 <= count <= 5
     if task["kind"] != "imagine":
         parent = task.get("parent")
         return isinstance(parent, str) and bool(_TASK_ID.fullmatch(parent)) and parent != task_id
@@ -176,7 +199,20 @@ class LocalProvider(Provider):
         aspect_ratio=True,
         poll_interval=0.5,
         max_poll_interval=2.0,
+        verbs=frozenset(Verb),
     )
+    # Its own: it draws everything itself, so every verb it speaks is its document.
+    documented_verbs = {
+        Verb.DESCRIBE: "colours, brightness, shape and (for its own pictures) what it drew",
+        Verb.BLEND: "the images mixed tile by tile into a grid",
+        Verb.SEED: "the seed it drew with",
+        Verb.CANCEL: "the task marked cancelled; it draws nothing more",
+        Verb.REMIX: "the edited prompt drawn into the variation, pan or reroll",
+        Verb.CUSTOM_ZOOM: "zoomed out by the chosen factor (1.0-2.0), the edited prompt drawn in",
+        Verb.ANIMATE: "a slow zoom and drift over the upscale: H.264 MP4 (PyAV), else an animated GIF",
+        Verb.EXTEND: "the same camera path carried on, up to four times",
+        Verb.VARY_REGION: "not drawn yet (no editor): offered by no button",
+    }
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         super().__init__(account, http)
@@ -213,7 +249,14 @@ class LocalProvider(Provider):
         parent = self._load(request.parent_provider_job_id)
         if parent is None:
             raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "the parent task is unknown to the local provider")
-        allowed = self.capabilities.grid_actions if parent["kind"] != "upscale" else self.capabilities.upscale_actions
+        if parent["kind"] == "video":
+            allowed: frozenset[Action] = (
+                frozenset(_VIDEO_ACTIONS) if parent.get("extends", 0) < MAX_EXTENDS else frozenset()
+            )
+        elif parent["kind"] == "upscale":
+            allowed = self.capabilities.upscale_actions
+        else:
+            allowed = self.capabilities.grid_actions
         if request.action not in allowed:
             raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{request.action.value} on a {parent['kind']} result")
         kind = (
@@ -226,11 +269,36 @@ class LocalProvider(Provider):
             if request.action is not Action.REROLL
             else _rng(parent["seed"], request.job_id).randrange(2**32)
         )
+        if parent["kind"] == "blend" and request.action is Action.REROLL:
+            # 🔄 on a blend blends the same images again, with another seed.
+            return await self._create(
+                {**{k: parent[k] for k in ("prompt", "aspect", "sources", "count")}, "kind": "blend",
+                 "seed": seed, "tint": None, "ref": request.job_id}
+            )  # fmt: skip
+        if request.action in _ANIMATE:
+            extending = parent["kind"] == "video"
+            video = {
+                "kind": "video", "action": request.action.value, "parent": request.parent_provider_job_id,
+                "prompt": parent["prompt"], "seed": parent["seed"], "aspect": parent["aspect"], "tint": None,
+                "ref": request.job_id, "motion": _ANIMATE[request.action],
+                # The picture the camera moves over: the upscale, or the one the extended video moved over.
+                "source": parent["source"] if extending else request.parent_provider_job_id,
+                "seconds": parent["seconds"] + _verbs_local.EXTEND_SECONDS
+                if extending
+                else _verbs_local.ANIMATE_SECONDS,
+                "extends": parent.get("extends", 0) + 1 if extending else 0,
+            }  # fmt: skip
+            return await self._create(video)
+        if request.action is Action.CUSTOM_ZOOM and not (request.zoom and 1.0 <= request.zoom <= 2.0):
+            raise ProviderError(ErrorReason.INVALID_PARAMETER, "Custom Zoom takes a zoom from 1.0 to 2.0")
         task = {
             "kind": kind,
             "action": request.action.value,
             "parent": request.parent_provider_job_id,
-            "prompt": parent["prompt"],
+            # Remix: the member's edited prompt is what this press draws (a reroll draws it anew).
+            "prompt": request.prompt if request.prompt is not None else parent["prompt"],
+            "remix": request.prompt is not None,
+            "zoom": request.zoom,
             "seed": seed,
             "aspect": parent["aspect"],
             "tint": parent.get("tint"),
@@ -238,7 +306,8 @@ class LocalProvider(Provider):
             "scene": 1,
         }
         frames = _frames(parent) if self._shows_scene(request.parent_provider_job_id, parent) else None
-        if frames is not None and request.action is not Action.REROLL:
+        # Custom Zoom's factor is the member's own: drawn from the parent's pixels (the scene zooms by 2 or 1.5).
+        if frames is not None and request.action not in (Action.REROLL, Action.CUSTOM_ZOOM):
             source = frames[request.action.tile - 1] if request.action.tile is not None else frames[0]
             # Keyed by what was pressed on what, so the same press on the same picture draws the same bytes.
             key = _rng(parent["seed"], request.action.value, source.layout, source.view).randrange(2**62)
@@ -261,8 +330,55 @@ class LocalProvider(Provider):
             raise ProviderError(ErrorReason.LOST, "the local provider has no such task")
         return await self._state(provider_job_id, task)
 
+    # -- the verbs beyond imagine ----------------------------------------------------------------
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        task = self._load(provider_job_id)
+        if task is None:
+            raise ProviderError(ErrorReason.LOST, "the local provider has no such task")
+        if task.get("cancelled"):
+            return
+        if time.time() - task["created"] >= task["duration"]:
+            raise ProviderError(ErrorReason.ALREADY_REQUESTED, "the task has already finished")
+        task["cancelled"] = time.time()
+        await asyncio.to_thread(self._write_task, self.root / provider_job_id, task)
+
+    async def seed(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> int:
+        task = self._load(provider_job_id)
+        if task is None:
+            raise ProviderError(ErrorReason.LOST, "the local provider has no such task")
+        return int(task["seed"])
+
+    async def describe_image(self, request: DescribeRequest) -> list[str]:
+        data = await self._guarded_fetch(request.image_url)
+        try:
+            return await asyncio.to_thread(_verbs_local.describe, data)
+        except (OSError, ValueError) as exc:
+            raise ProviderError(ErrorReason.INVALID_IMAGE, f"the image could not be read: {exc}") from None
+
+    async def blend(self, request: BlendRequest) -> Submission:
+        if not 2 <= len(request.image_urls) <= 5:
+            raise ProviderError(ErrorReason.INVALID_PARAMETER, "a blend takes two to five images")
+        images = [await self._guarded_fetch(url) for url in request.image_urls]
+        task_id = secrets.token_hex(8)
+        try:
+            await asyncio.to_thread(_verbs_local.store_sources, self.root / task_id, images)
+        except (OSError, ValueError) as exc:
+            raise ProviderError(ErrorReason.INVALID_IMAGE, f"an image could not be read: {exc}") from None
+        task = {
+            "kind": "blend", "prompt": "", "seed": secrets.randbelow(2**32), "aspect": request.aspect_ratio,
+            "tint": None, "sources": task_id, "count": len(images), "ref": request.job_id,
+        }  # fmt: skip
+        return await self._create(task, task_id=task_id)
+
+    async def _guarded_fetch(self, url: str) -> bytes:
+        try:
+            return await self.image_guard.fetch(self.http, url)
+        except ImageRefused as exc:
+            raise ProviderError(ErrorReason.INVALID_IMAGE, f"image refused: {exc.why}") from None
+
     async def fetch_image(self, url: str) -> bytes:
-        match = re.fullmatch(r"local://([0-9a-f]{16})/([a-z0-9_]+\.png)", url)
+        match = re.fullmatch(r"local://([0-9a-f]{16})/([a-z0-9_]+\.(?:png|mp4|gif))", url)
         if not match:
             raise ProviderError(ErrorReason.INVALID_LINK, "not a local provider image")
         path = self.root / match[1] / match[2]
@@ -273,8 +389,8 @@ class LocalProvider(Provider):
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    async def _create(self, task: dict[str, Any]) -> Submission:
-        task_id = secrets.token_hex(8)
+    async def _create(self, task: dict[str, Any], *, task_id: str | None = None) -> Submission:
+        task_id = task_id or secrets.token_hex(8)
         task["created"] = time.time()
         task["duration"] = self.step_seconds * self.steps
         directory = self.root / task_id
@@ -303,6 +419,10 @@ class LocalProvider(Provider):
         elapsed = time.time() - task["created"]
         duration = task["duration"]
         ref = task.get("ref")
+        if task.get("cancelled"):
+            return ProviderUpdate(
+                provider_job_id=task_id, ref=ref, status=JobStatus.CANCELLED, error=ErrorReason.CANCELLED_BY_OWNER
+            )
         if duration > 0 and elapsed < duration:
             step = int(elapsed / self.step_seconds)
             if step == 0:
@@ -314,6 +434,12 @@ class LocalProvider(Provider):
             )
         files = await asyncio.to_thread(self._ensure_result, task_id, task)
         base = f"local://{task_id}/"
+        if task["kind"] == "video":
+            offered = _VIDEO_ACTIONS if task.get("extends", 0) < MAX_EXTENDS else ()
+            return ProviderUpdate(
+                provider_job_id=task_id, ref=ref, status=JobStatus.COMPLETED, progress=100,
+                image_urls=(base + files[0],), actions=offered,
+            )  # fmt: skip
         if task["kind"] == "upscale":
             return ProviderUpdate(
                 provider_job_id=task_id,
@@ -338,24 +464,42 @@ class LocalProvider(Provider):
         if depth > MAX_LINEAGE:
             raise ProviderError(ErrorReason.LOST, "the local task's lineage is too long or loops")
         directory = self.root / task_id
+        if task["kind"] == "video":
+            # A video's picture (for its previews) is the upscale its camera moves over.
+            picture = self._load(task["source"])
+            if picture is None:
+                raise ProviderError(ErrorReason.LOST, "the video's picture is gone from the local provider")
+            return self._result_image(task["source"], picture, depth + 1)
         cached = directory / ("upscale.png" if task["kind"] == "upscale" else "grid.png")
         if cached.exists():
             return Image.open(cached).convert("RGB")
         tint = tuple(task["tint"]) if task.get("tint") else None
         action = Action(task.get("action", Action.IMAGINE.value))
         frames = _frames(task)
-        if frames is not None:  # the scene redrawn through each frame: real detail, real extensions
+        if task["kind"] == "blend":
+            image = _verbs_local.blend_grid(
+                self.root / task["sources"], task["count"], task["seed"], _tile_size(task["aspect"])
+            )
+        elif frames is not None:  # the scene redrawn through each frame: real detail, real extensions
             scene = _scene.parse(task["prompt"], task["seed"], tint)
             images = [_scene.render(scene, frame) for frame in frames]
             image = images[0] if task["kind"] == "upscale" else compose_grid(images)
-        else:  # a task written before frames existed, derived from its parent's pixels as it was then
+        else:  # derived from its parent's pixels: a blend's children, Custom Zoom, tasks from before frames
             parent = self._load(task["parent"])
             if parent is None:
                 raise ProviderError(ErrorReason.LOST, "the parent task is gone from the local provider")
             source = self._result_image(task["parent"], parent, depth + 1)
             if action.tile is not None:
                 source = split_grid(source)[action.tile - 1]
-            image = self._derive(action, source, task["seed"])
+            if action is Action.CUSTOM_ZOOM:
+                image = _verbs_local.zoom_out(source, float(task.get("zoom") or 2.0))
+                image = self._derive(Action.VARY_SUBTLE, image, task["seed"])
+            else:
+                image = self._derive(action, source, task["seed"])
+            if task.get("remix"):
+                # The edited prompt's own picture drawn into the result, so the remix shows.
+                drawn = render_grid(task["prompt"], task["seed"], task["aspect"], tint).resize(image.size)
+                image = Image.blend(image, drawn, 0.45)
         return image
 
     @staticmethod
@@ -390,6 +534,14 @@ class LocalProvider(Provider):
 
     def _ensure_result(self, task_id: str, task: dict[str, Any]) -> list[str]:
         directory = self.root / task_id
+        if task["kind"] == "video":
+            done = [p.name for p in directory.glob("video.*") if p.suffix in (".mp4", ".gif")]
+            if not done:
+                frames = _verbs_local.video_frames(self._result_image(task_id, task), task["seconds"], task["motion"])
+                data, name = _verbs_local.encode_video(frames)
+                self._atomic_write(directory / name, data)
+                done = [name]
+            return done
         if task["kind"] == "upscale":
             if not (directory / "upscale.png").exists():
                 self._atomic_write(directory / "upscale.png", _png(self._result_image(task_id, task)))

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bot.core.errors import ProviderError
-from bot.core.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome, Verb
 from bot.core.providers._common import (
     DEFAULT_RATE_LIMIT_WAIT_S,
     GRID_SET,
@@ -60,6 +60,14 @@ class TheNextLegProvider(HttpAdapter):
         max_poll_interval=15.0,
         min_request_interval=TNL_REQUEST_INTERVAL_S,
     )
+    # mj-verbs.md §3 and P§1.8 (TheNextLeg shut down in January 2024: historical). None is spoken by this
+    # adapter. The sources disagree: the seed is the ✉️ button in the docs but POST /v2/seed in the SDKs;
+    # blend is in third-party code only; Custom Zoom's ``zoom`` field is in P§1.7 while mj-verbs §0 found none.
+    documented_verbs = {
+        Verb.DESCRIBE: "POST /v2/describe {url}; content = four prompts (P§1.8)",
+        Verb.BLEND: "POST /v2/blend {urls} (third-party code only, P§1.8)",
+        Verb.SEED: "button ✉️ (docs) or POST /v2/seed (SDKs) (P§1.8)",
+    }
 
     # Whether TNL has the job after each kind of answer to /imagine or /button (providers.md §1.2).
     submit_outcomes = {

@@ -18,13 +18,15 @@ The account's ``max_jobs`` is sent as ``maxJobs`` (3 for Basic/Standard plans, u
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from bot.core.errors import ProviderError
-from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome
+from bot.core.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome, Verb
 from bot.core.providers._common import (
     DEFAULT_QUEUE_FULL_WAIT_S,
     GRID_SET,
@@ -39,7 +41,15 @@ from bot.core.providers._common import (
     parse_progress,
     reason_from_text,
 )
-from bot.core.providers.base import ActionRequest, Capabilities, ImagineRequest, Submission, retry_after_seconds
+from bot.core.providers.base import (
+    ActionRequest,
+    BlendRequest,
+    Capabilities,
+    DescribeRequest,
+    ImagineRequest,
+    Submission,
+    retry_after_seconds,
+)
 
 __all__ = ["UseApiProvider"]
 
@@ -56,6 +66,14 @@ _INVALID_PARAMETER_WORDS = ("invalid parameter", "unrecognized parameter", "unre
 # What a 422 says when Midjourney's moderation refused the prompt.
 _MODERATION_WORDS = ("action needed", "moderat", "banned", "blocked", "invalid prompt", "invalid phrase")
 _WAITING = frozenset({"created", "started"})
+# /blend's shapes in useapi's words (mj-verbs.md §4.2), by the ratio the bot keeps.
+_BLEND_DIMENSIONS = {"2:3": "Portrait", "1:1": "Square", "3:2": "Landscape"}
+# The keycap digits Midjourney numbers /describe's prompts with ("1️⃣ …"), with or without the selector.
+_KEYCAP = re.compile(r"^\s*[1-9]\ufe0f?\u20e3\s*")
+# Where the seed sits in a finished seed_async job's text: not shown in useapi's pages (mj-verbs.md §4.5,
+# INFERRED), so any "seed" followed by a 32-bit number is read, in content or an embed.
+_SEED = re.compile(r"seed\D{0,20}?(\d{1,10})\b", re.IGNORECASE)
+_ZOOM_PARAM = re.compile(r"(?:(?<=\s)|^)--zoom\s+\S+", re.IGNORECASE)
 _TERMINAL_FAILURES = {
     "failed": ErrorReason.PROVIDER_FAILED,
     "moderated": ErrorReason.BANNED_PROMPT,
@@ -75,7 +93,21 @@ class UseApiProvider(HttpAdapter):
         # useapi refreshes a job from Discord every 15-60 s; polling faster only spends requests.
         poll_interval=10.0,
         max_poll_interval=30.0,
+        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}),
     )
+    # Everything mj-verbs.md §4 documents for v2; Vary (Region) and video are not spoken
+    # by this adapter yet, so they are documented here but not in ``capabilities.verbs``.
+    documented_verbs = {
+        Verb.DESCRIBE: "POST /v2/jobs/describe {describeUrl}; prompts in embeds[0].description (§4.1)",
+        Verb.BLEND: "POST /v2/jobs/blend {blendUrls, blendDimensions} (§4.2)",
+        Verb.VARY_REGION: "button 'Vary (Region)' + mask (§4.3)",
+        Verb.CUSTOM_ZOOM: "button 'Custom Zoom' + prompt with --zoom (§4.3; the --zoom placement INFERRED)",
+        Verb.REMIX: "prompt on V1-V4, Vary, pans, 🔄 with Remix on (§4.3)",
+        Verb.ANIMATE: "buttons 'Animate (High/Low motion)' on an upscale (§4.4)",
+        Verb.EXTEND: "buttons 'Extend (High/Low motion)' on a selected clip (§4.4)",
+        Verb.SEED: "POST /v2/jobs/seed_async {jobid}; where the seed sits is INFERRED (§4.5)",
+        Verb.CANCEL: "GET /v2/jobs/cancel/?jobid= (§4.6; whether Midjourney stops is not stated)",
+    }
 
     finds_by_ref = True
     # Whether useapi has the job after each kind of answer to /jobs/imagine or /jobs/button (providers.md §2.2,
@@ -155,6 +187,13 @@ class UseApiProvider(HttpAdapter):
             "button": button_label(request.action),
             **self._common_fields(request.job_id, request.webhook_url),
         }
+        if request.action is Action.CUSTOM_ZOOM:
+            # Custom Zoom requires a prompt; the factor rides in it as --zoom (mj-verbs.md §4.3, INFERRED).
+            prompt = _ZOOM_PARAM.sub("", request.prompt or request.parent_prompt).strip()
+            body["prompt"] = f"{prompt} --zoom {request.zoom or 2.0:g}"
+        elif request.prompt is not None:
+            # Remix: the edited prompt goes with V1-V4, Vary, the pans and 🔄 (needs Remix on at the account).
+            body["prompt"] = request.prompt
         kind = "upscale" if request.action.is_upscale else "grid"
         return await self.submit("/jobs/button", body, lambda answer: self._submission(answer, kind))
 
@@ -168,6 +207,62 @@ class UseApiProvider(HttpAdapter):
         if isinstance(status, str) and (status in _TERMINAL_FAILURES or status == "completed"):
             update = self._update(data, jobid, kind)
         return Submission(provider_job_id=jobid, provider_data={"kind": kind}, update=update)
+
+    # -- the verbs beyond imagine ----------------------------------------------------------------
+
+    async def cancel(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> None:
+        # 200 {"status": "cancelled"}; 404 for a job useapi does not know (mj-verbs.md §4.6).
+        await self.call("GET", "/jobs/cancel/", params={"jobid": provider_job_id})
+
+    async def blend(self, request: BlendRequest) -> Submission:
+        body = {
+            "blendUrls": list(request.image_urls),
+            "blendDimensions": _BLEND_DIMENSIONS.get(request.aspect_ratio, "Square"),
+            **self._common_fields(request.job_id, request.webhook_url),
+        }
+        return await self.submit("/jobs/blend", body, lambda answer: self._submission(answer, "grid"))
+
+    async def describe_image(self, request: DescribeRequest) -> list[str]:
+        # No replyRef or replyUrl: this is not a job of the engine's, and it is followed here by polling.
+        body = {"describeUrl": request.image_url, **self._common_fields(request.ref, None)}
+        body.pop("replyRef", None)
+        data = await self._finished((await self.call("POST", "/jobs/describe", json_body=body)).obj())
+        texts = [e.get("description") for e in data.get("embeds") or [] if isinstance(e, dict)]
+        text = next((t for t in texts if isinstance(t, str) and t.strip()), None) or str(data.get("content") or "")
+        return [_KEYCAP.sub("", part).strip() for part in re.split(r"\n\s*\n", text) if _KEYCAP.match(part)]
+
+    async def seed(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> int:
+        body = {"jobid": provider_job_id, **self._common_fields(provider_job_id, None)}
+        body.pop("replyRef", None)
+        data = await self._finished((await self.call("POST", "/jobs/seed_async", json_body=body)).obj())
+        texts = [str(data.get("content") or "")]
+        texts += [str(e.get("description") or "") for e in data.get("embeds") or [] if isinstance(e, dict)]
+        for text in texts:
+            match = _SEED.search(text)
+            if match and int(match[1]) < 2**32:
+                return int(match[1])
+        raise self.protocol_error("seed job finished without a seed", data)
+
+    async def _finished(self, submitted: dict[str, Any]) -> dict[str, Any]:
+        """Poll a describe or seed job until it ends; its object when completed, a ProviderError otherwise.
+
+        The caller bounds the wait; the pace is the account's polling pace.
+        """
+        jobid = first_str(submitted, "jobid")
+        if jobid is None:
+            raise self.protocol_error("answer has no jobid", submitted)
+        data, delay = submitted, self.capabilities.poll_interval
+        while True:
+            status = data.get("status")
+            if status == "completed":
+                return data
+            if isinstance(status, str) and status in _TERMINAL_FAILURES:
+                text = first_str(data, "error", "errorDetails") or str(data.get("content") or "")
+                reason = reason_from_text(text) or _TERMINAL_FAILURES[status]
+                raise ProviderError(reason, f"useapi job {status}: {text[:150]}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, self.capabilities.max_poll_interval)
+            data = (await self.call("GET", "/jobs/", params={"jobid": jobid})).obj()
 
     async def find_by_ref(self, ref: str, kind: str) -> Submission | None:
         """A job we sent with ``replyRef`` = ``ref``, among the account's executing jobs (``GET /jobs``).

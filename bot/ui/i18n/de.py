@@ -457,3 +457,86 @@ COMMANDS: dict[str, str] = {
     "block (do not post it)": "blockieren (nicht posten)",
     "default (by provider)": "Vorgabe (je Anbieter)",
 }
+
+# Die Verben neben /imagine (Issue 11): /describe, /blend, der Seed, Abbrechen beim Bilddienst.
+STRINGS.update(
+    {
+        "action.blend": "Mischung",
+        "verb.not_offered": "Der Bilddienst dieses Bots bietet das nicht an. Es wurde nichts gesendet.",
+        "seed.answer": "✉️ Der Seed von Auftrag `{id}` ist **{seed}**. Mit `--seed {seed}` im Prompt startest du"
+        " von ihm aus.",
+        "seed.failed": "Der Bilddienst hat den Seed dieses Auftrags nicht geliefert: {reason}",
+        "seed.not_finished": "Ein Auftrag hat einen Seed, sobald er fertig ist.",
+        "cancel.at_provider": "Abgebrochen. Der Bilddienst wurde angewiesen, den Auftrag zu stoppen; er kostet"
+        " nichts mehr.",
+        "cancel.provider_failed": "Hier abgebrochen. Der Bilddienst war nicht zu erreichen und stellt den Auftrag"
+        " vielleicht noch fertig; das Ergebnis wird nicht gezeigt.",
+        "cancel.not_at_provider": "Hier abgebrochen. Der Bilddienst kann einen begonnenen Auftrag nicht stoppen"
+        " und stellt ihn vielleicht noch fertig; das Ergebnis wird nicht gezeigt.",
+        "cancel.not_sent": "Abgebrochen, bevor er den Bilddienst erreicht hat.",
+        "describe.head": "**Prompts für dieses Bild**, aus dem /describe von <@{user}>. Drücke eine Zahl, um ihn"
+        " zu zeichnen.",
+        "describe.failed": "Das Bild konnte nicht beschrieben werden: {reason}",
+        "describe.none": "Der Bilddienst hat für dieses Bild keine Prompts geliefert.",
+        "describe.gone": "Diese Prompts kennt der Bot nicht mehr. Starte /describe noch einmal.",
+        "describe.need_image": "Gib ein Bild zum Beschreiben an: als Upload oder als Link.",
+        "blend.count": "Eine Mischung braucht zwei bis fünf Bilder.",
+    }
+)
+COMMANDS.update(
+    {
+        "describe": "beschreiben",
+        "Four prompts that would draw an image like yours": "Vier Prompts, die ein Bild wie deines zeichnen würden",
+        "An image to describe": "Ein Bild zum Beschreiben",
+        "link": "link",
+        "Or a link to the image": "Oder ein Link zum Bild",
+        "blend": "mischen",
+        "Blend two to five images into four new ones": "Mischt zwei bis fünf Bilder zu vier neuen",
+        "image1": "bild1",
+        "image2": "bild2",
+        "image3": "bild3",
+        "image4": "bild4",
+        "image5": "bild5",
+        "An image to blend": "Ein Bild zum Mischen",
+        "dimensions": "format",
+        "The shape of the result": "Das Format des Ergebnisses",
+        "Portrait": "Hochformat",
+        "Square": "Quadrat",
+        "Landscape": "Querformat",
+    }
+)
+STRINGS.update(
+    {
+        "action.custom_zoom": "Eigener Zoom",
+        "settings.remix": "Remix (Prompt bei Vary, Schwenk und 🔄 bearbeiten): {state}",
+        "remix.title": "Remix: Prompt bearbeiten",
+        "remix.prompt": "Prompt",
+        "zoom.title": "Eigener Zoom",
+        "zoom.value": "Herauszoomen um (1.0 bis 2.0)",
+        "zoom.invalid": "Der Zoom muss eine Zahl von 1.0 bis 2.0 sein, etwa 1.5.",
+    }
+)
+COMMANDS.update(
+    {
+        "remix": "remix",
+        "Edit the prompt when you press Vary, Pan or 🔄": "Den Prompt bearbeiten, wenn du Vary, Schwenk oder 🔄"
+        " drückst",
+    }
+)
+STRINGS.update(
+    {
+        "action.animate_high": "Animieren (viel Bewegung)",
+        "action.animate_low": "Animieren (wenig Bewegung)",
+        "action.extend_high": "Verlängern (viel Bewegung)",
+        "action.extend_low": "Verlängern (wenig Bewegung)",
+        "video.too_large": "Das Video ist größer, als dieser Kanal annimmt: {link}",
+        "video.too_large_local": "Das Video ist größer, als dieser Kanal annimmt, und wird nicht angehängt.",
+    }
+)
+STRINGS.update(
+    {
+        "mod.stopped_at_provider": "Der Bilddienst wurde angewiesen, ihn zu stoppen.",
+        "mod.not_stopped_at_provider": "Der Bilddienst war nicht zu erreichen und stellt ihn vielleicht noch fertig"
+        " (nicht gezeigt).",
+    }
+)

@@ -269,3 +269,54 @@ STRINGS.update({f"reason.{reason.value}": reason.message for reason in ErrorReas
 # Command names, descriptions and choice names, by their English text as written in cogs/; English needs
 # no entries (Discord shows the text as written).
 COMMANDS: dict[str, str] = {}
+
+# The verbs beyond /imagine (issue 11): /describe, /blend, the seed, cancelling at the image service.
+STRINGS.update(
+    {
+        "action.blend": "Blend",
+        "verb.not_offered": "The image service this bot uses does not offer that. Nothing was sent.",
+        "seed.answer": "✉️ The seed of job `{id}` is **{seed}**. Add `--seed {seed}` to a prompt to start from it.",
+        "seed.failed": "The image service did not give the seed of this job: {reason}",
+        "seed.not_finished": "A job has a seed once it is finished.",
+        "cancel.at_provider": "Cancelled. The image service was told to stop the job, so it costs nothing more.",
+        "cancel.provider_failed": "Cancelled here. The image service could not be told to stop, so it may still"
+        " finish the job; the result will not be shown.",
+        "cancel.not_at_provider": "Cancelled here. The image service offers no way to stop a job it has started,"
+        " so it may still finish it; the result will not be shown.",
+        "cancel.not_sent": "Cancelled before it reached the image service.",
+        "describe.head": "**Prompts for this image**, from <@{user}>'s /describe. Press a number to imagine it.",
+        "describe.failed": "The image could not be described: {reason}",
+        "describe.none": "The image service gave no prompts for this image.",
+        "describe.gone": "These prompts are no longer known to the bot. Run /describe again.",
+        "describe.need_image": "Give an image to describe: an upload or a link.",
+        "blend.count": "A blend takes two to five images.",
+    }
+)
+STRINGS.update(
+    {
+        "action.custom_zoom": "Custom Zoom",
+        "settings.remix": "Remix (edit the prompt on Vary, Pan and 🔄): {state}",
+        "remix.title": "Remix: edit the prompt",
+        "remix.prompt": "Prompt",
+        "zoom.title": "Custom Zoom",
+        "zoom.value": "Zoom out by (1.0 to 2.0)",
+        "zoom.invalid": "The zoom must be a number from 1.0 to 2.0, like 1.5.",
+    }
+)
+STRINGS.update(
+    {
+        "action.animate_high": "Animate (High motion)",
+        "action.animate_low": "Animate (Low motion)",
+        "action.extend_high": "Extend (High motion)",
+        "action.extend_low": "Extend (Low motion)",
+        "video.too_large": "The video is larger than this channel takes: {link}",
+        "video.too_large_local": "The video is larger than this channel takes, so it is not attached.",
+    }
+)
+STRINGS.update(
+    {
+        "mod.stopped_at_provider": "The image service was told to stop it.",
+        "mod.not_stopped_at_provider": "The image service could not be told to stop it, so it may still finish it"
+        " (not shown).",
+    }
+)

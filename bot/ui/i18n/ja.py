@@ -444,3 +444,83 @@ COMMANDS: dict[str, str] = {
     "block (do not post it)": "ブロック（投稿しない）",
     "default (by provider)": "既定値（プロバイダーごと）",
 }
+
+# /imagine 以外の操作（Issue 11）: /describe、/blend、シード、画像サービスでのキャンセル。
+STRINGS.update(
+    {
+        "action.blend": "ブレンド",
+        "verb.not_offered": "このボットの画像サービスはその機能を提供していません。何も送信していません。",
+        "seed.answer": "✉️ ジョブ `{id}` のシードは **{seed}** です。プロンプトに `--seed {seed}` を付けると"
+        "そこから始められます。",
+        "seed.failed": "画像サービスがこのジョブのシードを返しませんでした: {reason}",
+        "seed.not_finished": "シードはジョブが終わってから分かります。",
+        "cancel.at_provider": "キャンセルしました。画像サービスにも停止を伝えたので、これ以上費用はかかりません。",
+        "cancel.provider_failed": "ここではキャンセルしました。画像サービスに停止を伝えられなかったため、"
+        "ジョブが完了する可能性があります（結果は表示されません）。",
+        "cancel.not_at_provider": "ここではキャンセルしました。画像サービスには開始したジョブを止める方法がないため、"
+        "完了する可能性があります（結果は表示されません）。",
+        "cancel.not_sent": "画像サービスに送る前にキャンセルしました。",
+        "describe.head": "**この画像のプロンプト**（<@{user}> の /describe）。番号を押すとその画像を作成します。",
+        "describe.failed": "画像を説明できませんでした: {reason}",
+        "describe.none": "画像サービスはこの画像のプロンプトを返しませんでした。",
+        "describe.gone": "このプロンプトはもうボットに記録されていません。もう一度 /describe を実行してください。",
+        "describe.need_image": "説明する画像をアップロードかリンクで指定してください。",
+        "blend.count": "ブレンドには 2〜5 枚の画像が必要です。",
+    }
+)
+COMMANDS.update(
+    {
+        "describe": "説明",
+        "Four prompts that would draw an image like yours": "あなたの画像のような絵を描く 4 つのプロンプト",
+        "An image to describe": "説明する画像",
+        "link": "リンク",
+        "Or a link to the image": "または画像へのリンク",
+        "blend": "ブレンド",
+        "Blend two to five images into four new ones": "2〜5 枚の画像を混ぜて 4 枚の新しい画像にする",
+        "image1": "画像1",
+        "image2": "画像2",
+        "image3": "画像3",
+        "image4": "画像4",
+        "image5": "画像5",
+        "An image to blend": "ブレンドする画像",
+        "dimensions": "形",
+        "The shape of the result": "結果の形",
+        "Portrait": "縦長",
+        "Square": "正方形",
+        "Landscape": "横長",
+    }
+)
+STRINGS.update(
+    {
+        "action.custom_zoom": "カスタムズーム",
+        "settings.remix": "リミックス（Vary・パン・🔄 でプロンプトを編集）: {state}",
+        "remix.title": "リミックス: プロンプトを編集",
+        "remix.prompt": "プロンプト",
+        "zoom.title": "カスタムズーム",
+        "zoom.value": "ズームアウトの倍率（1.0〜2.0）",
+        "zoom.invalid": "ズームは 1.0〜2.0 の数値で指定してください（例: 1.5）。",
+    }
+)
+COMMANDS.update(
+    {
+        "remix": "リミックス",
+        "Edit the prompt when you press Vary, Pan or 🔄": "Vary・パン・🔄 を押したときにプロンプトを編集する",
+    }
+)
+STRINGS.update(
+    {
+        "action.animate_high": "アニメート（動き大）",
+        "action.animate_low": "アニメート（動き小）",
+        "action.extend_high": "延長（動き大）",
+        "action.extend_low": "延長（動き小）",
+        "video.too_large": "動画がこのチャンネルの上限を超えています: {link}",
+        "video.too_large_local": "動画がこのチャンネルの上限を超えているため、添付していません。",
+    }
+)
+STRINGS.update(
+    {
+        "mod.stopped_at_provider": "画像サービスにも停止を伝えました。",
+        "mod.not_stopped_at_provider": "画像サービスに停止を伝えられなかったため、"
+        "完了する可能性があります（表示されません）。",
+    }
+)
