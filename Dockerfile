@@ -5,7 +5,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DATA_DIR=/data
+    DATA_DIR=/data \
+    HTTP_HOST=0.0.0.0 \
+    HTTP_PORT=8080
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -19,7 +21,10 @@ RUN pip install ".[safety]" && useradd --system --uid 10001 --home-dir /app imag
 
 USER imagine
 VOLUME ["/data"]
-# The webhook receiver's port, used only when WEBHOOK_ENABLED=true.
+# The web server: /metrics, /healthz, /readyz, and the provider callbacks when WEBHOOK_ENABLED=true.
 EXPOSE 8080
+# Alive = /healthz answers; python's standard library asks it, so the slim image needs no curl.
+# /readyz is for a load balancer or an orchestrator's readiness probe, not for restarting the container.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "bot.core.health"]
 ENTRYPOINT ["imagine-bot"]
 CMD ["run"]

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from bot.core.providers import Account
 
 _log = logging.getLogger("bot")
+# A database password at least this long is blanked from logs on its own, not only inside its URL.
+MIN_DB_PASSWORD_REDACTED = 12
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -26,7 +29,14 @@ def _secrets(settings: Settings) -> list[str]:
     names = ("thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai")
     values += [getattr(settings, f"{p}_api_key") for p in names]
     values += [a.api_key for a in settings.provider_accounts]
-    return [v.get_secret_value() for v in values if v is not None]
+    secrets = [v.get_secret_value() for v in values if v is not None]
+    if settings.database_url is not None:
+        # The whole URL, and its password when it is long enough to be a generated one: a short one
+        # ("imagine" in docker-compose.yml) would blank ordinary words in every line.
+        url = settings.database_url.get_secret_value()
+        password = urllib.parse.urlsplit(url).password
+        secrets += [url, *([password] if password and len(password) >= MIN_DB_PASSWORD_REDACTED else [])]
+    return secrets
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -70,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     token = settings.require_token()
     from bot.core.logs import setup_logging
 
-    setup_logging(settings.log_level, _secrets(settings))
+    setup_logging(settings.log_level, _secrets(settings), settings.log_format)
     try:
         asyncio.run(_run(settings, token))
     except discord.LoginFailure:
@@ -102,7 +112,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     token = settings.require_token()
     from bot.core.logs import setup_logging
 
-    setup_logging(settings.log_level, _secrets(settings))
+    setup_logging(settings.log_level, _secrets(settings), settings.log_format)
     try:
         synced = asyncio.run(_sync(settings, token))
     except discord.LoginFailure:
@@ -142,6 +152,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     else:
         print("Webhooks:          off (providers are polled)")
+    address = settings.http_address
+    where = f"{address[0]}:{address[1]} (/metrics, /healthz, /readyz)" if address else "off (set HTTP_PORT)"
+    print(f"Web server:        {where}")
     from bot.core.safety import OpenNsfwScorer
 
     if settings.safety_scorer != "opennsfw":

@@ -12,7 +12,9 @@ import httpx
 
 from bot.core.cluster import Cluster
 from bot.core.engine import EngineConfig, JobEngine
+from bot.core.health import Readiness, database_check, providers_check
 from bot.core.http_transport import AiohttpTransport
+from bot.core.metrics import Metrics
 from bot.core.models import Job
 from bot.core.moderation import Moderation
 from bot.core.providers import Provider, build_accounts, provider_class
@@ -39,6 +41,10 @@ class Runtime:
         self.engine: JobEngine
         self.moderation: Moderation
         self.webhooks: WebhookServer | None = None
+        # This bot's own registry: several bots in one process (tests, the benchmark) never share counts.
+        self.metrics = Metrics()
+        # The core's checks are added at start; the Discord layer adds the gateway's.
+        self.readiness = Readiness()
         # On PostgreSQL: this process's place among the processes sharing the jobs (bot.core.cluster).
         self.cluster: Cluster | None = None
         self.safety: SafetyCheck
@@ -50,6 +56,8 @@ class Runtime:
         self.store = await Store.open(settings.store_location)
         self.http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, follow_redirects=False, transport=AiohttpTransport())
         self.providers = [provider_class(a.provider)(a, self.http) for a in accounts]
+        for provider in self.providers:
+            provider.metrics = self.metrics
         config = EngineConfig(
             stall_timeout_s=settings.stall_timeout_s,
             queue_timeout_s=settings.queue_timeout_s,
@@ -60,6 +68,9 @@ class Runtime:
             failover=tuple(p for p in settings.failover_providers if p != settings.provider),
         )
         self.engine = JobEngine(self.store, AccountPool(self.providers), config)
+        self.metrics.watch_engine(self.engine)
+        self.readiness.add("database", database_check(self.store))
+        self.readiness.add("providers", providers_check(self.engine.pool))
         self.moderation = Moderation(self.store)
         if isinstance(self.store, PostgresStore):
             self.cluster = Cluster(self.store, self.engine, lease_s=settings.job_lease_s)
@@ -77,16 +88,21 @@ class Runtime:
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
         settings = self.settings
-        if settings.webhook_enabled:
-            # The settings refuse to load without a secret when webhooks are on.
-            assert settings.webhook_secret is not None
+        address = settings.http_address
+        if address is not None:
+            # The settings refuse to load without a secret when webhooks are on; off, no webhook route.
+            secret = None
+            if settings.webhook_enabled and settings.webhook_secret is not None:
+                secret = settings.webhook_secret.get_secret_value()
             # Listening before the engine resumes jobs, so the callback URL it hands out is live.
             self.webhooks = WebhookServer(
                 self.engine,
-                secret=settings.webhook_secret.get_secret_value(),
+                secret=secret,
                 url_for=self.webhook_url_for,
-                host=settings.webhook_host,
-                port=settings.webhook_port,
+                host=address[0],
+                port=address[1],
+                metrics=self.metrics,
+                readiness=self.readiness,
             )
             await self.webhooks.start()
         await self.engine.start()

@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     webhook_public_url: str | None = None
     webhook_secret: SecretStr | None = None
 
+    # -- the web server: /metrics, /healthz, /readyz (and the webhook route when WEBHOOK_ENABLED) ---
+    # Set, the server listens here whether or not callbacks are on (the Docker image sets 0.0.0.0:8080);
+    # unset, it listens on WEBHOOK_HOST:WEBHOOK_PORT when callbacks are on, and not at all otherwise.
+    http_host: str | None = None
+    http_port: int | None = Field(default=None, ge=0, le=65535)
     # -- output-safety check (/mod safety) -------------------------------------------------------
     # What scores each result image: "opennsfw" (the [safety] extra's model) or "fixed:<0..1>", one score
     # for every image (tests, and trying the modes without the model).
@@ -164,6 +169,8 @@ class Settings(BaseSettings):
 
     # -- logging ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # json: one JSON object per line (for a log collector), secrets blanked as in text lines.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("discord_guild_ids", "failover_providers", mode="before")
     @classmethod
@@ -178,6 +185,12 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # A copied .env.example leaves these as "VAR=": that means "not set", not an empty path or key.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("http_host", "http_port", mode="before")
+    @classmethod
+    def _blank_http_is_unset(cls, value: Any) -> Any:
+        # HTTP_PORT= in a copied .env means "no separate web server", not port 0.
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("shard_ids", mode="before")
@@ -217,6 +230,15 @@ class Settings(BaseSettings):
                     " when WEBHOOK_ENABLED is true"
                 )
         return self
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """Where the web server listens, or None when it does not (no HTTP_PORT and callbacks off)."""
+        if self.http_port is not None:
+            return self.http_host or self.webhook_host, self.http_port
+        if self.webhook_enabled:
+            return self.http_host or self.webhook_host, self.webhook_port
+        return None
 
     @property
     def db_path(self) -> Path:

@@ -1,6 +1,11 @@
-"""The webhook receiver: an aiohttp server inside the bot process that providers call back.
+"""The bot's web server: the webhook receiver that providers call back, and the operator's endpoints.
 
-One route, ``POST /webhooks/{provider}/{token}``. None of the providers signs its callbacks except
+``GET /metrics`` (Prometheus), ``GET /healthz`` (alive: 200 whenever the process answers) and
+``GET /readyz`` (200 when every readiness check passes, else 503; the body names each check) are always
+served; the webhook route only when a secret is given (``WEBHOOK_ENABLED``). None of the three bodies
+holds a secret: metric labels are names and route templates, check details are our own words.
+
+The webhook route is ``POST /webhooks/{provider}/{token}``. None of the providers signs its callbacks except
 APIFrame (which echoes the ``webhook_secret`` we sent as ``x-webhook-secret``), so every callback URL
 carries an unguessable per-deployment token (``WEBHOOK_SECRET``), compared in constant time; a wrong
 token gets the same 404 as an unknown path. Bodies are capped. Applying a callback is idempotent (the
@@ -30,6 +35,8 @@ from aiohttp import web
 
 from bot.core.engine import JobEngine
 from bot.core.errors import WebhookRejected
+from bot.core.health import Readiness
+from bot.core.metrics import CONTENT_TYPE, Metrics
 from bot.core.providers._common import REF_HEADER, webhook_header_secret
 
 __all__ = ["MAX_WEBHOOK_BODY", "WebhookServer"]
@@ -53,16 +60,21 @@ class WebhookServer:
         self,
         engine: JobEngine,
         *,
-        secret: str,
+        secret: str | None,
         url_for: Callable[[str], str | None],
         host: str = "127.0.0.1",
         port: int = 8080,
         max_body: int = MAX_WEBHOOK_BODY,
+        metrics: Metrics | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
-        if len(secret) < 16:
+        if secret is not None and len(secret) < 16:
             raise ValueError("the webhook secret must be at least 16 characters")
         self.engine = engine
-        self._secret = secret.encode()
+        # None: callbacks are off and the webhook route is not served at all.
+        self._secret = secret.encode() if secret is not None else None
+        self.metrics = metrics
+        self.readiness = readiness
         self._url_for = url_for
         self.host = host
         self.port = port
@@ -72,8 +84,12 @@ class WebhookServer:
         self.duplicates = 0
         self._applied: OrderedDict[bytes, float] = OrderedDict()
         self.app = web.Application(client_max_size=max_body)
-        self.app.router.add_post("/webhooks/{provider}/{token}", self._handle)
-        self.app.router.add_get("/webhooks/health", self._health)
+        if self._secret is not None:
+            self.app.router.add_post("/webhooks/{provider}/{token}", self._handle)
+            self.app.router.add_get("/webhooks/health", self._health)
+        self.app.router.add_get("/healthz", self._health)
+        self.app.router.add_get("/readyz", self._ready)
+        self.app.router.add_get("/metrics", self._metrics)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -87,7 +103,8 @@ class WebhookServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
-        _log.info("webhook receiver listening on %s", self.bound_url)
+        _log.info("web server (%s) listening on %s", "webhooks, metrics, health" if self._secret else "metrics, health",
+                  self.bound_url)  # fmt: skip
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -96,6 +113,18 @@ class WebhookServer:
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        if self.readiness is None:
+            return web.json_response({"ok": True, "checks": {}})
+        ok, checks = await self.readiness.run()
+        return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if self.metrics is None:
+            raise web.HTTPNotFound()
+        # The content type carries parameters (version, charset), so it goes in as a raw header.
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _handle(self, request: web.Request) -> web.Response:
         provider = request.match_info["provider"]
@@ -144,6 +173,7 @@ class WebhookServer:
             self._applied.popitem(last=False)
 
     def _authenticate(self, request: web.Request, provider: str) -> None:
+        assert self._secret is not None  # the route exists only with a secret
         if not hmac.compare_digest(request.match_info["token"].encode(), self._secret):
             raise WebhookRejected(404, "unknown webhook route")
         header = HEADER_SECRETS.get(provider)

@@ -30,6 +30,7 @@ from bot.ui.i18n.translator import CatalogueTranslator
 from bot.ui.presenter import Presenter
 from bot.ui.render import NO_MENTIONS
 from bot.ui.replies import answer_failures, report_failure
+from bot.ui.telemetry import discord_trace, gateway_check
 
 __all__ = ["INITIAL_EXTENSIONS", "ImagineBot", "ShardedImagineBot", "command_digest", "make_bot"]
 
@@ -78,10 +79,13 @@ class ImagineBot(commands.Bot):
             intents=intents,
             allowed_mentions=NO_MENTIONS,
             help_command=None,
+            # Every REST request's round trip, status and 429s into the bot's metrics.
+            http_trace=discord_trace(runtime.metrics),
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings
         self.runtime = runtime
+        runtime.readiness.add("gateway", lambda: gateway_check(self))
         self.presenter = Presenter(self, settings.edit_interval_s)
         # imagine-bot sync: the cogs are loaded for their commands only, which are synced at login.
         self.commands_only = commands_only
@@ -181,6 +185,10 @@ class ImagineBot(commands.Bot):
             return False
         wanted = {(command["name"], command.get("type", 1)) for command in payload}
         return {(command.name, command.type.value) for command in registered} == wanted
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Received, beside the acks the HTTP trace counts: the two should match.
+        self.runtime.metrics.interaction_received(interaction.type.name)
 
     async def on_ready(self) -> None:
         _log.info("ready as %s in %d guilds", self.user, len(self.guilds))

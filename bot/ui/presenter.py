@@ -59,10 +59,14 @@ class _Editor:
     """The edit state of one job message. It lives until the job's final state is shown, so the spacing
     between edits holds across quiet spells when its task has nothing to do."""
 
-    __slots__ = ("created", "dead_token", "drawn", "final", "last_edit", "latest", "restyle", "shown", "task", "waker")
+    __slots__ = (
+        "changed", "created", "dead_token", "drawn", "final", "last_edit", "latest", "restyle", "shown", "task", "waker"
+    )  # fmt: skip
 
     def __init__(self, finished: _Finished | None = None) -> None:
         self.latest: JobEvent | None = None
+        # When the oldest change not yet on the message came in (monotonic): the edit lag runs from it.
+        self.changed: float | None = None
         self.task: asyncio.Task[None] | None = None
         self.created = time.monotonic()
         self.last_edit: float | None = finished.last_edit if finished is not None else None
@@ -124,6 +128,8 @@ class Presenter:
             return
         editor = self._editor(event.job.id)
         editor.latest = event
+        if editor.changed is None:
+            editor.changed = time.monotonic()
         if event.job.terminal and editor.waker is not None and not editor.waker.done():
             editor.waker.set_result(None)
         self._start(event.job.id)
@@ -185,6 +191,7 @@ class Presenter:
                     await _wait(editor, ready_at - now)
                     continue  # a newer event may have come in while we waited
                 event, editor.latest = editor.latest, None
+                since, editor.changed = editor.changed, None
                 job = event.job
                 shown = (job.status, job.progress, job.preview_url, event.queue_position, job.error)
                 if shown == editor.shown:
@@ -192,7 +199,7 @@ class Presenter:
                 if job.terminal:
                     # The final edit draws the pressed buttons itself.
                     editor.restyle = False
-                    await self._deliver_final(job, editor)
+                    await self._deliver_final(job, editor, since)
                     if not editor.restyle:
                         self._retire(job_id, editor)
                         return
@@ -206,6 +213,8 @@ class Presenter:
                         if not got or editor.latest is not None:
                             continue  # a newer state came in while this one waited: show that instead
                         await self._show_progress(job, event.queue_position, editor)
+                    if since is not None:
+                        self.bot.runtime.metrics.edit_landed("progress", since)
                 except _MessageGone:
                     await self._message_gone(job)
                     return
@@ -259,7 +268,7 @@ class Presenter:
             _log.warning("button restyle of job %s failed: %s %s", job.id, exc.status, exc.code)
         return True
 
-    async def _deliver_final(self, job: Job, editor: _Editor) -> None:
+    async def _deliver_final(self, job: Job, editor: _Editor, since: float | None = None) -> None:
         crashpoints.reached("before_final_edit")
         for attempt, delay in enumerate((0.0, *FINAL_RETRY_DELAYS)):
             if delay:
@@ -269,6 +278,8 @@ class Presenter:
                 async with self.bot.runtime.engine.work.slot(WorkGate.RESULT):
                     message, pressed = await self._final_message(job)
                     await self._edit(job, editor, **message)
+                if since is not None:
+                    self.bot.runtime.metrics.edit_landed("final", since)
             except _MessageGone:
                 # Nothing left to show it on; counting it delivered stops the retries at every start.
                 _log.info("job %s ended but its message is gone", job.id)

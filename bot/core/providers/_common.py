@@ -254,6 +254,9 @@ class HttpAdapter(Provider):
             error = self.http_error(answer)
             if error.answer is None:
                 error.answer = answer_class(status, body)
+            if self.metrics is not None:
+                # The round trip is counted by request_json; an answer that is an error is counted here.
+                self.metrics.provider_error(self.name, self.account.name, error.reason.value)
             raise self._scrubbed(error)
         return answer
 

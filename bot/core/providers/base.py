@@ -15,13 +15,17 @@ import abc
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from bot.core.errors import ProviderError, ProviderProtocolError, WebhookRejected
 from bot.core.models import Action, AnswerClass, ErrorReason, ProviderUpdate, SubmitOutcome, Verb
+
+if TYPE_CHECKING:
+    from bot.core.metrics import Metrics
 
 __all__ = [
     "Account",
@@ -148,6 +152,8 @@ class Provider(abc.ABC):
     submit_outcomes: ClassVar[Mapping[AnswerClass, SubmitOutcome]] = {}
     # Whether find_by_ref can find a job the provider took by the ref we sent with it.
     finds_by_ref: ClassVar[bool] = False
+    # The bot's metrics, set by the runtime; the HTTP adapters time each request into it.
+    metrics: Metrics | None = None
     # Every verb the provider's documents offer, with where it is documented (mj-verbs.md); what the bot
     # uses is ``capabilities.verbs``, the ones of these the adapter speaks.
     documented_verbs: ClassVar[Mapping[Verb, str]] = {}
@@ -263,8 +269,25 @@ class Provider(abc.ABC):
         """Send a request and return (status, parsed JSON or None, headers).
 
         Network failures and timeouts become a transient PROVIDER_UNAVAILABLE; the status code is left
-        for the adapter to interpret, since each provider means something different by it.
+        for the adapter to interpret, since each provider means something different by it. Each request's
+        round trip goes into the bot's metrics, with the reason when no readable answer came.
         """
+        started = time.monotonic()
+        try:
+            answer = await self._exchange(method, url, headers=headers, **kwargs)
+        except ProviderError as exc:
+            self._observe(method, started, exc.reason.value)
+            raise
+        self._observe(method, started, None)
+        return answer
+
+    def _observe(self, method: str, started: float, error: str | None) -> None:
+        if self.metrics is not None:
+            self.metrics.provider_request(self.name, self.account.name, method, time.monotonic() - started, error)
+
+    async def _exchange(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> tuple[int, Any, httpx.Headers]:
         try:
             response = await self.http.request(method, url, headers=headers, **kwargs)
         except _NEVER_SENT as exc:
