@@ -53,6 +53,10 @@ export const EMOJI = {
     ["circle", { cx: 10, cy: 10, r: 6, fill: "#bbddf5", stroke: GREY, "stroke-width": 2.5 }],
     ["path", { d: "M14.5 14.5l6 6", stroke: "#66757f", "stroke-width": 3.5, "stroke-linecap": "round" }],
   ],
+  "✉": [
+    ["rect", { x: 2.5, y: 5.5, width: 19, height: 13, rx: 1.5, fill: "#ccd6dd", stroke: GREY, "stroke-width": 1 }],
+    ["path", { d: "M3 6.5l9 7 9-7", fill: "none", stroke: "#66757f", "stroke-width": 1.6, "stroke-linejoin": "round" }],
+  ],
   "🚫": [
     ["circle", { cx: 12, cy: 12, r: 8.5, fill: "none", stroke: RED, "stroke-width": 3 }],
     ["path", { d: "M6 6l12 12", stroke: RED, "stroke-width": 3 }],
