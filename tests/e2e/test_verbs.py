@@ -266,3 +266,31 @@ async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -
     posted.raise_for_status()
     pressed = await ld.click("alice", posted.json()["id"], f"img1:{job_id}:seed")
     assert "does not offer that" in await private_answer(ld, pressed["interaction_id"], "offer")
+
+
+async def test_describe_on_a1111_uses_its_interrogate(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
+    """An owned backend that captions: /describe of an upload goes to A1111's interrogate, its caption is the
+    suggestion, and pressing it runs /imagine on the same backend."""
+    sim = simulator("a1111", step_seconds=0.1, steps=2)
+    await sim.start()
+    try:
+        options = {"poll_interval": 0.1, "max_poll_interval": 0.3, "min_request_interval": 0.0, "size": 256}
+        await start_bot(PROVIDER="a1111", A1111_BASE_URL=sim.api_base_url, A1111_OPTIONS=json.dumps(options))
+        invoked = await ld.invoke("alice", "imagine", "describe", {"image": upload((200, 120, 40), (320, 320))})
+        message_id = await response_message_id(ld, invoked["interaction_id"])
+
+        def described() -> dict[str, Any] | None:
+            message = ld.message(message_id)
+            return message if message and "1\ufe0f\u20e3" in (message["content"] or "") else None
+
+        message = await wait_until(described, within=30.0, what="the /describe answer")
+        interrogations = [r for r in sim.requests if r["path"] == "/sdapi/v1/interrogate"]
+        assert len(interrogations) == 1 and interrogations[0]["status"] == 200, sim.requests
+        lines = [line for line in message["content"].split("\n\n")[1:] if line]
+        assert len(lines) == 1 and "landscape" in lines[0], message["content"]
+        picked = await ld.click("bob", message["id"], button_ids(message)[0])
+        grid = await final(ld, await response_message_id(ld, picked["interaction_id"]), within=30.0)
+        assert grid["attachments"], grid["content"]
+        assert any(r["path"] == "/sdapi/v1/txt2img" for r in sim.requests), sim.requests
+    finally:
+        await sim.stop()

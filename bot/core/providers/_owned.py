@@ -41,7 +41,7 @@ from bot.core.errors import ProviderError
 from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
 from bot.core.netguard import ImageGuard, ImageRefused, open_image
 from bot.core.providers._common import GRID_SET, UPSCALED_SET, HttpAdapter, sorted_actions
-from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
+from bot.core.providers.base import Account, ActionRequest, Capabilities, DescribeRequest, ImagineRequest, Submission
 
 __all__ = [
     "ACTION_DENOISE",
@@ -329,6 +329,14 @@ class OwnedAdapter(HttpAdapter):
     async def describe(self, image: bytes) -> list[str]:
         """Prompts an image suggests, where the backend offers it (``capabilities.describe``)."""
         raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"{self.name} offers no describe")
+
+    async def describe_image(self, request: DescribeRequest) -> list[str]:
+        """/describe on a backend that captions (``capabilities.describe``): the member's image fetched
+        through the guard, then the backend's own describe."""
+        if not self.capabilities.describe:
+            return await super().describe_image(request)
+        image = await self._reference(request.image_url)
+        return await self.describe(await asyncio.to_thread(png, image))
 
     async def check(self) -> str | None:
         """One line naming what stops this account from working (``imagine-bot check``), or None."""

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bot.core.errors import ProviderError
-from bot.core.models import AnswerClass, ErrorReason, SubmitOutcome
+from bot.core.models import AnswerClass, ErrorReason, SubmitOutcome, Verb
 from bot.core.providers._blocking import BlockingAdapter, RequestState
 from bot.core.providers._common import Answer, answer_class
 from bot.core.providers._owned import OWNED_CAPABILITIES, Plan, progress_percent
@@ -44,7 +44,9 @@ DEFAULT_REQUEST_TIMEOUT_S = 600.0
 class A1111Provider(BlockingAdapter):
     name = "a1111"
     default_base_url = "http://127.0.0.1:7860"
-    capabilities = dataclasses.replace(OWNED_CAPABILITIES, describe=True)
+    capabilities = dataclasses.replace(OWNED_CAPABILITIES, describe=True, verbs=frozenset({Verb.DESCRIBE}))
+    # backends.md §2: /sdapi/v1/interrogate captions an image (CLIP by default); one caption, not four.
+    documented_verbs = {Verb.DESCRIBE: "POST /sdapi/v1/interrogate: one caption of the image"}
     # A1111 has no route that lists finished requests by our id, and none that returns their images.
     finds_by_ref = False
     # Whether A1111 has the job after each kind of answer to txt2img/img2img (backends.md §2.1).
