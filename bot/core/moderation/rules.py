@@ -8,7 +8,9 @@ and regexes), ``mod_bans``, ``mod_strikes`` (blocked prompts, counted for the es
 Each write updates the cached snapshot of its guild (:class:`GuildState`), so an edit takes effect on
 the very next prompt without a restart; the checks a prompt meets before the interaction is
 acknowledged (banned words, allowed channels, bans, button policy) read only that snapshot. Each write
-records its audit entry in the same transaction and announces it once committed.
+records its audit entry in the same transaction and announces it once committed. Each write also
+announces ``guild:<id>`` to the other processes sharing the database (``Store.announce``, sent with the
+commit), which drop their snapshot of that guild and load it again on its next prompt.
 """
 
 from __future__ import annotations
@@ -112,6 +114,22 @@ class GuildRules:
         # times, each before its acknowledgement.
         self._loading: dict[int, asyncio.Future[GuildState]] = {}
         self._default_terms = tuple(Term(p, default=True) for p in DEFAULT_PHRASES)
+        # Counts the snapshots dropped because another process changed them: a load that was under way
+        # meanwhile may have read the old rules, so its result is used once but not kept.
+        self._generation = 0
+        store.watch(self._stale)
+
+    def _stale(self, key: str | None) -> None:
+        """Another process changed the guild ``key`` names (``guild:<id>``), or None: any may have changed."""
+        if key is None:
+            self._generation += 1
+            self._guilds.clear()
+            self._loading.clear()
+        elif key.startswith("guild:"):
+            self._generation += 1
+            guild_id = int(key.removeprefix("guild:"))
+            self._guilds.pop(guild_id, None)
+            self._loading.pop(guild_id, None)
 
     # -- the per-guild snapshot ------------------------------------------------------------------
 
@@ -124,14 +142,24 @@ class GuildRules:
             return state
         loading = self._loading.get(guild_id)
         if loading is None:
-            loading = self._loading[guild_id] = asyncio.ensure_future(self._load(guild_id))
-            loading.add_done_callback(lambda _: self._loading.pop(guild_id, None))
+            loading = self._loading[guild_id] = asyncio.ensure_future(self._reload(guild_id, keep=False))
+            loading.add_done_callback(
+                lambda done: self._loading.pop(guild_id, None) if self._loading.get(guild_id) is done else None
+            )
         state = await asyncio.shield(loading)
         # A moderator's change reloaded it meanwhile: that snapshot is the newer one.
-        return self._guilds.setdefault(guild_id, state)
+        return self._guilds.get(guild_id, state)
 
-    async def _reload(self, guild_id: int) -> GuildState:
-        state = self._guilds[guild_id] = await self._load(guild_id)
+    async def _reload(self, guild_id: int, *, keep: bool = True) -> GuildState:
+        """Load the guild's snapshot and cache it (``keep``: over the one cached, else only if none is),
+        unless another process changed the rules while it loaded."""
+        generation = self._generation
+        state = await self._load(guild_id)
+        if generation == self._generation:
+            if keep:
+                self._guilds[guild_id] = state
+            else:
+                self._guilds.setdefault(guild_id, state)
         return state
 
     async def _load(self, guild_id: int) -> GuildState:
@@ -214,6 +242,7 @@ class GuildRules:
             entry = await self.audit.write(
                 guild_id, actor_id, AuditAction.WORD_ADDED, detail={"term": term, "kind": kind}
             )
+            await self.store.announce(f"guild:{guild_id}")
         await self._reload(guild_id)
         self.audit.emit(entry)
         return WordEntry(word_id, guild_id, term, is_regex, actor_id, now)
@@ -227,6 +256,7 @@ class GuildRules:
             return None
         async with self.store.transaction():
             await self.store.execute("DELETE FROM mod_words WHERE id = ?", (entry.id,))
+            await self.store.announce(f"guild:{guild_id}")
             audit = await self.audit.write(
                 guild_id,
                 actor_id,
@@ -336,6 +366,7 @@ class GuildRules:
         async with self.store.transaction():
             current = await self.ban_of(guild_id, user_id)
             await self.store.execute("DELETE FROM mod_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+            await self.store.announce(f"guild:{guild_id}")
             if current is None or not current.active(now):
                 return None
             entry = await self.audit.write(guild_id, actor_id, AuditAction.MEMBER_UNBANNED, target_user_id=user_id)
@@ -357,6 +388,7 @@ class GuildRules:
         return _ban(row) if row else None
 
     async def _write_ban(self, ban: Ban) -> None:
+        await self.store.announce(f"guild:{ban.guild_id}")
         await self.store.execute(
             "INSERT INTO mod_bans (guild_id, user_id, reason, banned_by, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET reason = excluded.reason,"
@@ -407,6 +439,7 @@ class GuildRules:
                 (guild_id, *changes.values(), now),
             )
             entry = await self.audit.write(guild_id, actor_id, _config_action(changes), detail=changes)
+            await self.store.announce(f"guild:{guild_id}")
         state = await self._reload(guild_id)
         self.audit.emit(entry)
         return state.config
@@ -455,6 +488,7 @@ class GuildRules:
                     "cooldown_s": cooldown_s,
                 },
             )
+            await self.store.announce(f"guild:{guild_id}")
         await self._reload(guild_id)
         self.audit.emit(entry)
         return override
@@ -473,6 +507,7 @@ class GuildRules:
                 )
             if not changed:
                 return False
+            await self.store.announce(f"guild:{guild_id}")
             action = AuditAction.CHANNEL_ALLOWED if allowed else AuditAction.CHANNEL_DISALLOWED
             entry = await self.audit.write(guild_id, actor_id, action, detail={"channel_id": channel_id})
         await self._reload(guild_id)

@@ -13,7 +13,7 @@ import contextvars
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from bot.core.errors import StoreError
 from bot.core.models import Job, utcnow
 from bot.core.store._store import _JOB_COLUMNS, UNFINISHED, IntegrityError, Row, Store, _job_from_row, _to_db, iso
 
-__all__ = ["PostgresStore", "is_postgres_url", "to_postgres"]
+__all__ = ["CACHE_CHANNEL", "PostgresStore", "is_postgres_url", "to_postgres"]
 
 _log = logging.getLogger(__name__)
 
@@ -36,6 +36,13 @@ ACQUIRE_TIMEOUT_S = 30.0
 # Keys of the advisory locks that serialise the migrations and the transactions of every process.
 _MIGRATION_LOCK = 0x1A6B0001
 _TRANSACTION_LOCK = 0x1A6B0002
+# The NOTIFY channel on which a process says which cached snapshot its write made stale (Store.announce).
+CACHE_CHANNEL = "imaginebot_cache"
+# How often the listening connection is asked whether it is still there: a connection lost without a word
+# (a dropped network) is found within this long, and every snapshot dropped.
+LISTEN_CHECK_S = 15.0
+# Waits between attempts to listen again after the connection was lost: doubling up to this long.
+LISTEN_RETRY_MAX_S = 30.0
 
 # The connection of the transaction this task is in, so the statements inside it run on it.
 _CONNECTION: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar("pg_conn", default=None)
@@ -117,6 +124,12 @@ class PostgresStore(Store):
         # The process this store serves, once it has joined the others (bot.core.cluster): new jobs are
         # stamped with it, and the jobs resumed at start are its own only.
         self.owner: str | None = None
+        # What watches the snapshots other processes announce (Store.watch), and the connection listening
+        # for them; ``listens`` counts how often it started listening (logs and tests read it).
+        self._watchers: list[Callable[[str | None], None]] = []
+        self._listening: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.listens = 0
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -128,12 +141,21 @@ class PostgresStore(Store):
         store = cls(pool, url)
         try:
             await store._migrate()
+            try:
+                listening = await store._listen()
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                raise StoreError(f"cannot listen on the database at {redacted(url)}: {exc}") from exc
         except BaseException:
             await store.close()
             raise
+        store._listening = asyncio.create_task(store._keep_listening(*listening), name="store-cache-listener")
         return store
 
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            await asyncio.gather(self._listening, return_exceptions=True)
+            self._listening = None
         await self._pool.close()
 
     async def _migrate(self) -> None:
@@ -285,6 +307,74 @@ class PostgresStore(Store):
             (iso(utcnow() - within), self.owner),
         )
         return [_job_from_row(row) for row in rows]
+
+    # -- snapshots other processes change ----------------------------------------------------------
+
+    async def announce(self, key: str) -> None:
+        # Inside a transaction PostgreSQL sends it at the commit, and not at all after a rollback.
+        await self.execute("SELECT pg_notify(?, ?)", (CACHE_CHANNEL, key))
+
+    def watch(self, callback: Callable[[str | None], None]) -> None:
+        self._watchers.append(callback)
+
+    def _stale(self, key: str | None) -> None:
+        for callback in self._watchers:
+            try:
+                callback(key)
+            except Exception:
+                _log.exception("a cache could not drop %s", key or "its snapshots")
+
+    def _notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        # Our own writes come back too: the snapshot is loaded once more, nothing worse.
+        self._stale(payload)
+
+    async def _listen(self) -> tuple[asyncpg.Connection, asyncio.Event]:
+        """LISTEN on a connection of its own; returns it and the event set when it is lost."""
+        conn = await asyncpg.connect(
+            self.url, timeout=ACQUIRE_TIMEOUT_S, server_settings={"application_name": "imaginebot-cache"}
+        )
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(CACHE_CHANNEL, self._notified)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+            raise
+        self._listener = conn
+        self.listens += 1
+        return conn, lost
+
+    async def _keep_listening(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Keep the connection :meth:`open` started listening on for as long as the store is open. When it is
+        lost every snapshot is dropped, and again once listening anew: whatever was cached meanwhile may have
+        missed an announcement."""
+        while True:
+            try:
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), LISTEN_CHECK_S)
+                    if not lost.is_set():
+                        await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_CHECK_S)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                _log.warning("the connection listening for other processes' changes failed: %s", exc)
+            finally:
+                self._listener = None
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
+            _log.warning("lost the connection listening for other processes' changes; dropping every snapshot")
+            self._stale(None)
+            retry = 0.5
+            while True:
+                try:
+                    conn, lost = await self._listen()
+                    break
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    _log.warning("cannot listen for other processes' changes (retrying in %g s): %s", retry, exc)
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, LISTEN_RETRY_MAX_S)
+            self._stale(None)
+            _log.info("listening again for other processes' changes")
 
     # -- PostgreSQL only ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -215,6 +215,17 @@ class Store:
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT MAX(version) FROM schema_migrations")
         return int(row[0] or 0) if row else 0
+
+    # -- snapshots other processes change (one SQLite process has no others) ----------------------
+
+    async def announce(self, key: str) -> None:
+        """Tell every process sharing the database that the cached snapshot ``key`` names (``guild:<id>``,
+        ``member:<user>``) is stale. Called inside the write's transaction, it goes out with the commit.
+        One process on SQLite: its own cache was updated by the write, nobody else to tell."""
+
+    def watch(self, callback: Callable[[str | None], None]) -> None:
+        """Have ``callback(key)`` called when another process announces ``key``, and ``callback(None)``
+        when announcements may have been missed (drop every snapshot). Never called on SQLite."""
 
     # -- primitives shared with the other stores of the bot (moderation, settings) --------------
 
