@@ -8,9 +8,9 @@ and regexes), ``mod_bans``, ``mod_strikes`` (blocked prompts, counted for the es
 Each write updates the cached snapshot of its guild (:class:`GuildState`), so an edit takes effect on
 the very next prompt without a restart; the checks a prompt meets before the interaction is
 acknowledged (banned words, allowed channels, bans, button policy) read only that snapshot. Each write
-records its audit entry in the same transaction and announces it once committed. Each write also
-announces ``guild:<id>`` to the other processes sharing the database (``Store.announce``, sent with the
-commit), which drop their snapshot of that guild and load it again on its next prompt.
+records its audit entry in the same transaction and announces it once committed. It also tells the
+other processes sharing the database (``Store.announce("guild:<id>")``, sent with the commit), which drop
+their snapshot of that guild and load it again for its next prompt.
 """
 
 from __future__ import annotations
