@@ -209,14 +209,7 @@ class Cluster:
                 return Clearance.WAIT
             if await self._other_member_first(job):
                 return Clearance.WAIT
-            await self.store.update_job(
-                job.id,
-                provider=job.provider,
-                account=job.account,
-                attempts=job.attempts,
-                submit_started_at=job.submit_started_at,
-                provider_data=job.provider_data,
-            )
+            await self.store.record_submit_start(job)
         return Clearance.GO
 
     async def _other_member_first(self, job: Job) -> bool:

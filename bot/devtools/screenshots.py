@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DESKTOP", "PHONE", "PROMPT", "capture", "main"]
+__all__ = ["DESKTOP", "FINISHED", "PHONE", "PROMPT", "capture", "main"]
 
 PROMPT = "a cozy cabin in a snowy pine forest at dusk"
 DESKTOP = (1280, 800)
@@ -50,10 +50,12 @@ STOP_TIMEOUT_S = 15.0
 # Progress steps of the local provider: quick, so the screenshots do not take long.
 _PACE = ("--step-seconds", "0.3")
 
-# The newest /imagine reply is finished: no progress bar or "thinking", its buttons live, its image loaded.
-_FINISHED = """() => {
+# The newest reply to ``what`` ("/imagine", "U2") is finished: no progress bar or "thinking", an enabled
+# button, and its image (not a "preview…" one) loaded. Evaluated in the page until true, because each
+# edit replaces the message's element; the playground's browser tests wait on the same predicate.
+FINISHED = """what => {
   const replies = [...document.querySelectorAll("article.message")]
-    .filter((m) => [...m.querySelectorAll(".interaction-command")].some((c) => c.textContent === "/imagine"));
+    .filter((m) => [...m.querySelectorAll(".interaction-command")].some((c) => c.textContent === what));
   const reply = replies[replies.length - 1];
   if (!reply || reply.querySelector(".progress, .thinking")) return false;
   const images = [...reply.querySelectorAll(".attachment-image img")];
@@ -94,7 +96,7 @@ def capture(browser: Any, url: str, out_dir: Path, *, prompt: str = PROMPT, memb
         desktop.press("#composer-input", "Enter")
         desktop.wait_for_selector("#command-chip:text-is('/imagine')")
         desktop.press("[data-option='prompt'] input", "Enter")
-        desktop.wait_for_function(_FINISHED)
+        desktop.wait_for_function(FINISHED, arg="/imagine")
         desktop.wait_for_function(_AT_BOTTOM)
         desktop.locator("#composer-input").blur()
         paths = [out_dir / "playground-desktop.png"]
@@ -103,7 +105,7 @@ def capture(browser: Any, url: str, out_dir: Path, *, prompt: str = PROMPT, memb
         desktop.context.close()
     phone = _open(browser, url, PHONE, phone=True, member=member)
     try:
-        phone.wait_for_function(_FINISHED)
+        phone.wait_for_function(FINISHED, arg="/imagine")
         phone.wait_for_function(_AT_BOTTOM)
         paths.append(out_dir / "playground-phone.png")
         phone.screenshot(path=str(paths[1]))

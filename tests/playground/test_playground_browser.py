@@ -18,24 +18,12 @@ import pytest
 from PIL import Image
 
 from bot.core.prompt import MAX_PROMPT_LENGTH
-from bot.devtools.screenshots import DESKTOP, PHONE, capture
+from bot.devtools.screenshots import DESKTOP, FINISHED, PHONE, capture
 
 from .support import Playground
 
 pytestmark = pytest.mark.timeout(90)
 
-# The newest reply to ``what`` ("/imagine", "U2") is finished: no progress bar or "thinking", an enabled
-# button, and its image (not a "preview…" one) loaded. Evaluated in the page until true, because each
-# edit replaces the message's element.
-FINISHED = """what => {
-  const replies = [...document.querySelectorAll("article.message")]
-    .filter((m) => [...m.querySelectorAll(".interaction-command")].some((c) => c.textContent === what));
-  const reply = replies[replies.length - 1];
-  if (!reply || reply.querySelector(".progress, .thinking")) return false;
-  const images = [...reply.querySelectorAll(".attachment-image img")];
-  return reply.querySelector("button.btn:not(:disabled)") !== null && images.length > 0
-    && images.every((img) => img.complete && img.naturalWidth > 0 && !img.title.startsWith("preview"));
-}"""
 
 # Markup in a prompt must arrive as text: if the page ever used innerHTML on it, an <i> would appear.
 PROMPT = "a lighthouse <i>at</i> dusk, oil painting"

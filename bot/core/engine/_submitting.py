@@ -59,14 +59,7 @@ class Submitting(Following):
                 # the job may have reached the provider and is never sent again (limbo, see start()).
                 job.submit_started_at = utcnow()
                 if self.guard is None:
-                    await self.store.update_job(
-                        job.id,
-                        provider=job.provider,
-                        account=job.account,
-                        attempts=job.attempts,
-                        submit_started_at=job.submit_started_at,
-                        provider_data=job.provider_data,
-                    )
+                    await self.store.record_submit_start(job)
                 elif (clearance := await self.guard.begin_submit(job, adapter.account.max_jobs)) is not Clearance.GO:
                     # Another process holds the account's last slot, or has a member due first (WAIT), or
                     # took this job over (GONE): nothing was sent.

@@ -373,6 +373,19 @@ class Store:
             return _job_from_row(existing), False
         return job, True
 
+    async def record_submit_start(self, job: Job) -> None:
+        """Write what a submit is about to be sent with (provider, account, attempts, the moment, the data):
+        once this is stored the job may reach the provider and is never sent again on a guess. One write for
+        both the single process and the cluster's guarded path, so the two cannot drift apart."""
+        await self.update_job(
+            job.id,
+            provider=job.provider,
+            account=job.account,
+            attempts=job.attempts,
+            submit_started_at=job.submit_started_at,
+            provider_data=job.provider_data,
+        )
+
     async def update_job(self, job_id: str, **fields: Any) -> None:
         """Write the given fields of one job, stamping ``updated_at``."""
         fields.setdefault("updated_at", utcnow())
