@@ -91,6 +91,8 @@ class Action(StrEnum):
     ANIMATE_LOW = "animate_low"
     EXTEND_HIGH = "extend_high"
     EXTEND_LOW = "extend_low"
+    # Repaint the masked part of an upscale with a (possibly edited) prompt: a grid, from an upscale.
+    VARY_REGION = "vary_region"
 
     @property
     def tile(self) -> int | None:
@@ -147,7 +149,13 @@ ACTION_LABELS: dict[Action, str] = {
     Action.ANIMATE_LOW: "Animate (Low motion)",
     Action.EXTEND_HIGH: "Extend (High motion)",
     Action.EXTEND_LOW: "Extend (Low motion)",
+    Action.VARY_REGION: "Vary (Region)",
 }
+
+# The key in a Vary (Region) job's params holding its mask: a base64 PNG, mode "L", the size of the parent
+# image, 255 where the member painted (repaint) and 0 elsewhere (keep). In params, so it lives in the database
+# with the job and survives a restart or a takeover by another process.
+MASK_PARAM = "mask_png_b64"
 
 # The key in a job's provider_data naming the provider it was meant for when another one made it (failover).
 FAILED_OVER_FROM = "failed_over_from"

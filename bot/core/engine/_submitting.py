@@ -11,6 +11,7 @@ where a callback or a look-up by our ref may still claim it. While a submit is i
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import random
 
@@ -18,7 +19,17 @@ from bot.core import crashpoints
 from bot.core.engine._base import Clearance, _kind, log
 from bot.core.engine._following import Following
 from bot.core.errors import ProviderError, StoreError
-from bot.core.models import FAILED_OVER_FROM, Action, ErrorReason, Job, JobEventKind, ReasonKind, SubmitOutcome, utcnow
+from bot.core.models import (
+    FAILED_OVER_FROM,
+    MASK_PARAM,
+    Action,
+    ErrorReason,
+    Job,
+    JobEventKind,
+    ReasonKind,
+    SubmitOutcome,
+    utcnow,
+)
 from bot.core.providers.base import ActionRequest, BlendRequest, ImagineRequest, Provider, Submission
 from bot.core.retry import Verdict, decide_after_refusal
 from bot.core.scheduling import WorkGate
@@ -148,6 +159,7 @@ class Submitting(Following):
                 webhook_url=webhook,
                 prompt=(job.prompt_final or job.prompt) if job.params.get("remix") else None,
                 zoom=float(job.params["zoom"]) if isinstance(job.params.get("zoom"), int | float) else None,
+                mask=_mask_of(job),
             )
         )
 
@@ -224,3 +236,9 @@ class Submitting(Following):
             self._enqueue(job)
         else:
             self._spawn(later(), f"requeue-{job.id}")
+
+
+def _mask_of(job: Job) -> bytes | None:
+    """A Vary (Region) job's mask as PNG bytes, or None for every other job."""
+    raw = job.params.get(MASK_PARAM)
+    return base64.b64decode(raw) if isinstance(raw, str) else None

@@ -112,6 +112,9 @@ class ActionRequest:
     prompt: str | None = None
     # Custom Zoom's factor, 1.0-2.0.
     zoom: float | None = None
+    # Vary (Region)'s mask: PNG bytes, mode "L", the parent image's size, 255 = repaint, 0 = keep. Each adapter
+    # converts it to the format its provider's contract names (mj-verbs.md §2.1).
+    mask: bytes | None = None
 
 
 @dataclasses.dataclass(frozen=True)
