@@ -36,7 +36,7 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -46,7 +46,7 @@ from bot.core.errors import StoreError
 from bot.core.models import Job, utcnow
 from bot.core.store import UNFINISHED, PostgresStore, iso, job_from_row
 
-__all__ = ["INBOX_CHANNEL", "Cluster"]
+__all__ = ["INBOX_CHANNEL", "SHARED_CHANNEL", "Cluster"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ _log = logging.getLogger(__name__)
 INBOX_CHANNEL = "imagine_inbox"
 # Undelivered results a dead process left are shown by its taker if they ended within this long.
 UNDELIVERED_WITHIN_S = 86400
+# The NOTIFY channel on which a process says it handed jobs back to the shared queue ("released:<id>") or
+# left the cluster ("left:<id>"), so the others claim or take over at once rather than at their renewal.
+SHARED_CHANNEL = "imagine_shared"
+# A job handed back waits at most this long for its message editor to finish (see Cluster.hand_over).
+HAND_OVER_WAIT_S = 10.0
 _UNFINISHED = ", ".join(f"'{status}'" for status in UNFINISHED)
 
 
@@ -90,6 +95,20 @@ class Cluster:
         self._loop: asyncio.Task[None] | None = None
         self._drain: asyncio.Task[None] | None = None
         self._inbox = asyncio.Event()
+        # Set by the Discord layer: stop editing these jobs' messages, after showing their latest state; a
+        # job's message is edited by its owner only, so a job is handed back only once this returns.
+        self.hand_over: Callable[[list[str]], Awaitable[None]] | None = None
+        # Set by the extension that keeps the interaction ledger: the notes of dead processes taken over.
+        self.on_interactions_left: Callable[[list[dict[str, Any]]], None] | None = None
+        # Jobs claimed from and handed back to the shared queue since start (tests and logs read them).
+        self.claimed = 0
+        self.handed_back = 0
+        self._claim_wanted = asyncio.Event()
+        self._claiming: asyncio.Task[None] | None = None
+        # Whether the shared queue may hold jobs this process could claim (a hint; the claim is the truth).
+        self._shared_waiting = True
+        self._tick_now = asyncio.Event()
+        self._handing: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -108,14 +127,16 @@ class Cluster:
         """Listen for callbacks forwarded to this process and start renewing; take over what is due now."""
         self._listener = await asyncpg.connect(self.store.url)
         await self._listener.add_listener(INBOX_CHANNEL, self._notified)
+        await self._listener.add_listener(SHARED_CHANNEL, self._shared_notified)
         await self.tick()
         self._loop = asyncio.create_task(self._run(), name="cluster-lease")
         self._drain = asyncio.create_task(self._drain_loop(), name="cluster-inbox")
+        self._claiming = asyncio.create_task(self._claim_loop(), name="cluster-claim")
         self._inbox.set()
 
     async def stop(self) -> None:
         """Stop renewing and listening; then stop the engine, then :meth:`leave`."""
-        for task in (self._loop, self._drain):
+        for task in (self._loop, self._drain, self._claiming, *self._handing):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -125,14 +146,26 @@ class Cluster:
             self._listener = None
 
     async def leave(self) -> None:
-        """Give the lease up at once: the jobs left unfinished are taken over by another process at its next
-        renewal rather than after the lease time (a deploy, not a death)."""
+        """Leave gracefully (a deploy, not a death), after the engine and the message editors stopped: the
+        queued jobs never sent go back to the shared queue, for any process to claim in the fair order; the
+        lease is given up, and the others are told, so one of them takes the rest over (the jobs in flight,
+        the interactions not seen through) at once rather than after the lease time."""
         with contextlib.suppress(StoreError):
+            released = await self.store.execute(
+                "UPDATE jobs SET owner = NULL WHERE owner = ? AND status = 'queued' AND submit_started_at IS NULL",
+                (self.id,),
+            )
+            if released:
+                _log.info("%s handed %d queued jobs back on leaving", self.id, released)
             await self.store.execute("UPDATE bot_processes SET lease_until = 0 WHERE id = ?", (self.id,))
+            await self.store.execute("SELECT pg_notify(?, ?)", (SHARED_CHANNEL, f"left:{self.id}"))
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.lease_s / 3)
+            with contextlib.suppress(TimeoutError):
+                # A process that left says so: its jobs are taken over now, not at the next renewal.
+                await asyncio.wait_for(self._tick_now.wait(), self.lease_s / 3)
+            self._tick_now.clear()
             try:
                 await self.tick()
             except StoreError as exc:
@@ -152,7 +185,9 @@ class Cluster:
             self.on_fenced()
             return
         await self.take_over()
+        await self.claim_overdue()
         self._inbox.set()  # a missed notification costs one renewal period, no more
+        self._want_claim()
 
     async def take_over(self) -> int:
         """Move the jobs of every process found dead to this one and adopt them; returns how many."""
@@ -167,15 +202,25 @@ class Cluster:
                     self.id,
                 )
             ]
+            # A job of no process (from before several processes) is taken too, but not one waiting in the
+            # shared queue: that one is claimed by a process with a free slot, in the fair order.
             rows = await conn.fetch(
-                "UPDATE jobs SET owner = $1 WHERE (owner = ANY($2::text[]) OR owner IS NULL)"
+                "UPDATE jobs SET owner = $1 WHERE (owner = ANY($2::text[]) OR (owner IS NULL"
+                " AND NOT (status = 'queued' AND submit_started_at IS NULL)))"
                 f" AND (status IN ({_UNFINISHED}) OR (delivered = 0 AND finished_at IS NOT NULL"
                 " AND finished_at > $3)) RETURNING *",
                 self.id,
                 dead,
                 iso(utcnow() - dt.timedelta(seconds=UNDELIVERED_WITHIN_S)),
             )
+            notes = []
             if dead:
+                # The interactions it acknowledged but did not see through: now this process's to answer.
+                notes = await conn.fetch(
+                    "UPDATE interaction_ledger SET owner = $1 WHERE owner = ANY($2::text[]) RETURNING note",
+                    self.id,
+                    dead,
+                )
                 await conn.execute("DELETE FROM bot_processes WHERE id = ANY($1::text[])", dead)
         for row in rows:
             job = job_from_row(row)
@@ -190,6 +235,10 @@ class Cluster:
         self.engine.adopt(unfinished, undelivered)
         if rows:
             self._inbox.set()  # callbacks may wait for the jobs just taken
+        if notes:
+            _log.warning("%s took over %d interactions not seen through", self.id, len(notes))
+            if self.on_interactions_left is not None:
+                self.on_interactions_left([json.loads(row["note"]) for row in notes])
         return len(unfinished)
 
     # -- the guard the engine asks (bot.core.engine.SubmitGuard) ------------------------------
@@ -198,11 +247,12 @@ class Cluster:
         async with self.store.transaction():
             # One round trip: the job as stored, and its account's jobs in flight in every process.
             row = await self.store.fetchone(
-                "SELECT owner, submit_started_at, (SELECT COUNT(*) FROM jobs WHERE provider = ? AND account = ?"
+                "SELECT owner, status, submit_started_at, (SELECT COUNT(*) FROM jobs WHERE provider = ? AND account = ?"
                 f" AND submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})) AS held FROM jobs WHERE id = ?",
                 (job.provider, job.account, job.id),
             )
-            if row is None or row["owner"] != self.id or row["submit_started_at"] is not None:
+            # Not queued any more: cancelled meanwhile (perhaps by a press another process received).
+            if row is None or row["owner"] != self.id or row["status"] != "queued" or row["submit_started_at"]:
                 _log.warning("job %s is no longer %s's to send; leaving it", job.id, self.id)
                 return Clearance.GONE
             if row["held"] >= max_jobs:
@@ -213,8 +263,9 @@ class Cluster:
         return Clearance.GO
 
     async def _other_member_first(self, job: Job) -> bool:
-        """Whether a live process has a job queued for this provider whose member has fewer jobs in flight
-        than this job's member: then that one goes first, as the fair queue orders members in one process."""
+        """Whether a live process, or the shared queue, has a job queued for this provider whose member has
+        fewer jobs in flight than this job's member: then that one goes first, as the fair queue orders
+        members in one process."""
         in_flight = (
             "(SELECT COUNT(*) FROM jobs z WHERE z.user_id = {user} AND z.provider = ? AND z.submit_started_at"
             f" IS NOT NULL AND z.status IN ({_UNFINISHED}))"
@@ -224,10 +275,10 @@ class Cluster:
             return False  # nobody has fewer than none: the usual case, answered without looking at the queue
         row = await self.store.fetchone(
             "SELECT 1 FROM jobs y WHERE y.status = 'queued' AND y.submit_started_at IS NULL AND y.provider = ?"
-            " AND (y.account IS NULL OR y.account = ?) AND y.owner <> ? AND y.user_id <> ?"
-            " AND y.owner IN (SELECT id FROM bot_processes WHERE lease_until > extract(epoch from clock_timestamp()))"
+            " AND (y.account IS NULL OR y.account = ?) AND y.user_id <> ? AND (y.owner IS NULL OR (y.owner <> ?"
+            " AND y.owner IN (SELECT id FROM bot_processes WHERE lease_until > extract(epoch from clock_timestamp()))))"
             f" AND {in_flight.format(user='y.user_id')} < ? LIMIT 1",
-            (job.provider, job.account, self.id, job.user_id, job.provider, mine[0]),
+            (job.provider, job.account, job.user_id, self.id, job.provider, mine[0]),
         )
         return row is not None
 
@@ -243,6 +294,116 @@ class Cluster:
         await self.store.execute("SELECT pg_notify(?, ?)", (INBOX_CHANNEL, owner))
         _log.info("forwarded a %s callback for job %s to %s", provider, job_id, owner)
         return True
+
+    # -- the shared queue ------------------------------------------------------------------------------
+
+    def hand_back(self, jobs: list[Job]) -> None:
+        """Queued jobs this process has no slot for go back to the shared queue (the engine took them out of
+        its own): their message editor stops first, then the owner is cleared, then the others are told."""
+        task = asyncio.create_task(self._hand_back(jobs), name="cluster-hand-back")
+        self._handing.add(task)
+        task.add_done_callback(self._handing.discard)
+
+    async def _hand_back(self, jobs: list[Job]) -> None:
+        ids = [job.id for job in jobs]
+        if self.hand_over is not None:
+            try:
+                await asyncio.wait_for(self.hand_over(ids), HAND_OVER_WAIT_S)
+            except TimeoutError:
+                _log.warning("the message editors of %d jobs did not stop in time; handing them back", len(ids))
+        try:
+            async with self.store.connection() as conn:
+                # Only what is still this process's, queued and never sent; the others are told at the commit.
+                rows = await conn.fetch(
+                    "WITH given AS (UPDATE jobs SET owner = NULL WHERE id = ANY($1::text[]) AND owner = $2"
+                    " AND status = 'queued' AND submit_started_at IS NULL RETURNING id)"
+                    " SELECT id, pg_notify($3, $4) FROM given",
+                    ids,
+                    self.id,
+                    SHARED_CHANNEL,
+                    f"released:{self.id}",
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Kept here: this process shows them and starts them when it has a slot, as with one process.
+            _log.warning("could not hand %d jobs back to the shared queue: %s", len(ids), exc)
+            self.engine.adopt([job for job in jobs if not job.terminal], [])
+            return
+        self.handed_back += len(rows)
+        self._shared_waiting = True
+        _log.debug("%s handed %d of %d waiting jobs back", self.id, len(rows), len(ids))
+
+    def idle(self) -> None:
+        """The engine has a slot free and nothing of its own to start: claim, if anything may be waiting."""
+        if self._shared_waiting:
+            self._claim_wanted.set()
+
+    def _want_claim(self) -> None:
+        self._shared_waiting = True
+        if self.engine.pool.has_free():
+            self._claim_wanted.set()
+
+    def _shared_notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        kind, _, who = payload.partition(":")
+        if kind == "left" and who != self.id:
+            self._tick_now.set()
+        elif who != self.id:
+            self._want_claim()
+        else:
+            self._shared_waiting = True  # its own: claimed back when a slot frees here, not in a loop now
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await self._claim_wanted.wait()
+            self._claim_wanted.clear()
+            try:
+                await self.claim()
+            except StoreError as exc:
+                _log.warning("could not claim from the shared queue: %s", exc)
+
+    async def claim(self) -> int:
+        """Take as many jobs from the shared queue as this process has slots free (and their accounts have
+        across every process), in the fair order of every process's members, and queue them here; returns
+        how many. ``FOR UPDATE SKIP LOCKED``: processes claiming at once take different jobs, no one waits."""
+        pool = self.engine.pool
+        slots = [slot for slot in pool if slot.free > 0]
+        wanted = sum(slot.free for slot in slots)
+        if pool.limit is not None:
+            wanted = min(wanted, pool.limit - sum(slot.in_use for slot in pool))
+        if not slots or wanted <= 0:
+            return 0
+        try:
+            async with self.store.connection() as conn:
+                rows = await conn.fetch(
+                    _CLAIM,
+                    self.id,
+                    [slot.account.provider for slot in slots],
+                    [slot.account.name for slot in slots],
+                    [slot.account.max_jobs for slot in slots],
+                    wanted,
+                )
+                if len(rows) < wanted:
+                    self._shared_waiting = bool(await conn.fetchval(_ANY_SHARED))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"the database could not claim: {exc}") from exc
+        if rows:
+            jobs = sorted((job_from_row(row) for row in rows), key=lambda j: j.created_at)
+            self.claimed += len(jobs)
+            _log.info("%s claimed %d jobs from the shared queue", self.id, len(jobs))
+            self.engine.adopt(jobs, [], claimed=True)
+        return len(rows)
+
+    async def claim_overdue(self) -> int:
+        """Claim the jobs that waited in the shared queue past the queue timeout (whatever the slots), so
+        this engine's watchdog ends them: every job ends, even one no process could take."""
+        cutoff = iso(utcnow() - dt.timedelta(seconds=self.engine.config.queue_timeout_s))
+        rows = await self.store.fetchall(
+            "UPDATE jobs SET owner = ? WHERE owner IS NULL AND status = 'queued' AND submit_started_at IS NULL"
+            " AND created_at < ? RETURNING *",
+            (self.id, cutoff),
+        )
+        if rows:
+            self.engine.adopt([job_from_row(row) for row in rows], [], claimed=True)
+        return len(rows)
 
     # -- the inbox ---------------------------------------------------------------------------------
 
@@ -274,3 +435,38 @@ class Cluster:
             except Exception:
                 _log.exception("a forwarded %s callback could not be applied", row["provider"])
         return len(rows)
+
+
+_IN_FLIGHT = f"submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})"
+# The claim: jobs of the shared queue that an account of this process can run and that has a slot free
+# across every process, in the fair order of FairQueue across all processes: a member's next job comes
+# after as many turns as the member has jobs in flight and queued before it, so one member's burst waits
+# behind the others' first jobs; equal turns go oldest first. $1 this process, $2-$4 its accounts with a
+# slot free here (provider, name, their limit), $5 its free slots.
+_CLAIM = f"""
+WITH room AS (
+    SELECT a.provider, a.account, a.max_jobs - (SELECT COUNT(*) FROM jobs h WHERE h.provider = a.provider
+        AND h.account = a.account AND h.{_IN_FLIGHT}) AS free
+    FROM unnest($2::text[], $3::text[], $4::bigint[]) AS a(provider, account, max_jobs)
+), waiting AS (
+    SELECT q.id, q.created_at, row_number() OVER (PARTITION BY q.user_id, q.provider ORDER BY q.created_at)
+        + (SELECT COUNT(*) FROM jobs z WHERE z.user_id = q.user_id AND z.provider = q.provider AND z.{_IN_FLIGHT})
+        AS turn
+    FROM jobs q
+    WHERE q.owner IS NULL AND q.status = 'queued' AND q.submit_started_at IS NULL
+        AND q.provider IN (SELECT provider FROM room WHERE free > 0)
+), picked AS (
+    SELECT j.id FROM jobs j JOIN waiting w ON w.id = j.id
+    WHERE j.owner IS NULL AND j.status = 'queued' AND j.submit_started_at IS NULL
+        AND EXISTS (SELECT 1 FROM room r WHERE r.free > 0 AND r.provider = j.provider
+            AND (j.action = 'imagine' OR j.account IS NULL OR r.account = j.account))
+    ORDER BY w.turn, w.created_at
+    LIMIT LEAST($5::bigint, (SELECT COALESCE(SUM(free), 0) FROM room WHERE free > 0))
+    FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE jobs SET owner = $1 FROM picked WHERE jobs.id = picked.id RETURNING jobs.*
+"""
+# Whether anything waits in the shared queue at all (after a claim that took fewer jobs than it wanted).
+_ANY_SHARED = (
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE owner IS NULL AND status = 'queued' AND submit_started_at IS NULL)"
+)

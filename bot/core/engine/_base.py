@@ -54,6 +54,12 @@ class SubmitGuard(Protocol):
     async def forward_webhook(self, job_id: str, provider: str, headers: Mapping[str, str], body: bytes) -> bool:
         """Hand a callback about a job another process owns to that process; False: it is ours to apply."""
 
+    def hand_back(self, jobs: list[Job]) -> None:
+        """Queued jobs this process cannot start now (taken out of its queue): offer them to every process."""
+
+    def idle(self) -> None:
+        """This process has a slot free and nothing of its own to start: take work the others offer."""
+
 
 # Submits and result edits in progress at once (see WorkGate): enough to keep a provider's and Discord's
 # round trips overlapped, few enough that an interaction is never queued behind a whole burst.
