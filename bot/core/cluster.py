@@ -388,7 +388,7 @@ class Cluster:
         if rows:
             jobs = sorted((job_from_row(row) for row in rows), key=lambda j: j.created_at)
             self.claimed += len(jobs)
-            _log.info("%s claimed %d jobs from the shared queue", self.id, len(jobs))
+            _log.debug("%s claimed %d jobs from the shared queue", self.id, len(jobs))
             self.engine.adopt(jobs, [], claimed=True)
         return len(rows)
 
@@ -441,8 +441,10 @@ _IN_FLIGHT = f"submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})"
 # The claim: jobs of the shared queue that an account of this process can run and that has a slot free
 # across every process, in the fair order of FairQueue across all processes: a member's next job comes
 # after as many turns as the member has jobs in flight and queued before it, so one member's burst waits
-# behind the others' first jobs; equal turns go oldest first. $1 this process, $2-$4 its accounts with a
-# slot free here (provider, name, their limit), $5 its free slots.
+# behind the others' first jobs; equal turns go oldest first. No more than the slots left once the jobs
+# that processes hold queued (just received, or claimed and about to be sent) take theirs, so a claim does
+# not take what would only have to wait and go back. $1 this process, $2-$4 its accounts with a slot free
+# here (provider, name, their limit), $5 its free slots.
 _CLAIM = f"""
 WITH room AS (
     SELECT a.provider, a.account, a.max_jobs - (SELECT COUNT(*) FROM jobs h WHERE h.provider = a.provider
@@ -461,7 +463,9 @@ WITH room AS (
         AND EXISTS (SELECT 1 FROM room r WHERE r.free > 0 AND r.provider = j.provider
             AND (j.action = 'imagine' OR j.account IS NULL OR r.account = j.account))
     ORDER BY w.turn, w.created_at
-    LIMIT LEAST($5::bigint, (SELECT COALESCE(SUM(free), 0) FROM room WHERE free > 0))
+    LIMIT LEAST($5::bigint, GREATEST(0, (SELECT COALESCE(SUM(free), 0) FROM room WHERE free > 0)
+        - (SELECT COUNT(*) FROM jobs p WHERE p.status = 'queued' AND p.submit_started_at IS NULL
+            AND p.owner IS NOT NULL AND p.provider IN (SELECT provider FROM room))))
     FOR UPDATE OF j SKIP LOCKED
 )
 UPDATE jobs SET owner = $1 FROM picked WHERE jobs.id = picked.id RETURNING jobs.*

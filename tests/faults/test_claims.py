@@ -38,8 +38,8 @@ from tests.helpers import wait_until
 pytestmark = pytest.mark.e2e
 
 LEASE_S = 3
-FIRST_JOBS = 8
-SECOND_JOBS = 6
+FIRST_JOBS = 6
+SECOND_JOBS = 5
 # The account's limit is above every burst here: the processes' own limits decide who runs what.
 MAX_JOBS = 16
 _EDITS = (
@@ -95,9 +95,10 @@ async def test_queued_jobs_spread_a_graceful_stop_hands_them_over_and_a_dead_def
         next(c["id"] for c in first_guild["channels"] if c["name"] == "imagine"),
         second_guild["channels"]["imagine"],
     ]
-    sim = simulator("imaginepro", api_key=API_KEY, step_seconds=0.3, steps=3, previews=False, stock_images=True)
+    sim = simulator("imaginepro", api_key=API_KEY, step_seconds=0.3, steps=2, previews=False, stock_images=True)
     sim.faults.latency = 0.05
     await sim.start()
+    starting: asyncio.Task[Any] | None = None
     try:
         common = {
             "DATABASE_URL": postgres_url,
@@ -161,6 +162,11 @@ async def test_queued_jobs_spread_a_graceful_stop_hands_them_over_and_a_dead_def
 
         await wait_until(second_busy, within=20, interval=0.02, what="the second process with jobs in flight")
         await second.stop()
+        # The third process (phase 3, on the same shard) starts while the first finishes the second's jobs.
+        crash_env = provider_env(
+            "imaginepro", sim, free_port(), SHARD_IDS=1, **{crashpoints.ENV: "after_defer"}, **common
+        )
+        starting = asyncio.create_task(start_bot(**crash_env))
         try:
             rows = await wait_until(
                 lambda: _settled(postgres_url, ld, stopped),
@@ -181,9 +187,7 @@ async def test_queued_jobs_spread_a_graceful_stop_hands_them_over_and_a_dead_def
         assert f"{second_id} handed" in bot_logs([second.workdir]) or "took over" in bot_logs([first.workdir])
 
         # -- 3. kill -9 right after a defer: the survivor answers the "thinking…" message ---------------
-        crashing = await start_bot(
-            **provider_env("imaginepro", sim, free_port(), SHARD_IDS=1, **{crashpoints.ENV: "after_defer"}, **common)
-        )
+        crashing = await starting
         killed = await ld.invoke("alice", channels[1], "imagine", {"prompt": "cut off"})
         process = crashing.process
         assert process is not None
@@ -198,6 +202,9 @@ async def test_queued_jobs_spread_a_graceful_stop_hands_them_over_and_a_dead_def
         await wait_until(answered, within=LEASE_S * 4 / 3 + 5, interval=0.1, what="the survivor to answer the defer")
         assert message_id not in await _rows(postgres_url)
     finally:
+        if starting is not None and not starting.done():
+            starting.cancel()  # the process it started, if any, is stopped by the fixture
+            await asyncio.gather(starting, return_exceptions=True)
         await sim.stop()
 
     twice = {ref: n for ref, n in sim.submits.items() if n > 1}

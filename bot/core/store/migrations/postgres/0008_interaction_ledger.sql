@@ -1,4 +1,4 @@
--- PostgreSQL's text of 0008_interaction_ledger.sql: the same table, and the index of the shared queue, which
+-- PostgreSQL's text of 0008_interaction_ledger.sql: the same table, and the index of the waiting jobs, which
 -- only several processes read (SQLite, one process, would only pay for it on every write).
 
 -- The interaction ledger of processes sharing a PostgreSQL database (issue 13): an /imagine or a press
@@ -14,6 +14,7 @@ CREATE TABLE interaction_ledger (
 );
 CREATE INDEX interaction_ledger_owner ON interaction_ledger (owner);
 
--- Queued jobs handed back by their process (owner NULL) wait for any process with a free slot to claim
--- them, in the fair order (bot.core.cluster.Cluster.claim).
-CREATE INDEX jobs_shared_queue ON jobs (provider, user_id, created_at) WHERE owner IS NULL AND status = 'queued';
+-- The jobs waiting to be sent: those handed back by their process (owner NULL) wait for any process with
+-- a free slot to claim them in the fair order, and those a process holds count against the slots a claim
+-- may take (bot.core.cluster.Cluster.claim).
+CREATE INDEX jobs_waiting ON jobs (provider, user_id, created_at) WHERE status = 'queued' AND submit_started_at IS NULL;
