@@ -1,27 +1,47 @@
 """Several bot processes sharing one set of jobs on PostgreSQL.
 
-Each process registers in ``bot_processes`` with a lease it renews every third of ``JOB_LEASE_S``, and
-owns the jobs it takes in (``jobs.owner``, stamped by the store). Its engine runs those jobs as it would
-alone; what the processes share goes through the database:
+Each process registers in ``bot_processes`` with a lease it renews every third of ``JOB_LEASE_S``; that
+one lease covers every job the process owns (``jobs.owner``), so owning a thousand jobs costs one write per
+renewal. A job's owner is the only process that works on it and edits its message. What moves between
+processes, and when:
 
+- **Taking in.** The process that receives an interaction stores its job as its own and starts it at once
+  when it has a slot free (no detour through the database on an idle cluster).
+- **The shared queue.** A queued job its owner cannot start now (every slot of this process taken, see
+  ``PROCESS_MAX_JOBS``; or the guarded write below says wait) goes back to the shared queue: the engine
+  takes it out of its own queue, the message editor shows its latest state and stops
+  (:attr:`Cluster.hand_over`), and only then is its owner cleared (``owner IS NULL``) and the others told
+  (``NOTIFY imagine_shared``). A process with a slot free claims from the shared queue
+  (:meth:`Cluster.claim`, ``FOR UPDATE SKIP LOCKED``: claims at once take different jobs and never wait for
+  each other) in the fair order across every process's members, no more than its free slots and the
+  slots its accounts have left across all processes, and becomes the owner: from then on its editor alone
+  edits the message. A job is never taken from a process that is about to send it: only the owner hands
+  a job back, and only one it could not start.
+- **Leaving.** A graceful stop (SIGTERM) hands the queued jobs back after the editors stopped, gives the
+  lease up and says so, so another process claims those and takes the rest over at once (a deploy, not
+  a death).
 - **Takeover.** A process whose lease ran out is dead to the others: the first to see it claims its
   process row (``FOR UPDATE SKIP LOCKED``, so one process takes each dead one), moves its unfinished and
-  undelivered jobs to itself in the same transaction and adopts them exactly as a restart does
-  (``JobEngine.adopt``): a queued job is queued, a job whose submit may have been sent waits in limbo to
-  be claimed and is never sent again, a followed job is followed. A job is taken over within about
-  ``JOB_LEASE_S`` plus a third of it.
+  undelivered jobs and its open interaction notes (``interaction_ledger``, :mod:`bot.core.ledger`) to
+  itself in the same transaction and adopts them exactly as a restart does (``JobEngine.adopt``): a
+  queued job is queued, a job whose submit may have been sent waits in limbo to be claimed and is never
+  sent again, a followed job is followed, and an interaction acknowledged but never stored as a job is
+  answered on its message as a restart answers it. Within about ``JOB_LEASE_S`` plus a third of it.
 - **Never twice.** The submit is recorded by a conditional write that holds only while the job is still
-  this process's and unsent, under the transaction lock every process shares; a process that was
-  thought dead (a long pause) and lost its jobs finds the write refused and sends nothing, and learns at
-  its next renewal that its lease is gone (it then stops, see ``on_fenced``).
+  this process's, queued and unsent, under the transaction lock every process shares; a process that
+  was thought dead (a long pause) and lost its jobs finds the write refused and sends nothing, and learns
+  at its next renewal that its lease is gone (it then stops, see ``on_fenced``).
 - **Account limits and the fair queue across processes.** The same write counts the account's slots
-  held by every process's jobs, and lets a job wait while a live process has a queued job for that
-  provider whose member has fewer jobs in flight (the round-robin of ``FairQueue``, across processes).
+  held by every process's jobs, and lets a job wait while the shared queue or a live process has a
+  queued job for that provider whose member has fewer jobs in flight (the round-robin of ``FairQueue``,
+  across processes); the claim takes jobs in the same order.
 - **Callbacks anywhere.** A provider callback about a job another process owns is stored in
   ``webhook_inbox`` and the owner woken with ``NOTIFY``; the owner (``LISTEN``) applies it as if it had
   received it. A taken-over job's waiting callbacks go to its new owner.
 
-Discord is not here: each process's presenter edits the messages of its own jobs only.
+Discord is not here: each process's presenter edits the messages of its own jobs only; a job's stored
+interaction token, channel and message id let whichever process owns it edit its message (through the
+token while it is valid, then the channel route with the bot token).
 """
 
 from __future__ import annotations
