@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
-
 import pytest
 
 from bot.core.cluster import Cluster
@@ -217,7 +216,9 @@ async def test_a_claim_takes_no_more_than_the_account_has_room_for_across_proces
     assert len({j.id for j in a.engine.claimed} & {j.id for j in waiting}) == 5
 
 
-async def test_claims_at_once_take_different_jobs_and_skip_a_locked_one(members: list[Member], postgres_url: str) -> None:
+async def test_claims_at_once_take_different_jobs_and_skip_a_locked_one(
+    members: list[Member], postgres_url: str
+) -> None:
     a, b = members
     jobs = [await _shared(a.store, i, 30 - i) for i in range(6)]
     _free(a, 2)
