@@ -79,6 +79,8 @@ UNDELIVERED_WITHIN_S = 86400
 SHARED_CHANNEL = "imagine_shared"
 # A job handed back waits at most this long for its message editor to finish (see Cluster.hand_over).
 HAND_OVER_WAIT_S = 10.0
+# Jobs that could not be handed back (the database away) are queued here again after this long.
+HAND_BACK_RETRY_S = 1.0
 _UNFINISHED = ", ".join(f"'{status}'" for status in UNFINISHED)
 
 
@@ -332,20 +334,18 @@ class Cluster:
             except TimeoutError:
                 _log.warning("the message editors of %d jobs did not stop in time; handing them back", len(ids))
         try:
-            async with self.store.connection() as conn:
-                # Only what is still this process's, queued and never sent; the others are told at the commit.
-                rows = await conn.fetch(
-                    "WITH given AS (UPDATE jobs SET owner = NULL WHERE id = ANY($1::text[]) AND owner = $2"
-                    " AND status = 'queued' AND submit_started_at IS NULL RETURNING id)"
-                    " SELECT id, pg_notify($3, $4) FROM given",
-                    ids,
-                    self.id,
-                    SHARED_CHANNEL,
-                    f"released:{self.id}",
-                )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            # Kept here: this process shows them and starts them when it has a slot, as with one process.
+            # Only what is still this process's, queued and never sent; the others are told at the commit.
+            rows = await self.store.fetchall(
+                "WITH given AS (UPDATE jobs SET owner = NULL WHERE id = ANY(?::text[]) AND owner = ?"
+                " AND status = 'queued' AND submit_started_at IS NULL RETURNING id)"
+                " SELECT id, pg_notify(?, ?) FROM given",
+                (ids, self.id, SHARED_CHANNEL, f"released:{self.id}"),
+            )
+        except StoreError as exc:
+            # Kept here: this process shows them and starts them when it has a slot, as with one process
+            # (after a pause: with the database away, handing them back again at once would only spin).
             _log.warning("could not hand %d jobs back to the shared queue: %s", len(ids), exc)
+            await asyncio.sleep(HAND_BACK_RETRY_S)
             self.engine.adopt([job for job in jobs if not job.terminal], [])
             return
         self.handed_back += len(rows)
@@ -391,20 +391,13 @@ class Cluster:
             wanted = min(wanted, pool.limit - sum(slot.in_use for slot in pool))
         if not slots or wanted <= 0:
             return 0
-        try:
-            async with self.store.connection() as conn:
-                rows = await conn.fetch(
-                    _CLAIM,
-                    self.id,
-                    [slot.account.provider for slot in slots],
-                    [slot.account.name for slot in slots],
-                    [slot.account.max_jobs for slot in slots],
-                    wanted,
-                )
-                if len(rows) < wanted:
-                    self._shared_waiting = bool(await conn.fetchval(_ANY_SHARED))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"the database could not claim: {exc}") from exc
+        providers = [slot.account.provider for slot in slots]
+        names = [slot.account.name for slot in slots]
+        limits = [slot.account.max_jobs for slot in slots]
+        rows = await self.store.fetchall(_CLAIM, (providers, names, limits, wanted, self.id))
+        if len(rows) < wanted:
+            waiting = await self.store.fetchone(_ANY_SHARED)
+            self._shared_waiting = bool(waiting and waiting[0])
         if rows:
             jobs = sorted((job_from_row(row) for row in rows), key=lambda j: j.created_at)
             self.claimed += len(jobs)
@@ -463,13 +456,13 @@ _IN_FLIGHT = f"submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})"
 # after as many turns as the member has jobs in flight and queued before it, so one member's burst waits
 # behind the others' first jobs; equal turns go oldest first. No more than the slots left once the jobs
 # that processes hold queued (just received, or claimed and about to be sent) take theirs, so a claim does
-# not take what would only have to wait and go back. $1 this process, $2-$4 its accounts with a slot free
-# here (provider, name, their limit), $5 its free slots.
+# not take what would only have to wait and go back. The marks, in order: this process's accounts with a
+# slot free here (providers, names, their limits), its free slots, this process.
 _CLAIM = f"""
 WITH room AS (
     SELECT a.provider, a.account, a.max_jobs - (SELECT COUNT(*) FROM jobs h WHERE h.provider = a.provider
         AND h.account = a.account AND h.{_IN_FLIGHT}) AS free
-    FROM unnest($2::text[], $3::text[], $4::bigint[]) AS a(provider, account, max_jobs)
+    FROM unnest(?::text[], ?::text[], ?::bigint[]) AS a(provider, account, max_jobs)
 ), waiting AS (
     SELECT q.id, q.created_at, row_number() OVER (PARTITION BY q.user_id, q.provider ORDER BY q.created_at)
         + (SELECT COUNT(*) FROM jobs z WHERE z.user_id = q.user_id AND z.provider = q.provider AND z.{_IN_FLIGHT})
@@ -483,12 +476,12 @@ WITH room AS (
         AND EXISTS (SELECT 1 FROM room r WHERE r.free > 0 AND r.provider = j.provider
             AND (j.action = 'imagine' OR j.account IS NULL OR r.account = j.account))
     ORDER BY w.turn, w.created_at
-    LIMIT LEAST($5::bigint, GREATEST(0, (SELECT COALESCE(SUM(free), 0) FROM room WHERE free > 0)
+    LIMIT LEAST(?::bigint, GREATEST(0, (SELECT COALESCE(SUM(free), 0) FROM room WHERE free > 0)
         - (SELECT COUNT(*) FROM jobs p WHERE p.status = 'queued' AND p.submit_started_at IS NULL
             AND p.owner IS NOT NULL AND p.provider IN (SELECT provider FROM room))))
     FOR UPDATE OF j SKIP LOCKED
 )
-UPDATE jobs SET owner = $1 FROM picked WHERE jobs.id = picked.id RETURNING jobs.*
+UPDATE jobs SET owner = ? FROM picked WHERE jobs.id = picked.id RETURNING jobs.*
 """
 # Whether anything waits in the shared queue at all (after a claim that took fewer jobs than it wanted).
 _ANY_SHARED = (
