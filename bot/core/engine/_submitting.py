@@ -76,7 +76,10 @@ class Submitting(Following):
                     job.attempts -= 1
                     self.pool.release(key)
                     if clearance is Clearance.WAIT:
-                        self._give_back([job])
+                        # The jobs queued here for that provider would only be told the same, one transaction
+                        # each: they go back with it, and come back in the fair order as slots free up.
+                        same = [j for j in self._queue.jobs() if j.provider == job.provider]
+                        self._give_back([job, *same])
                     return
                 crashpoints.reached("before_submit")
                 with crashpoints.submitting():
