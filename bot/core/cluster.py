@@ -389,6 +389,8 @@ class Cluster:
         wanted = sum(slot.free for slot in slots)
         if pool.limit is not None:
             wanted = min(wanted, pool.limit - sum(slot.in_use for slot in pool))
+        # The jobs queued here (claimed a moment ago, not yet started) take these slots first.
+        wanted -= self.engine.queued
         if not slots or wanted <= 0:
             return 0
         providers = [slot.account.provider for slot in slots]

@@ -29,6 +29,7 @@ class Engine:
 
     def __init__(self) -> None:
         self.guard: Any = None
+        self.queued = 0
         self.config = EngineConfig()
         self.pool = AccountPool([SimpleNamespace(account=Account("imaginepro", "acct", "http://sim", max_jobs=10))])  # type: ignore[list-item]
         self.adopted: list[Job] = []
