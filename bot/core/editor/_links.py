@@ -84,9 +84,7 @@ class EditorLinks:
         self._key = key
         self.ttl_s = ttl_s
 
-    def issue(
-        self, *, member_id: int, job_id: str, channel_id: int, guild_id: int | None, locale: str | None
-    ) -> str:
+    def issue(self, *, member_id: int, job_id: str, channel_id: int, guild_id: int | None, locale: str | None) -> str:
         expires = int(time.time() + self.ttl_s)
         fields = (str(member_id), job_id, str(channel_id), str(guild_id or 0), locale or "", str(expires),
                   secrets.token_hex(12))  # fmt: skip

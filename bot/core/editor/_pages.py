@@ -109,7 +109,7 @@ def check_mask(data: bytes, size: tuple[int, int]) -> bytes:
             mask = image.convert("L").point(lambda v: 255 if v >= PAINTED_FROM else 0)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
         raise MaskProblem("editor.mask_unreadable") from None
-    low, high = mask.getextrema()  # type: ignore[misc]
+    low, high = mask.getextrema()
     if high == 0:
         raise MaskProblem("editor.mask_empty")
     if low == 255:
@@ -227,7 +227,7 @@ class Editor:
         body = (
             '<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
             ' initial-scale=1"><link rel="stylesheet" href="static/editor.css">'
-            f"<title>{html.escape(texts['editor.title'])}</title></head><body><main class=\"problem\">"
+            f'<title>{html.escape(texts["editor.title"])}</title></head><body><main class="problem">'
             f'<p role="alert">{html.escape(texts["editor." + problem.kind])}</p></main></body></html>'
         )
         return web.Response(text=body, status=status, content_type="text/html", headers=_HEADERS)
