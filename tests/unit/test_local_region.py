@@ -33,7 +33,7 @@ async def _image(local: LocalProvider, job_id: str) -> Image.Image:
     return Image.open(io.BytesIO(await local.fetch_image(url))).convert("RGB")
 
 
-async def test_the_region_is_redrawn_and_the_rest_kept(tmp_path: Path) -> None:
+async def test_the_region_is_redrawn_the_rest_kept_and_bad_masks_refused(tmp_path: Path) -> None:
     async with httpx.AsyncClient() as http:
         local = local_provider(tmp_path, http)
         assert Verb.VARY_REGION in local.capabilities.verbs and Verb.VARY_REGION in local.documented_verbs
@@ -66,19 +66,11 @@ async def test_the_region_is_redrawn_and_the_rest_kept(tmp_path: Path) -> None:
         rerolled = split_grid(await _image(local, again.provider_job_id))
         assert ImageChops.multiply(ImageChops.difference(rerolled[0], picture).convert("L"), outside).getbbox() is None
         assert rerolled[0].tobytes() != tiles[0].tobytes()
-
-
-async def test_a_mask_it_cannot_use_is_refused(tmp_path: Path) -> None:
-    async with httpx.AsyncClient() as http:
-        local = local_provider(tmp_path, http)
-        grid = await local.imagine(ImagineRequest("g", "a fox", seed=3))
-        upscale = await local.act(ActionRequest("u", Action.U2, grid.provider_job_id, {}, ""))
-        size = (await _image(local, upscale.provider_job_id)).size
+        # A mask it cannot use is refused before anything is made: another size, nothing painted, no PNG, none.
+        size = picture.size
         for data in (_mask((size[0] // 2, size[1]), (0, 0, 10, 10)), _mask(size, None), b"not a png", None):
             with pytest.raises(ProviderError):
-                await local.act(ActionRequest("r", Action.VARY_REGION, upscale.provider_job_id, {}, "", mask=data))
+                await local.act(ActionRequest("x", Action.VARY_REGION, upscale.provider_job_id, {}, "", mask=data))
         # Vary (Region) is offered on an upscale, not on a grid.
         with pytest.raises(ProviderError):
-            await local.act(
-                ActionRequest("x", Action.VARY_REGION, grid.provider_job_id, {}, "", mask=_mask(size, (0, 0, 9, 9)))
-            )
+            await local.act(ActionRequest("y", Action.VARY_REGION, grid.provider_job_id, {}, "", mask=_mask(size, box)))
