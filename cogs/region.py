@@ -7,6 +7,11 @@ bot a public address when it has none. Submit moderates and parses the edited pr
 would be, posts the new job's public message in the channel and stores the job in the transaction that
 uses the link up. A refusal at any step posts nothing and leaves the link unused.
 
+A crash between posting that message and storing the job would leave a message promising a job nobody
+made. So a note (``editor:posting:<job id>`` in the bot's state) is written before the post and removed
+once the job is stored or the message withdrawn; the next start finds a note whose job does not exist and
+says on its message that the job was not started (nothing was sent, nothing counted, the link unused).
+
 Why a channel message (the bot's token) rather than a followup on the press's interaction: the member may
 paint for longer than the press's 15-minute token lives, nothing secret need be kept for the link, and
 every job past 15 minutes is already edited by that route. The job is then stored like any other (with
@@ -16,10 +21,14 @@ records it from the engine's events as it does every job.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +55,11 @@ _log = logging.getLogger(__name__)
 
 # Discord markdown in the texts shared with Discord replies, dropped where the page shows them as plain text.
 _MARKDOWN = re.compile(r"\*\*|`")
+# The note of a job's message posted but the job not stored yet; found by the next start if a crash cut it.
+_POSTING = "editor:posting:"
+# A note this old was left by a crash (a submit takes well under a second between post and store); younger
+# ones may be another process's submit in flight, so they are looked at again this much later.
+ORPHAN_AFTER_S = 60.0
 
 
 def _plain(text: str) -> str:
@@ -77,13 +91,19 @@ class RegionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REGI
 class Region(RuntimeAccess, commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         RegionButton.cog = self
         self.bot.add_dynamic_items(RegionButton)
         self.bot.runtime.editor.frontend = self
+        self._sweeper = asyncio.create_task(self._sweep_twice(), name="editor-orphans")
 
     async def cog_unload(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         self.bot.remove_dynamic_items(RegionButton)
         if RegionButton.cog is self:
             RegionButton.cog = None
@@ -189,9 +209,18 @@ class Region(RuntimeAccess, commands.Cog):
             upload_limit=parent.upload_limit,
             locale=parent.locale,
         )
+        store = self.bot.runtime.store
+        note = {"channel": claims.channel_id, "guild": claims.guild_id, "message": None, "at": time.time(),
+                "locale": parent.locale}  # fmt: skip
+        await store.set_state(_POSTING + child.id, json.dumps(note))
         channel = self.bot.get_partial_messageable(claims.channel_id, guild_id=claims.guild_id)
-        message = await channel.send(job_content(child), allowed_mentions=NO_MENTIONS)
+        try:
+            message = await channel.send(job_content(child), allowed_mentions=NO_MENTIONS)
+        except BaseException:
+            await self._forget(child.id)
+            raise
         child.message_id = message.id
+        await store.set_state(_POSTING + child.id, json.dumps(note | {"message": message.id}))
         admit_member = self.moderation.admitter(roles)
 
         async def admit(job: Job) -> None:
@@ -202,14 +231,64 @@ class Region(RuntimeAccess, commands.Cog):
             await self.engine.submit_child(child, admit=admit)
         except (Refusal, LinkProblem) as exc:
             await _delete_quietly(message)
+            await self._forget(child.id)
             if isinstance(exc, LinkProblem):
                 raise
             return EditorVerdict(False, _plain(refusal_text(exc, locale)))
-        except BaseException:
+        except Exception:
             await _delete_quietly(message)
+            await self._forget(child.id)
             raise
+        await self._forget(child.id)
         _log.info("Vary (Region) job %s from the editor, on job %s", child.id, parent.id)
         return EditorVerdict(True, t(locale, "region.made"), job_link(child))
+
+    # -- messages a crash left without their job ------------------------------------------------------
+
+    async def _forget(self, job_id: str) -> None:
+        await self.bot.runtime.store.execute("DELETE FROM bot_state WHERE key = ?", (_POSTING + job_id,))
+
+    async def _sweep_twice(self) -> None:
+        """At start, and once more when the notes young at start are old enough to judge."""
+        try:
+            await self.sweep()
+            await asyncio.sleep(ORPHAN_AFTER_S)
+            await self.sweep()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("could not look for Vary (Region) messages left by a crash")
+
+    async def sweep(self, older_than: float = ORPHAN_AFTER_S) -> int:
+        """Say on each message a crash left without its job that it was not started; how many were found."""
+        store = self.bot.runtime.store
+        rows = await store.fetchall("SELECT key, value FROM bot_state WHERE key LIKE ?", (_POSTING + "%",))
+        found = 0
+        for row in rows:
+            job_id = str(row[0])[len(_POSTING) :]
+            try:
+                note = json.loads(str(row[1]))
+                if time.time() - float(note["at"]) < older_than:
+                    continue
+            except (ValueError, KeyError, TypeError):
+                note = {}
+            if await self.engine.get(job_id) is not None:
+                await self._forget(job_id)  # stored after all: the engine shows it on its message
+                continue
+            if note.get("message"):
+                partial = self.bot.get_partial_messageable(int(note["channel"]), guild_id=note.get("guild"))
+                try:
+                    await partial.get_partial_message(int(note["message"])).edit(
+                        content=t(note.get("locale"), "region.not_started"), allowed_mentions=NO_MENTIONS
+                    )
+                except discord.NotFound:
+                    pass  # deleted meanwhile: nothing to explain
+                except discord.HTTPException as exc:
+                    _log.info("could not explain the message of job %s yet: %s", job_id, exc.status)
+                    continue  # the next start tries again
+            found += 1
+            await self._forget(job_id)
+        return found
 
 
 async def _delete_quietly(message: discord.Message) -> None:

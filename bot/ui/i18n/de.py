@@ -551,6 +551,9 @@ STRINGS.update(
         " hat dafür noch keine öffentliche Adresse. Wer den Bot betreibt, kann `WEBHOOK_PUBLIC_URL` (die"
         " https-Adresse, unter der der Webserver des Bots erreichbar ist) und `HTTP_PORT` (damit dieser"
         " Webserver läuft) setzen und ihn neu starten. Es wurde nichts gesendet.",
+        "region.not_started": "❌ **Nicht gestartet:** Der Bot wurde neu gestartet, bevor er dieses Variieren"
+        " (Bereich) starten konnte. Es wurde nichts an den Bilddienst gesendet und es zählt nicht für dein"
+        " Kontingent. Sende im Editor erneut oder drücke Variieren (Bereich) für einen neuen Link.",
         "region.made": "Gesendet. Der neue Auftrag hat eine eigene Nachricht im Kanal.",
         "region.no_member": "Du bist nicht mehr Mitglied dieses Servers, daher wurde nichts gesendet.",
         "editor.title": "Variieren (Bereich)",

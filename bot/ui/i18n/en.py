@@ -329,6 +329,9 @@ STRINGS.update(
         "region.no_url": "Vary (Region) opens an editor on the bot's own web page, and this bot has no public"
         " address for it yet. Whoever runs the bot can set `WEBHOOK_PUBLIC_URL` (the https address that reaches"
         " the bot's web server) and `HTTP_PORT` (so that web server runs), then restart it. Nothing was sent.",
+        "region.not_started": "❌ **Not started:** The bot restarted before it could start this Vary (Region)."
+        " Nothing was sent to the image service and it does not count against your quota. Submit from the editor"
+        " again, or press Vary (Region) for a new link.",
         "region.made": "Sent. The new job has its own message in the channel.",
         "region.no_member": "You are no longer a member of that server, so nothing was sent.",
         "editor.title": "Vary (Region)",
