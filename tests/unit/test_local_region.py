@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
 from bot.core.errors import ProviderError
-from bot.core.models import Action, JobStatus, Verb
+from bot.core.models import MASK_PARAM, Action, Job, JobStatus, Verb
 from bot.core.providers.base import ActionRequest, ImagineRequest
 from bot.core.providers.local import LocalProvider, split_grid
-from tests.unit.conftest import local_provider
+from bot.core.store import Store
+from tests.unit.conftest import local_provider, make_job, wait_until
 
 
 def _mask(size: tuple[int, int], box: tuple[int, int, int, int] | None) -> bytes:
@@ -74,3 +77,40 @@ async def test_the_region_is_redrawn_the_rest_kept_and_bad_masks_refused(tmp_pat
         # Vary (Region) is offered on an upscale, not on a grid.
         with pytest.raises(ProviderError):
             await local.act(ActionRequest("y", Action.VARY_REGION, grid.provider_job_id, {}, "", mask=_mask(size, box)))
+
+
+async def test_a_stored_vary_region_job_runs_after_a_restart(make_engine: Any, store: Store, tmp_path: Path) -> None:
+    """The mask lives in the job's params, so a Vary (Region) job stored before a restart is sent with it by
+    the next engine, and a second one on the same picture is a job of its own (each link makes one)."""
+    async with httpx.AsyncClient() as http:
+        local = local_provider(tmp_path, http)
+        grid = await local.imagine(ImagineRequest("g", "a windmill", seed=11))
+        upscale = await local.act(ActionRequest("u", Action.U3, grid.provider_job_id, {}, ""))
+        update = await local.poll(upscale.provider_job_id, {})
+        size = (await _image(local, upscale.provider_job_id)).size
+        parent = make_job(
+            action=Action.U3, status=JobStatus.COMPLETED, provider_job_id=upscale.provider_job_id, account="local",
+            image_urls=list(update.image_urls), actions=list(update.actions or ()),
+        )  # fmt: skip
+        await store.insert_job(parent)
+        mask = base64.b64encode(_mask(size, (0, 0, size[0] // 3, size[1] // 3))).decode()
+
+        def child() -> Job:
+            return make_job(
+                parent_id=parent.id, action=Action.VARY_REGION, account="local", prompt="a blue door",
+                prompt_final="a blue door", params={"remix": True, MASK_PARAM: mask},
+            )  # fmt: skip
+
+        first = child()
+        assert (await store.insert_child(first))[1]
+        engine, _ = make_engine(local)  # a fresh engine over the stored jobs: the start after a restart
+        await engine.start()
+
+        async def done() -> Job | None:
+            job = await store.get_job(first.id)
+            return job if job is not None and job.terminal else None
+
+        finished = await wait_until(done, within=30.0)
+        assert finished.status is JobStatus.COMPLETED and finished.grid_url, finished.error_detail
+        await engine.stop()
+        assert (await store.insert_child(child()))[1], "another Vary (Region) on the same picture is a job of its own"
