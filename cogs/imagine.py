@@ -4,7 +4,9 @@ Between the defer (a public "thinking…" message) and the stored job there is a
 would leave that message thinking forever: nothing in the database knows about it. So every interaction
 is noted in an :class:`InteractionLedger` before it is deferred, and the note is removed once the job is
 stored or the member has their answer. The next start finds the notes of the interactions a crash cut
-off and explains each on its message (see :meth:`Imagine.settle_left_over`).
+off and explains each on its message (see :meth:`Imagine.settle_left_over`). With several processes on
+PostgreSQL the notes are rows of a table instead (:mod:`bot.core.ledger`), and the process that takes a
+dead one's jobs over explains its notes.
 """
 
 from __future__ import annotations
@@ -350,6 +352,11 @@ class Imagine(RuntimeAccess, commands.Cog):
                 await asyncio.gather(task, return_exceptions=True)
         self.ledger.close()
         if self.shared is not None:
+            if (
+                self.bot.runtime.cluster is not None
+                and self.bot.runtime.cluster.on_interactions_left == self._taken_over
+            ):
+                self.bot.runtime.cluster.on_interactions_left = None
             await self.shared.close()
 
     @app_commands.command(name="imagine", description="Create four images from a prompt")
