@@ -74,8 +74,9 @@ _log = logging.getLogger(__name__)
 INBOX_CHANNEL = "imagine_inbox"
 # Undelivered results a dead process left are shown by its taker if they ended within this long.
 UNDELIVERED_WITHIN_S = 86400
-# The NOTIFY channel on which a process says it handed jobs back to the shared queue ("released:<id>") or
-# left the cluster ("left:<id>"), so the others claim or take over at once rather than at their renewal.
+# The NOTIFY channel on which a process says it joined ("joined:<id>"), handed jobs back to the shared
+# queue ("released:<id>") or left ("left:<id>"), so the others share, claim or take over at once rather
+# than at their next renewal.
 SHARED_CHANNEL = "imagine_shared"
 # A job handed back waits at most this long for its message editor to finish (see Cluster.hand_over).
 HAND_OVER_WAIT_S = 10.0
@@ -131,6 +132,9 @@ class Cluster:
         self._shared_waiting = True
         self._tick_now = asyncio.Event()
         self._handing: set[asyncio.Task[None]] = set()
+        # Whether another process is alive to claim what this one cannot start (bot.core.engine.SubmitGuard):
+        # alone, a process keeps its queue as one process on SQLite does, with no trip through the database.
+        self.sharing = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -151,6 +155,8 @@ class Cluster:
         await self._listener.add_listener(INBOX_CHANNEL, self._notified)
         await self._listener.add_listener(SHARED_CHANNEL, self._shared_notified)
         await self.tick()
+        # The others hand work back from now on, not from their next renewal.
+        await self.store.execute("SELECT pg_notify(?, ?)", (SHARED_CHANNEL, f"joined:{self.id}"))
         self._loop = asyncio.create_task(self._run(), name="cluster-lease")
         self._drain = asyncio.create_task(self._drain_loop(), name="cluster-inbox")
         self._claiming = asyncio.create_task(self._claim_loop(), name="cluster-claim")
@@ -196,10 +202,15 @@ class Cluster:
 
     async def tick(self) -> None:
         """Renew the lease, then take over the jobs of processes whose lease ran out."""
-        renewed = await self.store.execute(
-            "UPDATE bot_processes SET lease_until = extract(epoch from clock_timestamp()) + ? WHERE id = ?",
-            (self.lease_s, self.id),
+        # The same statement counts the other processes alive: with none, there is nobody to hand work to.
+        renewed = await self.store.fetchone(
+            "UPDATE bot_processes SET lease_until = extract(epoch from clock_timestamp()) + ? WHERE id = ?"
+            " RETURNING (SELECT COUNT(*) FROM bot_processes o WHERE o.id <> ?"
+            " AND o.lease_until > extract(epoch from clock_timestamp())) AS others",
+            (self.lease_s, self.id, self.id),
         )
+        if renewed is not None:
+            self.sharing = bool(renewed["others"])
         if not renewed:
             # Another process found this one dead and took its jobs: carrying on could send a job twice.
             _log.critical("%s lost its lease to another process; stopping", self.id)
@@ -364,12 +375,15 @@ class Cluster:
 
     def _shared_notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         kind, _, who = payload.partition(":")
-        if kind == "left" and who != self.id:
+        if who == self.id:
+            self._shared_waiting = kind == "released" or self._shared_waiting  # its own: claimed back later
+        elif kind == "left":
             self._tick_now.set()
-        elif who != self.id:
-            self._want_claim()
+        elif kind == "joined":
+            self.sharing = True  # the next renewal says whether it is still alive
         else:
-            self._shared_waiting = True  # its own: claimed back when a slot frees here, not in a loop now
+            self.sharing = True
+            self._want_claim()
 
     async def _claim_loop(self) -> None:
         while True:

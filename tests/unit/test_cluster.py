@@ -282,3 +282,12 @@ async def test_a_dead_process_s_interaction_notes_go_to_its_taker(members: list[
     assert taken == [[note]]
     rows = await b.store.fetchall("SELECT job_id, owner, note FROM interaction_ledger")
     assert [(r["job_id"], r["owner"], json.loads(r["note"])) for r in rows] == [("feedface", "b", note)]
+
+
+async def test_a_process_shares_its_queue_only_while_another_is_alive(members: list[Member]) -> None:
+    a, b = members
+    await a.cluster.tick()
+    assert a.cluster.sharing
+    await _expire(b.store, "b")
+    await a.cluster.tick()  # takes b over, and is alone afterwards
+    assert not a.cluster.sharing

@@ -234,6 +234,7 @@ class HandingGuard:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.sharing = True
         self.handed: list[str] = []
         self.idles = 0
 
@@ -267,3 +268,16 @@ async def test_with_several_processes_jobs_beyond_the_process_limit_go_back_to_t
     assert guard.idles == 0  # no slot free here: nothing asked of the others
     provider.polls = [done(), done()]
     await wait_until(lambda: guard.idles > 0, what="a free slot to ask for work")
+
+
+async def test_a_process_alone_keeps_its_queue(make_engine: Any, store: Store) -> None:
+    provider = ScriptedProvider(max_jobs=4)
+    engine, _ = make_engine(provider)
+    engine.pool.limit = 1
+    engine.guard = guard = HandingGuard(store)
+    guard.sharing = False  # no other process alive: nothing to hand to, nothing through the database
+    jobs = [await engine.submit(make_job(user_id=i, provider="scripted")) for i in range(3)]
+    provider.polls = [done() for _ in jobs]
+    await engine.start()
+    await wait_until(lambda: finished(store, jobs[-1].id), what="every job run here")
+    assert guard.handed == []

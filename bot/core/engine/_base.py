@@ -47,6 +47,9 @@ class Clearance(enum.Enum):
 class SubmitGuard(Protocol):
     """What the engine asks when several processes share its jobs (bot.core.cluster); one process has none."""
 
+    # Whether another process is alive to take the queued jobs this one has no slot for.
+    sharing: bool
+
     async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
         """Record the submit about to be sent (as the plain engine does) if the job is still this process's,
         its account has a slot free across every process and no other process's member is due first."""

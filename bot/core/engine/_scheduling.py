@@ -63,10 +63,11 @@ class Scheduling(Submitting):
                 self._share_waiting()
 
     def _share_waiting(self) -> None:
-        """With several processes: queued jobs this one has no slot for go back to the shared queue, and
-        a free slot asks for the jobs the others gave back (bot.core.cluster)."""
+        """With several processes: queued jobs this one has no slot for go back to the shared queue (while
+        another process is alive to take them), and a free slot asks for the jobs the others gave back
+        (bot.core.cluster)."""
         assert self.guard is not None
-        waiting = [job for job in self._queue.jobs() if self._waits_for_a_slot(job)]
+        waiting = [job for job in self._queue.jobs() if self._waits_for_a_slot(job)] if self.guard.sharing else []
         if waiting:
             self._give_back(waiting)
         if self.pool.has_free():
