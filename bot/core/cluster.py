@@ -8,7 +8,8 @@ processes, and when:
 - **Taking in.** The process that receives an interaction stores its job as its own and starts it at once
   when it has a slot free (no detour through the database on an idle cluster).
 - **The shared queue.** A queued job its owner cannot start now (every slot of this process taken, see
-  ``PROCESS_MAX_JOBS``; or the guarded write below says wait) goes back to the shared queue: the engine
+  ``PROCESS_MAX_JOBS``; or the guarded write below says wait) goes back to the shared queue, while
+  another process is alive to take it (alone, a process keeps its queue as on SQLite): the engine
   takes it out of its own queue, the message editor shows its latest state and stops
   (:attr:`Cluster.hand_over`), and only then is its owner cleared (``owner IS NULL``) and the others told
   (``NOTIFY imagine_shared``). A process with a slot free claims from the shared queue
