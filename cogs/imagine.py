@@ -29,7 +29,7 @@ from discord.ext import commands
 
 from bot.core import crashpoints
 from bot.core.errors import InputError
-from bot.core.models import Action, ErrorReason, Job, JobStatus, Verb, utcnow
+from bot.core.models import VIDEO_ACTION_VERBS, Action, ErrorReason, Job, JobStatus, Verb, utcnow
 from bot.core.moderation import ButtonPolicy, Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, MAX_PROMPT_LENGTH, parse_prompt
@@ -465,6 +465,9 @@ class Imagine(RuntimeAccess, commands.Cog):
                     return
             if action not in result_actions(parent):
                 await refuse(interaction, t(interaction.locale, "imagine.button_unavailable"))
+                return
+            if action in VIDEO_ACTION_VERBS and VIDEO_ACTION_VERBS[action] not in self.engine.verbs_for(parent):
+                await refuse(interaction, t(interaction.locale, "verb.not_offered"))
                 return
             # 🔄 on a job that ended not knowing whether the provider made it sends that job again, as a new
             # job of its own (the member's choice; the bot never resends on a guess). One retry per job.

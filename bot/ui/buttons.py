@@ -15,8 +15,8 @@ from typing import Any
 
 import discord
 
-from bot.core.models import Action, Job, JobStatus, Verb
-from bot.ui.render import button_label, button_rows, result_actions
+from bot.core.models import VIDEO_ACTION_VERBS, Action, Job, JobStatus, Verb
+from bot.ui.render import button_label, button_rows, is_video, result_actions
 
 __all__ = [
     "DESCRIBE_TEMPLATE",
@@ -126,7 +126,11 @@ def result_view(
     what the job's provider offers beyond the actions: ✉️ (the seed) on a finished job where it gives one."""
     # Custom Zoom only where the provider takes its factor and prompt (the modal needs both).
     actions = [a for a in result_actions(job) if a is not Action.CUSTOM_ZOOM or Verb.CUSTOM_ZOOM in verbs]
+    # Animate and Extend only where the provider makes video (a result may list them where it does not).
+    actions = [a for a in actions if a not in VIDEO_ACTION_VERBS or VIDEO_ACTION_VERBS[a] in verbs]
     seed = Verb.SEED in verbs and job.status is JobStatus.COMPLETED
+    # Midjourney gives no seed of a video (useapi and APIFrame refuse a video job's): no ✉️ under one.
+    seed = seed and not is_video(job.result_url)
     if not actions and not seed:
         return None
     if job.status is not JobStatus.COMPLETED and pressed:

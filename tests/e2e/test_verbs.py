@@ -19,10 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
+from providersim._video import BASE_FRAMES, EXTEND_FRAMES
 from tests.e2e.harness import BotProcess, button_ids, download
 from tests.e2e.test_imagine_flow import final, imagine, press, response_message_id
 from tests.helpers import free_port, wait_until
@@ -175,17 +176,44 @@ def video_facts(data: bytes) -> tuple[str, int, tuple[int, int]]:
         return container.format.name, len(frames), (frames[0].width, frames[0].height)
 
 
-async def animate_and_extend(ld: LocalDiscord, upscale: dict[str, Any]) -> None:
-    """Animate (High motion) on an upscale → an MP4 that plays; Extend → the same clip, longer."""
+def last_frame(data: bytes) -> Image.Image:
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        return list(container.decode(video=0))[-1].to_image().convert("RGB")
+
+
+def difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference of two pictures of one size, 0-255."""
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
+
+
+async def animate_and_extend(
+    ld: LocalDiscord, upscale: dict[str, Any], *, clips: int = 1, frames: int = 24, extended: int = 36
+) -> dict[str, Any]:
+    """Animate (High motion) on an upscale → a video that plays: one clip (the local provider's), or four
+    (Midjourney's video grid, at useapi and APIFrame) of which U2 picks one; Extend (Low motion) on the clip →
+    the same clip, ``extended`` frames long. Returns the video message (for a grid: the four clips)."""
     video = await final(ld, await press(ld, "erin", upscale, "animate_high"), within=40.0)
-    attachment = video["attachments"][0]
-    assert attachment["filename"] == "video.mp4", attachment
-    container, frames, size = video_facts(await download(attachment["url"]))
-    assert "mp4" in container and frames == 24 and size[0] % 2 == 0, (container, frames, size)
-    assert [c.split(":")[2] for c in button_ids(video) if c.startswith("img1:")][:2] == ["extend_high", "extend_low"]
-    longer = await final(ld, await press(ld, "erin", video, "extend_low"), within=40.0)
+    names = [a["filename"] for a in video["attachments"]]
+    assert names == (["video.mp4"] if clips == 1 else [f"video_{n}.mp4" for n in range(1, clips + 1)]), names
+    for attachment in video["attachments"]:
+        container, count, size = video_facts(await download(attachment["url"]))
+        assert "mp4" in container and count == frames and size[0] % 2 == 0, (container, count, size)
+    actions = [c.split(":")[2] for c in button_ids(video) if c.startswith("img1:")]
+    clip = video
+    if clips > 1:
+        assert actions == ["u1", "u2", "u3", "u4"], actions
+        clip = await final(ld, await press(ld, "erin", video, "u2"), within=40.0)
+        picked = last_frame(await download(clip["attachments"][0]["url"]))
+        first, second = [last_frame(await download(a["url"])) for a in video["attachments"][:2]]
+        assert difference(picked, second) < difference(picked, first), "U2 shows the second clip"
+        actions = [c.split(":")[2] for c in button_ids(clip) if c.startswith("img1:")]
+    assert actions[:2] == ["extend_high", "extend_low"], actions
+    longer = await final(ld, await press(ld, "erin", clip, "extend_low"), within=40.0)
     _, more, _ = video_facts(await download(longer["attachments"][0]["url"]))
-    assert more == 36, more
+    assert more == extended, more
+    return video
 
 
 async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
@@ -240,10 +268,14 @@ async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
     assert "image service was told to stop" in note, note
     cancels = [r for r in sim.requests if r["path"] == "/v2/jobs/cancel/"]
     assert len(cancels) == 1 and cancels[0]["status"] == 200, sim.requests[-3:]
-    await remix_and_custom_zoom(ld)
+    upscale = await remix_and_custom_zoom(ld)
     buttons = [r["body"] for r in sim.requests if r["path"] == "/v2/jobs/button" and r["status"] == 200]
     assert any(b["button"] == "V1" and b.get("prompt") == "a red valley at night --ar 3:2" for b in buttons), buttons
     assert any(b["button"] == "Custom Zoom" and b["prompt"].endswith("wider --zoom 1.5") for b in buttons), buttons
+    # Video (mj-verbs.md §4.4): Animate on the upscale, U2 on the four clips, Extend on the picked clip.
+    await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
+    labels = [r["body"]["button"] for r in sim.requests if r["path"] == "/v2/jobs/button" and r["status"] == 200]
+    assert labels[-3:] == ["Animate (High motion)", "U2", "Extend (Low motion)"], labels
 
 
 async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -> None:
@@ -294,3 +326,41 @@ async def test_describe_on_a1111_uses_its_interrogate(ld: LocalDiscord, start_bo
         assert any(r["path"] == "/sdapi/v1/txt2img" for r in sim.requests), sim.requests
     finally:
         await sim.stop()
+
+
+async def test_video_on_apiframe_attached_reencoded_or_linked(ld: LocalDiscord, sim_bot: Any) -> None:
+    """APIFrame's video (mj-verbs.md §7.7): Animate → four clips → U2 picks one (no call: APIFrame extends a
+    clip by its index) → Extend. Then a video over the channel's upload limit: re-encoded smaller when that
+    fits (and the message says so), linked when even that does not (the link serves the clip)."""
+    bot, sim = await sim_bot("apiframe")
+    ld.add_user("erin")
+    grid = await final(ld, await imagine(ld, "erin", "a lighthouse at dusk"), within=30.0)
+    upscale = await final(ld, await press(ld, "erin", grid, "u1"), within=30.0)
+    video = await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
+    calls = {r["path"]: r["body"] for r in sim.requests if r["status"] == 200}
+    assert calls["/imagine-video"]["motion"] == "high" and calls["/imagine-video"]["image_url"].endswith("upscale.png")
+    assert calls["/imagine-video-extend"]["index"] == "2" and calls["/imagine-video-extend"]["motion"] == "low"
+
+    sizes = [a["size"] for a in video["attachments"]]
+    ld.set_limits({"attachment_size_limit": min(sizes) - 1})
+    smaller = await final(ld, await press(ld, "erin", upscale, "animate_low"), within=40.0)
+    assert "re-encoded smaller" in smaller["content"], smaller["content"]
+    assert [a["filename"] for a in smaller["attachments"]] == [f"video_{n}.mp4" for n in range(1, 5)]
+    for attachment in smaller["attachments"]:
+        assert attachment["size"] < min(sizes), attachment
+        container, count, _ = video_facts(await download(attachment["url"]))
+        assert "mp4" in container and count == BASE_FRAMES
+
+    ld.set_limits({"attachment_size_limit": 300})
+    linked_id = await press(ld, "erin", video, "u3")
+
+    def told() -> dict[str, Any] | None:
+        message = ld.message(linked_id)
+        return message if message and "larger than this channel takes" in (message["content"] or "") else None
+
+    linked = await wait_until(told, within=40.0, what="the clip's link")
+    assert not linked["attachments"] and "larger than this channel takes" in linked["content"], linked["content"]
+    link = linked["content"].split("<", 2)[-1].split(">", 1)[0]
+    assert link.startswith(sim.public_url) and link.endswith("clip_3.mp4"), linked["content"]
+    container, count, _ = video_facts(await download(link))
+    assert "mp4" in container and count == BASE_FRAMES, bot.log()

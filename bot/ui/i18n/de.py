@@ -531,6 +531,7 @@ STRINGS.update(
         "action.extend_low": "Verlängern (wenig Bewegung)",
         "video.too_large": "Das Video ist größer, als dieser Kanal annimmt: {link}",
         "video.too_large_local": "Das Video ist größer, als dieser Kanal annimmt, und wird nicht angehängt.",
+        "video.reencoded": "Das Video wurde kleiner neu kodiert, damit es in die Upload-Grenze dieses Kanals passt.",
     }
 )
 STRINGS.update(

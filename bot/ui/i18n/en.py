@@ -311,6 +311,7 @@ STRINGS.update(
         "action.extend_low": "Extend (Low motion)",
         "video.too_large": "The video is larger than this channel takes: {link}",
         "video.too_large_local": "The video is larger than this channel takes, so it is not attached.",
+        "video.reencoded": "The video was re-encoded smaller to fit this channel's upload limit.",
     }
 )
 STRINGS.update(

@@ -515,6 +515,7 @@ STRINGS.update(
         "action.extend_low": "延長（動き小）",
         "video.too_large": "動画がこのチャンネルの上限を超えています: {link}",
         "video.too_large_local": "動画がこのチャンネルの上限を超えているため、添付していません。",
+        "video.reencoded": "このチャンネルのアップロード上限に収まるよう、動画を小さく再エンコードしました。",
     }
 )
 STRINGS.update(
