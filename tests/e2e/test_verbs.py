@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -341,16 +342,17 @@ async def test_video_on_apiframe_attached_reencoded_or_linked(ld: LocalDiscord, 
     assert calls["/imagine-video"]["motion"] == "high" and calls["/imagine-video"]["image_url"].endswith("upscale.png")
     assert calls["/imagine-video-extend"]["index"] == "2" and calls["/imagine-video-extend"]["motion"] == "low"
 
-    sizes = [a["size"] for a in video["attachments"]]
-    ld.set_limits({"attachment_size_limit": min(sizes) - 1})
-    smaller = await final(ld, await press(ld, "erin", upscale, "animate_low"), within=40.0)
+    # The fourth clip, one byte over the limit: re-encoded smaller, and the message says so.
+    size = video["attachments"][3]["size"]
+    ld.set_limits({"attachment_size_limit": size - 1})
+    smaller = await final(ld, await press(ld, "erin", video, "u4"), within=40.0)
     assert "re-encoded smaller" in smaller["content"], smaller["content"]
-    assert [a["filename"] for a in smaller["attachments"]] == [f"video_{n}.mp4" for n in range(1, 5)]
-    for attachment in smaller["attachments"]:
-        assert attachment["size"] < min(sizes), attachment
-        container, count, _ = video_facts(await download(attachment["url"]))
-        assert "mp4" in container and count == BASE_FRAMES
+    attachment = smaller["attachments"][0]
+    assert attachment["filename"] == "video.mp4" and attachment["size"] < size, attachment
+    container, count, _ = video_facts(await download(attachment["url"]))
+    assert "mp4" in container and count == BASE_FRAMES
 
+    # The third, where nothing fits: the link to the provider's clip, which serves it.
     ld.set_limits({"attachment_size_limit": 300})
     linked_id = await press(ld, "erin", video, "u3")
 
@@ -360,7 +362,8 @@ async def test_video_on_apiframe_attached_reencoded_or_linked(ld: LocalDiscord, 
 
     linked = await wait_until(told, within=40.0, what="the clip's link")
     assert not linked["attachments"] and "larger than this channel takes" in linked["content"], linked["content"]
-    link = linked["content"].split("<", 2)[-1].split(">", 1)[0]
+    link = urllib.parse.unquote(linked["content"].split("<", 2)[-1].split(">", 1)[0])
+    assert "Clip #3" in linked["content"], linked["content"]
     assert link.startswith(sim.public_url) and link.endswith("clip_3.mp4"), linked["content"]
     container, count, _ = video_facts(await download(link))
     assert "mp4" in container and count == BASE_FRAMES, bot.log()

@@ -12,6 +12,7 @@ STRINGS: dict[str, str] = {
     "status.cancelled": "Abgebrochen",
     "status.timed_out": "Zeit abgelaufen",
     "action.upscale": "Bild #{tile}",
+    "action.clip": "Clip #{tile}",
     "action.variation": "Variationen von Bild #{tile}",
     "action.reroll": "Neu würfeln",
     "action.vary_strong": "Variieren (stark)",

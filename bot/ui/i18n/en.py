@@ -20,6 +20,7 @@ STRINGS: dict[str, str] = {
     "status.timed_out": "Timed out",
     # what a job's message says it was made from
     "action.upscale": "Image #{tile}",
+    "action.clip": "Clip #{tile}",
     "action.variation": "Variations of image #{tile}",
     "action.reroll": "Reroll",
     "action.vary_strong": "Vary (Strong)",

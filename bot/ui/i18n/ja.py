@@ -12,6 +12,7 @@ STRINGS: dict[str, str] = {
     "status.cancelled": "キャンセル",
     "status.timed_out": "タイムアウト",
     "action.upscale": "画像 #{tile}",
+    "action.clip": "クリップ #{tile}",
     "action.variation": "画像 #{tile} のバリエーション",
     "action.reroll": "再生成",
     "action.vary_strong": "バリエーション（強）",
