@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sqlite3
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -367,3 +368,33 @@ async def test_video_on_apiframe_attached_reencoded_or_linked(ld: LocalDiscord, 
     assert link.startswith(sim.public_url) and link.endswith("clip_3.mp4"), linked["content"]
     container, count, _ = video_facts(await download(link))
     assert "mp4" in container and count == BASE_FRAMES, bot.log()
+
+
+async def test_modals_survive_a_restart(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
+    """A Remix box and a Custom Zoom box opened, the bot killed and started again, then submitted: the Remix
+    makes its variation with the edited prompt; the Custom Zoom, whose upscale was removed from the
+    database meanwhile, gets a polite private answer and makes nothing."""
+    bot = await start_bot(LOCAL_STEP_SECONDS="0.2", LOCAL_STEPS="2")
+    ld.add_user("erin")
+    settings = await ld.invoke("erin", "imagine", "settings", {"remix": True})
+    await private_answer(ld, settings["interaction_id"], "Remix")
+    grid = await final(ld, await imagine(ld, "erin", "a quiet harbour --ar 3:2"), within=30.0)
+    upscale = await final(ld, await press(ld, "erin", grid, "u1"), within=30.0)
+    remix = await open_box(ld, "erin", grid, "v1")
+    zoom = await open_box(ld, "erin", upscale, "custom_zoom")
+
+    await bot.kill()
+    upscale_job = next(c for c in button_ids(upscale) if c.startswith("img1:")).split(":")[1]
+    database = sqlite3.connect(bot.workdir / "data" / "imagine-bot.db")
+    with database:
+        database.execute("DELETE FROM jobs WHERE id = ?", (upscale_job,))
+    database.close()
+    await bot.start()
+
+    submitted = await ld.submit_modal(remix["id"], {"prompt": "a quiet harbour at night --ar 3:2"})
+    remixed = await final(ld, await response_message_id(ld, submitted["interaction_id"]), within=30.0)
+    assert "a quiet harbour at night" in remixed["content"] and remixed["attachments"], remixed["content"]
+    gone = await ld.submit_modal(zoom["id"], {"zoom": "1.5", "prompt": "a quiet harbour, wider"})
+    assert "no longer known" in await private_answer(ld, gone["interaction_id"], "no longer known")
+    assert "wider" not in json.dumps(ld.messages("imagine")), "nothing was made for the gone job"
+    assert "Traceback" not in bot.log(), bot.log()
