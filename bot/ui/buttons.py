@@ -21,6 +21,7 @@ from bot.ui.render import button_label, button_rows, is_video, result_actions
 __all__ = [
     "DESCRIBE_TEMPLATE",
     "JOB_BUTTON_TEMPLATE",
+    "PROMPT_MODAL_TEMPLATE",
     "SEED_TEMPLATE",
     "DrawnButton",
     "button_style",
@@ -28,6 +29,7 @@ __all__ = [
     "describe_view",
     "job_button",
     "job_button_id",
+    "prompt_modal_id",
     "result_view",
     "seed_button",
 ]
@@ -41,6 +43,9 @@ JOB_BUTTON_TEMPLATE = rf"img1:(?P<job>[0-9a-f]{{16}}):(?P<action>{_ACTIONS})"
 SEED_TEMPLATE = r"img1:(?P<job>[0-9a-f]{16}):seed"
 # A /describe answer's numbered buttons: imagine suggestion ``pick`` of the suggestions stored as ``ref``.
 DESCRIBE_TEMPLATE = r"img1:d:(?P<ref>[0-9a-f]{16}):(?P<pick>[1-9])"
+# The Remix and Custom Zoom modals: the job and the press they make, so a submit needs nothing held in memory
+# and still makes its job after a restart (discord.py keeps a modal's callback only in the process that sent it).
+PROMPT_MODAL_TEMPLATE = r"img1:m:(?P<job>[0-9a-f]{16}):(?P<action>[a-z0-9_]{1,20})"
 SEED_EMOJI = "\u2709\ufe0f"
 # Keycap digits, as Midjourney's /describe answer numbers its prompts.
 _KEYCAPS = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10))
@@ -98,6 +103,11 @@ def seed_button(job_id: str) -> discord.ui.Button[Any]:
 
 def _seed_button(kind: type[discord.ui.Button[Any]], job_id: str, row: int | None = None) -> discord.ui.Button[Any]:
     return kind(style=discord.ButtonStyle.secondary, emoji=SEED_EMOJI, custom_id=f"img1:{job_id}:seed", row=row)
+
+
+def prompt_modal_id(job_id: str, action: Action) -> str:
+    """The custom_id of the Remix / Custom Zoom modal for ``action`` pressed on job ``job_id``."""
+    return f"img1:m:{job_id}:{action.value}"
 
 
 def describe_button(ref: str, pick: int) -> discord.ui.Button[Any]:
