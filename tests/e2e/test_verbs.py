@@ -5,8 +5,11 @@ On the local provider: /describe of an upload → four suggestions that follow f
 a running job → stopped at the provider too, and the member is told so; Remix on → V1 opens the prompt,
 the edit makes the variation; Custom Zoom's modal on an upscale; Animate (High motion) → an MP4 (container
 and frame count checked) → Extend → a longer one. On useapi's simulator: describe, blend, seed, cancel,
-Remix and Custom Zoom, with the simulator's log showing each call. On ImaginePro's (no describe, blend or
-seed): the commands are not registered, no ✉️ is drawn, and a stale ✉️ is answered politely.
+Remix, Custom Zoom and video (Animate → four clips → U2 → Extend), with the simulator's log showing each
+call. On APIFrame's: describe, blend and video, then a video over the channel's upload limit re-encoded or
+linked. On ImaginePro's (cancel only): Cancel reaches its ``Cancel Job``, the commands are not registered,
+no ✉️ is drawn, and a stale ✉️ is answered politely. A Remix and a Custom Zoom box submitted after a kill
+and restart still make their job, or say politely that it is gone.
 """
 
 from __future__ import annotations
@@ -110,8 +113,12 @@ async def seed_answer(ld: LocalDiscord, message: dict[str, Any]) -> str:
     return text
 
 
-async def cancel_running(ld: LocalDiscord, prompt: str) -> tuple[str, str]:
-    """Start a job, press Cancel while it runs; (the job message's final text, the private note)."""
+async def cancel_running(ld: LocalDiscord, prompt: str, sim: SimServer | None = None) -> tuple[str, str]:
+    """Start a job, press Cancel while it runs; (the job message's final text, the private note). On a
+    simulator the job is held before its end (its ``stall`` fault), so the press lands while it runs however
+    short the simulator's steps are."""
+    if sim is not None:
+        sim.faults.stall = True
     message_id = await imagine(ld, "alice", prompt)
 
     def cancellable() -> dict[str, Any] | None:
@@ -122,6 +129,8 @@ async def cancel_running(ld: LocalDiscord, prompt: str) -> tuple[str, str]:
     message = await wait_until(cancellable, within=20.0, what="the running job's Cancel button")
     clicked = await ld.click("alice", message["id"], next(c for c in button_ids(message) if c.endswith(":cancel")))
     note = await private_answer(ld, clicked["interaction_id"], "Cancel")
+    if sim is not None:
+        sim.faults.stall = False
 
     def ended() -> str | None:
         content = ld.message(message_id)["content"]
@@ -237,7 +246,8 @@ async def sim_bot(start_bot: Callable[..., Any]) -> Any:
     sims: list[SimServer] = []
 
     async def factory(name: str) -> tuple[BotProcess, SimServer]:
-        sim = simulator(name, api_key=API_KEY, step_seconds=0.4, steps=4)
+        # Short steps: every job here is seen to its end, and Cancel holds its job (cancel_running).
+        sim = simulator(name, api_key=API_KEY, step_seconds=0.15, steps=3)
         await sim.start()
         sims.append(sim)
         options = {"poll_interval": 0.1, "max_poll_interval": 0.3, "min_request_interval": 0.0}
@@ -265,7 +275,7 @@ async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
     assert blends[0]["body"]["blendDimensions"] == "Landscape"
     text = await seed_answer(ld, grid)
     assert "seed of job" in text and any(r["path"] == "/v2/jobs/seed_async" for r in sim.requests), text
-    content, note = await cancel_running(ld, "a slow moonrise")
+    content, note = await cancel_running(ld, "a slow moonrise", sim)
     assert "Cancelled by its owner" in content
     assert "image service was told to stop" in note, note
     cancels = [r for r in sim.requests if r["path"] == "/v2/jobs/cancel/"]
@@ -281,7 +291,12 @@ async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
 
 
 async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -> None:
-    bot, _ = await sim_bot("imaginepro")
+    bot, sim = await sim_bot("imaginepro")
+    # Cancel is the one verb ImaginePro offers (its `Cancel Job` button, P§3.4): the log shows the call.
+    content, note = await cancel_running(ld, "a slow tide", sim)
+    assert "Cancelled by its owner" in content and "image service was told to stop" in note, note
+    cancels = [r for r in sim.requests if r["path"].endswith("/button") and r["body"].get("button") == "Cancel Job"]
+    assert len(cancels) == 1 and cancels[0]["status"] == 200, sim.requests[-3:]
     guild = ld.state()["guilds"][0]
     commands = {c["name"] for c in ld.world.guild_commands.get(int(guild["id"]), [])}
     assert "imagine" in commands and "describe" not in commands and "blend" not in commands, commands
@@ -330,14 +345,20 @@ async def test_describe_on_a1111_uses_its_interrogate(ld: LocalDiscord, start_bo
         await sim.stop()
 
 
-async def test_video_on_apiframe_attached_reencoded_or_linked(ld: LocalDiscord, sim_bot: Any) -> None:
+async def test_verbs_on_apiframe_and_video_over_the_limit(ld: LocalDiscord, sim_bot: Any) -> None:
     """APIFrame's video (mj-verbs.md §7.7): Animate → four clips → U2 picks one (no call: APIFrame extends a
     clip by its index) → Extend. Then a video over the channel's upload limit: re-encoded smaller when that
     fits (and the message says so), linked when even that does not (the link serves the clip)."""
     bot, sim = await sim_bot("apiframe")
     ld.add_user("erin")
+    # APIFrame offers describe and blend too (§7.1, §7.4): each end to end here, on the same bot.
+    await describe_then_pick(ld, bot)
+    assert any(r["path"] == "/describe" and r["status"] == 200 for r in sim.requests), "describe went to APIFrame"
+    blended = await blend_then_upscale(ld, bot)
+    assert next(r for r in sim.requests if r["path"] == "/blend")["body"]["dimension"] == "landscape"
     grid = await final(ld, await imagine(ld, "erin", "a lighthouse at dusk"), within=30.0)
     upscale = await final(ld, await press(ld, "erin", grid, "u1"), within=30.0)
+    assert blended["attachments"]
     video = await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
     calls = {r["path"]: r["body"] for r in sim.requests if r["status"] == 200}
     assert calls["/imagine-video"]["motion"] == "high" and calls["/imagine-video"]["image_url"].endswith("upscale.png")
