@@ -47,7 +47,7 @@ def _reencode(data: bytes, scale: float, crf: int) -> bytes:
     import av as pyav
 
     output = io.BytesIO()
-    with pyav.open(io.BytesIO(data)) as source:
+    with pyav.open(io.BytesIO(data), mode="r") as source:
         stream = source.streams.video[0]
         rate = stream.average_rate or DEFAULT_FPS
         width = max(2, int(stream.codec_context.width * scale) // 2 * 2)  # H.264 wants even sides

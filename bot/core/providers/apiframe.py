@@ -267,9 +267,9 @@ class ApiFrameProvider(HttpAdapter):
             data = {"kind": "clip", "task_id": request.parent_provider_job_id, "clip": clip}
             return Submission(provider_job_id=str(update.provider_job_id), provider_data=data, update=update)
         if action in (Action.EXTEND_HIGH, Action.EXTEND_LOW) and parent in _VIDEO_KINDS:
-            task_id, _, clip = request.parent_provider_job_id.partition(_CLIP_MARK)
+            task_id, _, picked = request.parent_provider_job_id.partition(_CLIP_MARK)
             # A video task of a single clip (the ``videoUrl`` shape) is extended without a pick: clip 1.
-            body = {"parent_task_id": task_id, "index": clip or "1", "prompt": prompt, "motion": motion}
+            body = {"parent_task_id": task_id, "index": picked or "1", "prompt": prompt, "motion": motion}
             body |= self._webhook_fields(request.job_id, request.webhook_url)
             return await self.submit("/imagine-video-extend", body, lambda answer: self._submission(answer, "video"))
         raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value} here")

@@ -400,7 +400,8 @@ def _video_update(data: dict[str, Any], jobid: str | None, ref: str | None, kind
     clips = [e if isinstance(e, str) else first_str(e, "url") if isinstance(e, dict) else None for e in entries]
     urls = [u for u in clips if u]
     if not urls:
-        attachments = data.get("attachments") if isinstance(data.get("attachments"), list) else []
+        listed = data.get("attachments")
+        attachments: list[Any] = listed if isinstance(listed, list) else []
         for item in attachments:
             url = first_str(item, "url", "proxy_url") if isinstance(item, dict) else None
             content_type = str(item.get("content_type", "")) if isinstance(item, dict) else ""
