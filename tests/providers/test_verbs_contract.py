@@ -173,7 +173,8 @@ async def test_apiframe_animate_pick_extend(harness: Harness) -> None:
     video = await harness.press(engine, upscale, Action.ANIMATE_HIGH)
     assert video.status is JobStatus.COMPLETED and len(video.image_urls) == 4, (video.error, video.error_detail)
     sent = [r for r in sim.requests if r["path"] == "/imagine-video"][-1]["body"]
-    assert sent["image_url"] == upscale.image_urls[0] and sent["motion"] == "high" and sent["prompt"] == (upscale.prompt_final or upscale.prompt)
+    assert sent["image_url"] == upscale.image_urls[0] and sent["motion"] == "high"
+    assert sent["prompt"] == (upscale.prompt_final or upscale.prompt)
     assert _frames(await adapter.fetch_image(video.image_urls[1])) == BASE_FRAMES
     calls = len(sim.requests)
     clip = await harness.press(engine, video, Action.U2)
