@@ -472,7 +472,9 @@ class Imagine(RuntimeAccess, commands.Cog):
             if action not in result_actions(parent):
                 await refuse(interaction, t(interaction.locale, "imagine.button_unavailable"))
                 return
-            if action in VIDEO_ACTION_VERBS and VIDEO_ACTION_VERBS[action] not in self.engine.verbs_for(parent):
+            # A verb's press (or a Custom Zoom box submitted after a restart) where the provider no longer offers it.
+            needed = VIDEO_ACTION_VERBS.get(action) or (Verb.CUSTOM_ZOOM if action is Action.CUSTOM_ZOOM else None)
+            if needed is not None and needed not in self.engine.verbs_for(parent):
                 await refuse(interaction, t(interaction.locale, "verb.not_offered"))
                 return
             # 🔄 on a job that ended not knowing whether the provider made it sends that job again, as a new
