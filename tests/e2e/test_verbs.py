@@ -8,8 +8,9 @@ and frame count checked) → Extend → a longer one. On useapi's simulator: des
 Remix, Custom Zoom and video (Animate → four clips → U2 → Extend), with the simulator's log showing each
 call. On APIFrame's: describe, blend and video, then a video over the channel's upload limit re-encoded or
 linked. On ImaginePro's (cancel only): Cancel reaches its ``Cancel Job``, the commands are not registered,
-no ✉️ is drawn, and a stale ✉️ is answered politely. A Remix and a Custom Zoom box submitted after a kill
-and restart still make their job, or say politely that it is gone.
+no ✉️ is drawn, and a stale ✉️ is answered politely. A /blend killed between its defer and its job is
+explained at the next start, and a Remix and a Custom Zoom box open across that kill still make their job,
+or say politely that it is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import signal
 import sqlite3
 import urllib.parse
 from collections.abc import Callable
@@ -26,6 +28,8 @@ import httpx
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from bot.core import crashpoints
+from cogs.imagine import NOT_STARTED
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
 from providersim._video import BASE_FRAMES, EXTEND_FRAMES
@@ -395,11 +399,14 @@ async def test_verbs_on_apiframe_and_video_over_the_limit(ld: LocalDiscord, sim_
     assert "mp4" in container and count == BASE_FRAMES, bot.log()
 
 
-async def test_modals_survive_a_restart(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
-    """A Remix box and a Custom Zoom box opened, the bot killed and started again, then submitted: the Remix
-    makes its variation with the edited prompt; the Custom Zoom, whose upscale was removed from the
-    database meanwhile, gets a polite private answer and makes nothing."""
-    bot = await start_bot(LOCAL_STEP_SECONDS="0.2", LOCAL_STEPS="2")
+async def test_blend_and_modals_across_a_kill(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
+    """A Remix box and a Custom Zoom box are open when a /blend kills the bot between its defer and its stored
+    job (the crash point ``after_defer``, as tests/faults/test_crash_points.py aims it). After the start: the
+    blend's "thinking…" message says it was not started (the interaction ledger; nothing was drawn), the
+    Remix box makes its variation with the edited prompt, and the Custom Zoom box, whose upscale was removed
+    from the database meanwhile, gets a polite private answer and makes nothing."""
+    # after_defer is reached by the /imagine (1), the U1 (2) and the /blend (3); opening a box defers nothing.
+    bot = await start_bot(LOCAL_STEP_SECONDS="0.2", LOCAL_STEPS="2", **{crashpoints.ENV: "after_defer:3"})
     ld.add_user("erin")
     settings = await ld.invoke("erin", "imagine", "settings", {"remix": True})
     await private_answer(ld, settings["interaction_id"], "Remix")
@@ -407,19 +414,36 @@ async def test_modals_survive_a_restart(ld: LocalDiscord, start_bot: Callable[..
     upscale = await final(ld, await press(ld, "erin", grid, "u1"), within=30.0)
     remix = await open_box(ld, "erin", grid, "v1")
     zoom = await open_box(ld, "erin", upscale, "custom_zoom")
+    images = {"image1": upload((200, 40, 40), name="red.png"), "image2": upload((40, 40, 200), name="blue.png")}
+    blend = await ld.invoke("erin", "imagine", "blend", images)
+    process = bot.process
+    assert process is not None
+    await wait_until(lambda: process.returncode is not None, within=30, what="the bot to die at the crash point")
+    assert process.returncode == -signal.SIGKILL, bot.log()
+    thinking = await response_message_id(ld, blend["interaction_id"])
+    assert ld.message(thinking)["_loading"], "the blend was deferred, and nothing stored"
 
-    await bot.kill()
     upscale_job = next(c for c in button_ids(upscale) if c.startswith("img1:")).split(":")[1]
     database = sqlite3.connect(bot.workdir / "data" / "imagine-bot.db")
     with database:
         database.execute("DELETE FROM jobs WHERE id = ?", (upscale_job,))
+        stored = database.execute("SELECT count(*) FROM jobs WHERE action = 'blend'").fetchone()[0]
     database.close()
+    assert stored == 0
+    del bot.env[crashpoints.ENV]
     await bot.start()
 
+    def explained() -> str | None:
+        content = (ld.message(thinking) or {}).get("content") or ""
+        return content if NOT_STARTED in content else None
+
+    assert "Blend" in await wait_until(explained, within=30.0, what="the blend's message to say it was not started")
     submitted = await ld.submit_modal(remix["id"], {"prompt": "a quiet harbour at night --ar 3:2"})
     remixed = await final(ld, await response_message_id(ld, submitted["interaction_id"]), within=30.0)
     assert "a quiet harbour at night" in remixed["content"] and remixed["attachments"], remixed["content"]
     gone = await ld.submit_modal(zoom["id"], {"zoom": "1.5", "prompt": "a quiet harbour, wider"})
     assert "no longer known" in await private_answer(ld, gone["interaction_id"], "no longer known")
     assert "wider" not in json.dumps(ld.messages("imagine")), "nothing was made for the gone job"
+    tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
+    assert not [t for t in tasks if t.get("kind") == "blend"], "the blend never reached the provider"
     assert "Traceback" not in bot.log(), bot.log()

@@ -15,8 +15,7 @@ is the engine's business and may be a result or an honest failure; only the thre
 for those. The other points each check where the kill landed, so a crash point that moved would show.
 
 ``after_defer`` is the window the interaction ledger (cogs/imagine.py) closes: the member sees "thinking…"
-and no job is stored; a /blend (cogs/verbs.py) is noted in the same ledger and explained the same way. Its
-own behaviour, a kill's leftovers included, is tested here too, without a bot.
+and no job is stored. Its own behaviour, a kill's leftovers included, is tested here too, without a bot.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
 from tests.e2e.harness import BotProcess, button_ids
 from tests.e2e.test_imagine_flow import final
-from tests.e2e.test_verbs import upload
 from tests.faults.support import API_KEY, free_port, job_rows, message_shows, provider_env, response_message_id
 from tests.helpers import wait_until
 
@@ -55,8 +53,6 @@ class Case:
     # Hit that fires: the press case lets the first /imagine pass after_defer and dies at the press's.
     hit: int = 1
     press: bool = False
-    # The interaction is a /blend (cogs/verbs.py notes it in the same ledger) instead of an /imagine.
-    blend: bool = False
 
     @property
     def crash_at(self) -> str:
@@ -66,7 +62,6 @@ class Case:
 CASES = {
     "after_defer-imagine": Case("after_defer"),
     "after_defer-press": Case("after_defer", hit=2, press=True),
-    "after_defer-blend": Case("after_defer", blend=True),
     "before_submit": Case("before_submit"),
     "submit_sent": Case("submit_sent"),
     "after_answer": Case("after_answer"),
@@ -82,11 +77,7 @@ async def test_kill_at_crash_point_then_restart(ld: LocalDiscord, start_bot: Any
     try:
         env = provider_env("useapi", sim, free_port(), LIMBO_GRACE_S=LIMBO_GRACE_S, EDIT_INTERVAL_S=0.3)
         bot: BotProcess = await start_bot(**env, **{crashpoints.ENV: case.crash_at})
-        if case.blend:
-            images = {"image1": upload((200, 40, 40), name="red.png"), "image2": upload((40, 40, 200), name="blue.png")}
-            interactions = [await ld.invoke("alice", "imagine", "blend", images)]
-        else:
-            interactions = [await ld.invoke("alice", "imagine", "imagine", {"prompt": f"a kite, {case.point}"})]
+        interactions = [await ld.invoke("alice", "imagine", "imagine", {"prompt": f"a kite, {case.point}"})]
         if case.press:
             grid = await final(ld, await response_message_id(ld, interactions[0]["interaction_id"]))
             upscale = next(c for c in button_ids(grid) if c.endswith(":u1"))
