@@ -323,6 +323,20 @@ async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -
     posted.raise_for_status()
     pressed = await ld.click("alice", posted.json()["id"], f"img1:{job_id}:seed")
     assert "does not offer that" in await private_answer(ld, pressed["interaction_id"], "offer")
+    # A stale Animate: the job lists it (as one drawn by a provider that made video), ImaginePro makes none.
+    database = sqlite3.connect(bot.workdir / "data" / "imagine-bot.db")
+    with database:
+        database.execute("UPDATE jobs SET actions = ? WHERE id = ?", (json.dumps(["u1", "animate_high"]), job_id))
+    database.close()
+    button = {"type": 2, "style": 2, "label": "Animate (High motion)", "custom_id": f"img1:{job_id}:animate_high"}
+    async with httpx.AsyncClient() as client:
+        posted = await client.post(
+            f"{ld.api_base}/channels/{channel}/messages", headers={"Authorization": f"Bot {ld.token}"},
+            json={"content": "an older message", "components": [{"type": 1, "components": [button]}]},
+        )  # fmt: skip
+    pressed = await ld.click("alice", posted.json()["id"], f"img1:{job_id}:animate_high")
+    assert "does not offer that" in await private_answer(ld, pressed["interaction_id"], "offer")
+    assert not [r for r in sim.requests if r["path"].endswith("/button") and "Animate" in str(r["body"])]
 
 
 async def test_describe_on_a1111_uses_its_interrogate(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
