@@ -41,6 +41,7 @@ from bot.core.providers._common import (
     parse_progress,
     reason_from_text,
 )
+from bot.core.providers._masks import encode_mask, read_mask
 from bot.core.providers.base import (
     ActionRequest,
     BlendRequest,
@@ -93,14 +94,17 @@ class UseApiProvider(HttpAdapter):
         # useapi refreshes a job from Discord every 15-60 s; polling faster only spends requests.
         poll_interval=10.0,
         max_poll_interval=30.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}),
+        verbs=frozenset(
+            {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM, Verb.VARY_REGION}
+        ),
     )
-    # Everything mj-verbs.md §4 documents for v2; Vary (Region) and video are not spoken
-    # by this adapter yet, so they are documented here but not in ``capabilities.verbs``.
+    # Everything mj-verbs.md §4 documents for v2; video is not spoken by this adapter yet, so it is
+    # documented here but not in ``capabilities.verbs``.
     documented_verbs = {
         Verb.DESCRIBE: "POST /v2/jobs/describe {describeUrl}; prompts in embeds[0].description (§4.1)",
         Verb.BLEND: "POST /v2/jobs/blend {blendUrls, blendDimensions} (§4.2)",
-        Verb.VARY_REGION: "button 'Vary (Region)' + mask (§4.3)",
+        Verb.VARY_REGION: "button 'Vary (Region)' + mask, base64 B/W PNG, white = repaint (§4.3; format"
+        " INFERRED, §2.1)",
         Verb.CUSTOM_ZOOM: "button 'Custom Zoom' + prompt with --zoom (§4.3; the --zoom placement INFERRED)",
         Verb.REMIX: "prompt on V1-V4, Vary, pans, 🔄 with Remix on (§4.3)",
         Verb.ANIMATE: "buttons 'Animate (High/Low motion)' on an upscale (§4.4)",
@@ -187,6 +191,11 @@ class UseApiProvider(HttpAdapter):
             "button": button_label(request.action),
             **self._common_fields(request.job_id, request.webhook_url),
         }
+        if request.action is Action.VARY_REGION:
+            # 'Vary (Region)' requires ``mask``: a base64 black-and-white image (§4.3), sent as a PNG of the parent's
+            # size, white = repaint, without a data: prefix. Colour, size and format are INFERRED (§2.1): the
+            # convention of every provider that names one. Its optional prompt goes as the remix prompt, below.
+            body["mask"] = encode_mask(read_mask(request.mask), "png")
         if request.action is Action.CUSTOM_ZOOM:
             # Custom Zoom requires a prompt; the factor rides in it as --zoom (mj-verbs.md §4.3, INFERRED).
             prompt = _ZOOM_PARAM.sub("", request.prompt or request.parent_prompt).strip()
