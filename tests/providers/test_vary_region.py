@@ -71,7 +71,8 @@ def region_fields(mask: bytes, prompt: str = PROMPT) -> dict[str, Any]:
 async def upscaled(
     harness: Harness, name: str, **config: Any
 ) -> tuple[SimServer, Provider, JobEngine, Job, Image.Image]:
-    """A simulator, its adapter, an engine, a finished U2 of a 3:2 grid, and that upscale's image."""
+    """A simulator, its adapter, an engine (``config``: its knobs, and ``webhooks``), a finished U2 of a 3:2
+    grid, and that upscale's image."""
     sim = await harness.sim(name, step_seconds=0.02, steps=2)
     adapter = harness.adapter(name, sim)
     engine = await harness.engine(adapter, **config)
@@ -95,11 +96,13 @@ def sent_mask(body: dict[str, Any], name: str) -> Image.Image:
 
 @pytest.mark.parametrize("name", PAID)
 async def test_the_masked_part_is_redrawn_and_the_rest_kept(harness: Harness, name: str) -> None:
-    sim, adapter, engine, upscale, base = await upscaled(harness, name)
+    # With callbacks on, as a deployment (and the end-to-end harness) runs: the result arrives by callback.
+    sim, adapter, engine, upscale, base = await upscaled(harness, name, webhooks=True)
     mask = painted(base.size)
     job = await harness.press(engine, upscale, Action.VARY_REGION, **region_fields(png(mask)))
     assert job.status is JobStatus.COMPLETED, (job.error, job.error_detail)
     assert job.grid_url and set(job.actions) == set(GRID_ACTIONS)
+    assert [w for w in sim.webhooks if w["job"] == job.provider_job_id and w.get("status") == 200]
 
     # One submit, in the provider's own shape, with the mask in its documented format.
     submits = [r for r in sim.requests if r["path"] == SUBMIT_PATH[name] and r.get("created")]
