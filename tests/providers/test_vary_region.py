@@ -205,6 +205,11 @@ async def test_each_refusal_becomes_its_reason_and_nothing_is_resent(
     grid_parent = sim.jobs[parent].parent or ""
     error = await refused(adapter, press(upscale, png(painted(base.size)), parent=grid_parent))
     assert error.reason is ErrorReason.BUTTON_NOT_FOUND and adapter.judge(error) is SubmitOutcome.NOT_TAKEN, error
+    if name == "apiframe":
+        # /inpaint takes an upscale-1x task, not an alternative upscale (§7.5).
+        alternative = await harness.press(engine, upscale, Action.UPSCALE_CREATIVE)
+        error = await refused(adapter, press(upscale, png(painted(base.size)), parent=alternative.provider_job_id))
+        assert error.reason is ErrorReason.BUTTON_NOT_FOUND, error
 
     # A mask not the size of the upscale is taken and then fails at the provider (mj-verbs.md §13).
     small = png(painted((base.width // 2, base.height // 2)))
