@@ -35,9 +35,10 @@ from tests.postgres import PostgresServer
 # Round trips of one /imagine and of one press (each: admitted, stored, submitted, finished, audited,
 # delivered), once every statement is prepared on its connection. Before this guard they were 20 and 25:
 # the pool's reset query after every statement outside a transaction (7 and 8), a savepoint before each
-# job's insert, and a read of the member's jobs in flight apart from the rest of the submit's check.
+# job's insert, a read of the member's jobs in flight apart from the rest of the submit's check, and the
+# press's second read of its finished parent.
 IMAGINE_ROUND_TRIPS = 12
-PRESS_ROUND_TRIPS = 15
+PRESS_ROUND_TRIPS = 14
 GUILD = 1000
 _SSL_REQUEST, _GSS_REQUEST, _PROTOCOL_3 = 80877103, 80877104, 196608
 

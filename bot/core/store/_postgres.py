@@ -44,6 +44,9 @@ LISTEN_CHECK_S = 15.0
 # Waits between attempts to listen again after the connection was lost: doubling up to this long.
 LISTEN_RETRY_MAX_S = 30.0
 
+# Finished jobs kept in memory once read (see PostgresStore.get_job); the oldest goes first past this many.
+FINISHED_KEPT = 1024
+
 # The connection of the transaction this task is in, so the statements inside it run on it.
 _CONNECTION: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar("pg_conn", default=None)
 
@@ -130,6 +133,8 @@ class PostgresStore(Store):
         self._listening: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self.listens = 0
+        # Finished jobs as last read, by id (get_job).
+        self._finished: dict[str, Job] = {}
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -310,7 +315,27 @@ class PostgresStore(Store):
         sql = f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({marks}){conflict}"
         return _rows_changed(await self._run("execute", sql, values, savepoint=False))
 
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job, a finished one from memory once read: a press reads its parent twice (the cog, then the
+        submit), and a finished job's row changes no more but for its message and delivered flag, which the
+        owner writes through :meth:`update_job` and :meth:`mark_delivered` (dropping the copy here)."""
+        kept = self._finished.get(job_id)
+        if kept is not None:
+            return kept.model_copy(deep=True)
+        job = await super().get_job(job_id)
+        if job is not None and job.terminal:
+            if len(self._finished) >= FINISHED_KEPT:
+                del self._finished[next(iter(self._finished))]
+            self._finished[job_id] = job.model_copy(deep=True)
+        return job
+
+    async def update_job(self, job_id: str, **fields: Any) -> None:
+        self._finished.pop(job_id, None)
+        await super().update_job(job_id, **fields)
+
     async def mark_delivered(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            self._finished.pop(job_id, None)
         # One statement text whatever the number of ids: asyncpg prepares each text once per connection,
         # where an IN list of each length would be a statement of its own, pushing others out of the cache.
         if job_ids:
