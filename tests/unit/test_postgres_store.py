@@ -120,6 +120,9 @@ async def test_a_finished_job_once_read_is_kept_until_this_store_writes_it(postg
         await store.mark_delivered([job.id])
         delivered = await store.get_job(job.id)
         assert delivered is not None and delivered.delivered
+        await store.execute("UPDATE jobs SET delivered = 0 WHERE id = ?", (job.id,))
+        kept = await store.get_job(job.id)
+        assert kept is not None and kept.delivered  # the flag was written on the copy kept, not read again
         running = make_job(status=JobStatus.RUNNING)
         await store.insert_job(running)
         await store.execute("UPDATE jobs SET prompt = 'changed' WHERE id = ?", (running.id,))

@@ -318,7 +318,7 @@ class PostgresStore(Store):
     async def get_job(self, job_id: str) -> Job | None:
         """The job, a finished one from memory once read: a press reads its parent twice (the cog, then the
         submit), and a finished job's row changes no more but for its message and delivered flag, which the
-        owner writes through :meth:`update_job` and :meth:`mark_delivered` (dropping the copy here)."""
+        owner writes through :meth:`update_job` (dropping the copy here) and :meth:`mark_delivered`."""
         kept = self._finished.get(job_id)
         if kept is not None:
             return kept.model_copy(deep=True)
@@ -334,13 +334,15 @@ class PostgresStore(Store):
         await super().update_job(job_id, **fields)
 
     async def mark_delivered(self, job_ids: Sequence[str]) -> None:
-        for job_id in job_ids:
-            self._finished.pop(job_id, None)
         # One statement text whatever the number of ids: asyncpg prepares each text once per connection,
         # where an IN list of each length would be a statement of its own, pushing others out of the cache.
         if job_ids:
             sql = "UPDATE jobs SET delivered = 1, updated_at = ? WHERE id = ANY(?::text[])"
             await self.execute(sql, (iso(utcnow()), list(job_ids)))
+        for job_id in job_ids:
+            # Kept, with the flag: a press on a result usually comes after its delivery was written.
+            if (kept := self._finished.get(job_id)) is not None:
+                kept.delivered = True
 
     async def unfinished_jobs(self) -> list[Job]:
         if self.owner is None:
