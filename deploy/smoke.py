@@ -245,6 +245,8 @@ def prove(compose: Deployment) -> None:
     run(["docker", "kill", "--signal", "KILL", compose.container("bot1")])
     killed_at = time.monotonic()
     log(f"killed bot1 (host pid {victim_pid})")
+    orphans = [r[0] for r in compose.sql(f"SELECT id FROM jobs WHERE owner = '{victim_owner}' AND finished_at IS NULL")]
+    log(f"bot1 left {len(orphans)} unfinished job(s)")
 
     def taken_over() -> bool:
         return not compose.sql(f"SELECT id FROM jobs WHERE owner = '{victim_owner}' AND finished_at IS NULL")
@@ -253,8 +255,9 @@ def prove(compose: Deployment) -> None:
     log(f"bot1's unfinished jobs taken over {time.monotonic() - killed_at:.1f} s after the kill")
     for iid in started:
         wait(lambda i=iid: final_message(i), within=180, what=f"interaction {iid} to end")
-    rows = compose.sql("SELECT status, coalesce(error, ''), owner FROM jobs ORDER BY created_at")
-    owners = {row[2] for row in rows}
+    rows = compose.sql("SELECT status, coalesce(error, '') FROM jobs")
+    listed = ", ".join(f"'{job}'" for job in orphans)
+    owners = {r[0] for r in compose.sql(f"SELECT owner FROM jobs WHERE id IN ({listed})")} if orphans else set()
     unfinished = compose.sql("SELECT id FROM jobs WHERE finished_at IS NULL")
     submits = get_json(f"{SIM}/submits")["by_ref"]
     twice = {ref: n for ref, n in submits.items() if n > 1}
@@ -262,9 +265,9 @@ def prove(compose: Deployment) -> None:
     log(
         f"after the kill: {len(rows)} jobs, outcomes {sorted({(r[0], r[1]) for r in rows})}; unfinished "
         f"{len(unfinished)}; simulator submits {sum(submits.values())} for {len(submits)} refs, twice: {twice}; "
-        f"bot1 running: {running}; owners now {sorted(owners)}"
+        f"bot1 running: {running}; bot1's unfinished jobs now owned by {sorted(owners)}"
     )
-    if unfinished or twice or running != "false" or victim_owner in owners:
+    if unfinished or twice or running != "false" or not orphans or victim_owner in owners:
         raise SystemExit("smoke: the survivor did not finish the jobs cleanly")
 
 
