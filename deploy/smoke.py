@@ -168,6 +168,9 @@ def main() -> None:
             "SMOKE_PROMETHEUS_IMAGE": "imagine-local/prometheus",
         }
     os.environ.update(env_overrides)
+    # docker-compose v1 gives up on a daemon call after 60 s; removing a container's copy of its image under
+    # the vfs storage driver (a sandboxed daemon) took longer on a loaded machine, and left the volumes behind.
+    os.environ.setdefault("COMPOSE_HTTP_TIMEOUT", "600")
     try:
         run(build)
         compose("--profile", "metrics", "up", "-d")
