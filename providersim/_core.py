@@ -30,6 +30,7 @@ import io
 import json
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -342,6 +343,43 @@ class SimServer:
             return None
         return self.image_url(job, f"preview_{job.stage}.png")
 
+    # -- videos (Animate / Extend) -----------------------------------------------------------------
+
+    def video_refusal(self, request: web.Request) -> web.Response | None:
+        """A provider's CDN refusing a video download (useapi's cdn.midjourney.com wants a browser's headers)."""
+        return None
+
+    async def _video(self, request: web.Request, job: SimJob, name: str) -> web.Response:
+        refused = self.video_refusal(request)
+        if refused is not None:
+            return refused
+        data = await self.video_bytes(job, name)
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="video/mp4")
+
+    async def video_bytes(self, job: SimJob, name: str) -> bytes | None:
+        """Clip ``clip_<n>.mp4`` of a finished video job, whose ``extra`` names the upscale it animates
+        (``source``), its length in frames (``frames``) and its ``motion``; drawn once, then kept."""
+        match = re.fullmatch(r"clip_([1-4])\.mp4", name)
+        source = self.jobs.get(str(job.extra.get("source", "")))
+        given = job.extra.get("picture")  # PNG bytes of a first frame fetched from a link (APIFrame)
+        if match is None or (source is None and given is None) or job.state != "done" or "frames" not in job.extra:
+            return None
+        key = (job.id, name)
+        if key not in self._images:
+            from providersim._video import render_clip  # PyAV, which only the video verbs need
+
+            if isinstance(given, bytes):
+                picture: Image.Image | None = await asyncio.to_thread(_open_picture, given)
+            else:
+                assert source is not None
+                picture = await asyncio.to_thread(self._draw, source, "upscale.png")
+            assert picture is not None
+            frames, motion = int(job.extra["frames"]), str(job.extra.get("motion", "low"))
+            self._images[key] = await asyncio.to_thread(render_clip, picture, int(match[1]), frames, motion)
+        return self._images[key]
+
     # -- the job clock ---------------------------------------------------------------------------
 
     async def _run(self, job: SimJob) -> None:
@@ -430,6 +468,8 @@ class SimServer:
             return web.Response(status=404)
         if self.faults.image_403:
             return web.Response(status=403, text="Forbidden")
+        if name.endswith(".mp4"):
+            return await self._video(request, job, name)
         data = await self.image_bytes(job, name)
         if data is None:
             return web.Response(status=404)
@@ -691,6 +731,11 @@ def _valid_aspect(aspect: str) -> bool:
     except ValueError:
         return False
     return 0 < width <= 21 * height and 0 < height <= 21 * width
+
+
+def _open_picture(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
 
 
 def _png(image: Image.Image) -> bytes:

@@ -185,6 +185,16 @@ class Verb(StrEnum):
     CANCEL = "cancel"  # a running job stopped at the provider
 
 
+# The presses that exist only where the job's provider offers the verb: drawn only there, and a stale one
+# (a provider changed since the message was drawn) is answered politely instead of sent.
+VIDEO_ACTION_VERBS: dict[Action, Verb] = {
+    Action.ANIMATE_HIGH: Verb.ANIMATE,
+    Action.ANIMATE_LOW: Verb.ANIMATE,
+    Action.EXTEND_HIGH: Verb.EXTEND,
+    Action.EXTEND_LOW: Verb.EXTEND,
+}
+
+
 class ReasonKind(StrEnum):
     """How the engine treats an error: retry it, end the job, or take the account out of service."""
 

@@ -12,6 +12,7 @@ STRINGS: dict[str, str] = {
     "status.cancelled": "Abgebrochen",
     "status.timed_out": "Zeit abgelaufen",
     "action.upscale": "Bild #{tile}",
+    "action.clip": "Clip #{tile}",
     "action.variation": "Variationen von Bild #{tile}",
     "action.reroll": "Neu würfeln",
     "action.vary_strong": "Variieren (stark)",
@@ -531,6 +532,7 @@ STRINGS.update(
         "action.extend_low": "Verlängern (wenig Bewegung)",
         "video.too_large": "Das Video ist größer, als dieser Kanal annimmt: {link}",
         "video.too_large_local": "Das Video ist größer, als dieser Kanal annimmt, und wird nicht angehängt.",
+        "video.reencoded": "Das Video wurde kleiner neu kodiert, damit es in die Upload-Grenze dieses Kanals passt.",
     }
 )
 STRINGS.update(

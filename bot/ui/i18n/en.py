@@ -20,6 +20,7 @@ STRINGS: dict[str, str] = {
     "status.timed_out": "Timed out",
     # what a job's message says it was made from
     "action.upscale": "Image #{tile}",
+    "action.clip": "Clip #{tile}",
     "action.variation": "Variations of image #{tile}",
     "action.reroll": "Reroll",
     "action.vary_strong": "Vary (Strong)",
@@ -311,6 +312,7 @@ STRINGS.update(
         "action.extend_low": "Extend (Low motion)",
         "video.too_large": "The video is larger than this channel takes: {link}",
         "video.too_large_local": "The video is larger than this channel takes, so it is not attached.",
+        "video.reencoded": "The video was re-encoded smaller to fit this channel's upload limit.",
     }
 )
 STRINGS.update(

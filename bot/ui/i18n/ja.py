@@ -12,6 +12,7 @@ STRINGS: dict[str, str] = {
     "status.cancelled": "キャンセル",
     "status.timed_out": "タイムアウト",
     "action.upscale": "画像 #{tile}",
+    "action.clip": "クリップ #{tile}",
     "action.variation": "画像 #{tile} のバリエーション",
     "action.reroll": "再生成",
     "action.vary_strong": "バリエーション（強）",
@@ -515,6 +516,7 @@ STRINGS.update(
         "action.extend_low": "延長（動き小）",
         "video.too_large": "動画がこのチャンネルの上限を超えています: {link}",
         "video.too_large_local": "動画がこのチャンネルの上限を超えているため、添付していません。",
+        "video.reencoded": "このチャンネルのアップロード上限に収まるよう、動画を小さく再エンコードしました。",
     }
 )
 STRINGS.update(
