@@ -32,7 +32,7 @@ from discord.ext import commands
 from bot.core import crashpoints
 from bot.core.errors import InputError
 from bot.core.ledger import SharedLedger
-from bot.core.models import VIDEO_ACTION_VERBS, Action, ErrorReason, Job, JobStatus, Verb, utcnow
+from bot.core.models import MASK_PARAM, VIDEO_ACTION_VERBS, Action, ErrorReason, Job, JobStatus, Verb, utcnow
 from bot.core.moderation import ButtonPolicy, Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, MAX_PROMPT_LENGTH, parse_prompt
@@ -518,7 +518,9 @@ class Imagine(RuntimeAccess, commands.Cog):
                 action=action,
                 prompt=parent.prompt if edited is None else remix or parent.prompt,
                 prompt_final=parent.prompt_final if edited is None else edited.final(include_images=False),
-                params=parent.params if edited is None else _remix_params(parent.params, edited.params, zoom),
+                params=_press_params(parent.params, retry)
+                if edited is None
+                else _remix_params(parent.params, edited.params, zoom),
                 image_urls_in=parent.image_urls_in,
                 upload_limit=interaction.filesize_limit,
                 locale=_server_locale(interaction) or parent.locale,
@@ -702,6 +704,16 @@ class Imagine(RuntimeAccess, commands.Cog):
         if title := action_title(note.action):
             head += f" · {title}"
         return f"{head}\n{NOT_STARTED}"
+
+
+# What one press asked for, not what the picture is: a press on its result asks for its own (a retry repeats it).
+_PRESS_ONLY_PARAMS = ("remix", "zoom", MASK_PARAM)
+
+
+def _press_params(parent: dict[str, Any], retry: bool) -> dict[str, Any]:
+    """A plain press's parameters: the parent's shape (--ar, --seed, ...), without what only the parent's own
+    press asked for (a Remix prompt, Custom Zoom's factor, Vary (Region)'s mask), unless it repeats that press."""
+    return dict(parent) if retry else {key: value for key, value in parent.items() if key not in _PRESS_ONLY_PARAMS}
 
 
 def _remix_params(parent: dict[str, Any], edited: dict[str, Any], zoom: float | None) -> dict[str, Any]:

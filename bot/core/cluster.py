@@ -84,6 +84,11 @@ HAND_OVER_WAIT_S = 10.0
 # Jobs that could not be handed back (the database away) are queued here again after this long.
 HAND_BACK_RETRY_S = 1.0
 _UNFINISHED = ", ".join(f"'{status}'" for status in UNFINISHED)
+# A member's jobs in flight at a provider (``{user}``: a bound mark or a column), the fair queue's measure.
+_IN_FLIGHT = (
+    "(SELECT COUNT(*) FROM jobs z WHERE z.user_id = {user} AND z.provider = ? AND z.submit_started_at"
+    f" IS NOT NULL AND z.status IN ({_UNFINISHED}))"
+)
 
 
 def _process_id() -> str:
@@ -210,14 +215,13 @@ class Cluster:
             " AND o.lease_until > extract(epoch from clock_timestamp())) AS others",
             (self.lease_s, self.id, self.id),
         )
-        if renewed is not None:
-            self.sharing = bool(renewed["others"])
-        if not renewed:
+        if renewed is None:
             # Another process found this one dead and took its jobs: carrying on could send a job twice.
             _log.critical("%s lost its lease to another process; stopping", self.id)
             self.store.owner = None
             self.on_fenced()
             return
+        self.sharing = bool(renewed["others"])
         await self.take_over()
         await self.claim_overdue()
         self._inbox.set()  # a missed notification costs one renewal period, no more
@@ -279,11 +283,13 @@ class Cluster:
 
     async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
         async with self.store.transaction():
-            # One round trip: the job as stored, and its account's jobs in flight in every process.
+            # One round trip: the job as stored, its account's jobs in flight in every process, and its
+            # member's jobs in flight at its provider (the fair queue's measure, see _other_member_first).
             row = await self.store.fetchone(
                 "SELECT owner, status, submit_started_at, (SELECT COUNT(*) FROM jobs WHERE provider = ? AND account = ?"
-                f" AND submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})) AS held FROM jobs WHERE id = ?",
-                (job.provider, job.account, job.id),
+                f" AND submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})) AS held,"
+                f" {_IN_FLIGHT.format(user='?')} AS mine FROM jobs WHERE id = ?",
+                (job.provider, job.account, job.user_id, job.provider, job.id),
             )
             # Not queued any more: cancelled meanwhile (perhaps by a press another process received).
             if row is None or row["owner"] != self.id or row["status"] != "queued" or row["submit_started_at"]:
@@ -291,28 +297,23 @@ class Cluster:
                 return Clearance.GONE
             if row["held"] >= max_jobs:
                 return Clearance.WAIT
-            if await self._other_member_first(job):
+            if await self._other_member_first(job, row["mine"]):
                 return Clearance.WAIT
             await self.store.record_submit_start(job)
         return Clearance.GO
 
-    async def _other_member_first(self, job: Job) -> bool:
+    async def _other_member_first(self, job: Job, mine: int) -> bool:
         """Whether a live process, or the shared queue, has a job queued for this provider whose member has
-        fewer jobs in flight than this job's member: then that one goes first, as the fair queue orders
-        members in one process."""
-        in_flight = (
-            "(SELECT COUNT(*) FROM jobs z WHERE z.user_id = {user} AND z.provider = ? AND z.submit_started_at"
-            f" IS NOT NULL AND z.status IN ({_UNFINISHED}))"
-        )
-        mine = await self.store.fetchone(f"SELECT {in_flight.format(user='?')}", (job.user_id, job.provider))
-        if mine is None or not mine[0]:
+        fewer jobs in flight than this job's member (``mine``): then that one goes first, as the fair queue
+        orders members in one process."""
+        if not mine:
             return False  # nobody has fewer than none: the usual case, answered without looking at the queue
         row = await self.store.fetchone(
             "SELECT 1 FROM jobs y WHERE y.status = 'queued' AND y.submit_started_at IS NULL AND y.provider = ?"
             " AND (y.account IS NULL OR y.account = ?) AND y.user_id <> ? AND (y.owner IS NULL OR (y.owner <> ?"
             " AND y.owner IN (SELECT id FROM bot_processes WHERE lease_until > extract(epoch from clock_timestamp()))))"
-            f" AND {in_flight.format(user='y.user_id')} < ? LIMIT 1",
-            (job.provider, job.account, job.user_id, self.id, job.provider, mine[0]),
+            f" AND {_IN_FLIGHT.format(user='y.user_id')} < ? LIMIT 1",
+            (job.provider, job.account, job.user_id, self.id, job.provider, mine),
         )
         return row is not None
 
@@ -467,7 +468,8 @@ class Cluster:
         return len(rows)
 
 
-_IN_FLIGHT = f"submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})"
+# A job whose submit may have reached its provider and that has not ended (a condition on one row).
+_SENT = f"submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})"
 # The claim: jobs of the shared queue that an account of this process can run and that has a slot free
 # across every process, in the fair order of FairQueue across all processes: a member's next job comes
 # after as many turns as the member has jobs in flight and queued before it, so one member's burst waits
@@ -478,11 +480,11 @@ _IN_FLIGHT = f"submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})"
 _CLAIM = f"""
 WITH room AS (
     SELECT a.provider, a.account, a.max_jobs - (SELECT COUNT(*) FROM jobs h WHERE h.provider = a.provider
-        AND h.account = a.account AND h.{_IN_FLIGHT}) AS free
+        AND h.account = a.account AND h.{_SENT}) AS free
     FROM unnest(?::text[], ?::text[], ?::bigint[]) AS a(provider, account, max_jobs)
 ), waiting AS (
     SELECT q.id, q.created_at, row_number() OVER (PARTITION BY q.user_id, q.provider ORDER BY q.created_at)
-        + (SELECT COUNT(*) FROM jobs z WHERE z.user_id = q.user_id AND z.provider = q.provider AND z.{_IN_FLIGHT})
+        + (SELECT COUNT(*) FROM jobs z WHERE z.user_id = q.user_id AND z.provider = q.provider AND z.{_SENT})
         AS turn
     FROM jobs q
     WHERE q.owner IS NULL AND q.status = 'queued' AND q.submit_started_at IS NULL
