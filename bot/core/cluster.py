@@ -19,7 +19,10 @@ alone; what the processes share goes through the database:
   provider whose member has fewer jobs in flight (the round-robin of ``FairQueue``, across processes).
 - **Callbacks anywhere.** A provider callback about a job another process owns is stored in
   ``webhook_inbox`` and the owner woken with ``NOTIFY``; the owner (``LISTEN``) applies it as if it had
-  received it. A taken-over job's waiting callbacks go to its new owner.
+  received it. A taken-over job's waiting callbacks go to its new owner. The listening connection is
+  watched: when it drops (a server restart, ``pg_terminate_backend``) the process connects again with
+  backoff, listens again and re-reads the inbox, where callbacks forwarded meanwhile wait; and every
+  renewal re-reads it too, so a lost notification costs at most a third of the lease.
 
 Discord is not here: each process's presenter edits the messages of its own jobs only.
 """
@@ -54,6 +57,26 @@ _log = logging.getLogger(__name__)
 INBOX_CHANNEL = "imagine_inbox"
 # Undelivered results a dead process left are shown by its taker if they ended within this long.
 UNDELIVERED_WITHIN_S = 86400
+# The inbox listener's name in pg_stat_activity, so an operator (and a test) can tell it from the pool's.
+INBOX_APPLICATION = "imaginebot-inbox"
+# How often the listening connection is asked whether it is still there: one lost without a word (a dropped
+# network) is found within this long; the renewals re-read the inbox meanwhile.
+LISTEN_CHECK_S = 15.0
+# Waits between attempts to listen again after the connection was lost: from the first, doubling up to the last.
+LISTEN_RETRY_S = (0.2, 10.0)
+# A renewal that failed (a pooled connection the server dropped, a server restarting) is tried again after
+# this long, doubling, until the next one is due: a dropped connection costs one statement, not the lease.
+RENEW_RETRY_S = 0.1
+# What a lost connection or an unavailable server raises, through the store or on a connection of our own.
+# (InternalClientError: how a pooled connection the server dropped may fail its next statement.)
+_DATABASE_ERRORS = (
+    StoreError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 _UNFINISHED = ", ".join(f"'{status}'" for status in UNFINISHED)
 
 
@@ -89,7 +112,10 @@ class Cluster:
         self._listener: asyncpg.Connection | None = None
         self._loop: asyncio.Task[None] | None = None
         self._drain: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
         self._inbox = asyncio.Event()
+        # How often this process started listening for its inbox (logs and tests read it).
+        self.listens = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -106,16 +132,16 @@ class Cluster:
 
     async def start(self) -> None:
         """Listen for callbacks forwarded to this process and start renewing; take over what is due now."""
-        self._listener = await asyncpg.connect(self.store.url)
-        await self._listener.add_listener(INBOX_CHANNEL, self._notified)
+        listening = await self._listen()
         await self.tick()
         self._loop = asyncio.create_task(self._run(), name="cluster-lease")
         self._drain = asyncio.create_task(self._drain_loop(), name="cluster-inbox")
+        self._listening = asyncio.create_task(self._keep_listening(*listening), name="cluster-inbox-listener")
         self._inbox.set()
 
     async def stop(self) -> None:
         """Stop renewing and listening; then stop the engine, then :meth:`leave`."""
-        for task in (self._loop, self._drain):
+        for task in (self._loop, self._drain, self._listening):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -134,10 +160,29 @@ class Cluster:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             try:
+                await self.renew()
+            except Exception:
+                # A bug must not stop the renewals: this process would lose its jobs while it still runs them.
+                _log.exception("the lease renewal of %s failed unexpectedly", self.id)
+
+    async def renew(self) -> bool:
+        """:meth:`tick`, tried again soon after a failure until the next renewal is due: the pool replaces a
+        connection the server dropped at its next use, and a restarting server is back within seconds.
+        Whether it renewed; if the database stays away the lease may run out, and the next renewal says so."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.lease_s / 3
+        wait = RENEW_RETRY_S
+        while True:
+            try:
                 await self.tick()
-            except StoreError as exc:
-                # The database is away: the lease may run out meanwhile, and the next renewal says so.
-                _log.warning("could not renew the lease of %s: %s", self.id, exc)
+                return True
+            except _DATABASE_ERRORS as exc:
+                if loop.time() + wait >= due:
+                    _log.warning("could not renew the lease of %s: %s", self.id, exc)
+                    return False
+                _log.info("renewing the lease of %s failed (trying again in %g s): %s", self.id, wait, exc)
+            await asyncio.sleep(wait)
+            wait *= 2
 
     async def tick(self) -> None:
         """Renew the lease, then take over the jobs of processes whose lease ran out."""
@@ -249,6 +294,54 @@ class Cluster:
     def _notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         if payload == self.id:
             self._inbox.set()
+
+    async def _listen(self) -> tuple[asyncpg.Connection, asyncio.Event]:
+        """LISTEN for this process's inbox on a connection of its own; returns it and the event set when the
+        connection is lost."""
+        conn = await asyncpg.connect(
+            self.store.url, timeout=LISTEN_CHECK_S, server_settings={"application_name": INBOX_APPLICATION}
+        )
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(INBOX_CHANNEL, self._notified)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+            raise
+        self._listener = conn
+        self.listens += 1
+        return conn, lost
+
+    async def _keep_listening(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Keep listening for as long as this process is in the cluster: a lost connection is replaced, with
+        backoff while the server is away, and the inbox read again, since a NOTIFY sent while nobody listened
+        went nowhere but its callback waits in the table."""
+        while True:
+            try:
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), LISTEN_CHECK_S)
+                    if not lost.is_set():
+                        await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_CHECK_S)
+            except _DATABASE_ERRORS as exc:
+                _log.warning("the connection listening for %s's callbacks failed: %s", self.id, exc)
+            finally:
+                self._listener = None
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
+            _log.warning("lost the connection listening for %s's callbacks; listening again", self.id)
+            retry = LISTEN_RETRY_S[0]
+            while True:
+                try:
+                    conn, lost = await self._listen()
+                    break
+                except _DATABASE_ERRORS as exc:
+                    _log.warning("cannot listen for %s's callbacks (retrying in %g s): %s", self.id, retry, exc)
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, LISTEN_RETRY_S[1])
+            self._inbox.set()
+            _log.info("%s listens for its callbacks again", self.id)
 
     async def _drain_loop(self) -> None:
         while True:
