@@ -113,6 +113,7 @@ class Cluster:
         self._loop: asyncio.Task[None] | None = None
         self._drain: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
+        self._started = False
         self._inbox = asyncio.Event()
         # How often this process started listening for its inbox (logs and tests read it).
         self.listens = 0
@@ -128,13 +129,15 @@ class Cluster:
         )
         self.store.owner = self.id
         self.engine.guard = self
+        # Renewing from now on: the rest of the start (the gateway, a slow command sync) may outlast the lease.
+        self._loop = asyncio.create_task(self._run(), name="cluster-lease")
         _log.info("joined the cluster as %s (lease %g s)", self.id, self.lease_s)
 
     async def start(self) -> None:
-        """Listen for callbacks forwarded to this process and start renewing; take over what is due now."""
+        """Listen for callbacks forwarded to this process; take over what is due now, and at every renewal."""
         listening = await self._listen()
+        self._started = True
         await self.tick()
-        self._loop = asyncio.create_task(self._run(), name="cluster-lease")
         self._drain = asyncio.create_task(self._drain_loop(), name="cluster-inbox")
         self._listening = asyncio.create_task(self._keep_listening(*listening), name="cluster-inbox-listener")
         self._inbox.set()
@@ -185,7 +188,7 @@ class Cluster:
             wait *= 2
 
     async def tick(self) -> None:
-        """Renew the lease, then take over the jobs of processes whose lease ran out."""
+        """Renew the lease, then (once started) take over the jobs of processes whose lease ran out."""
         renewed = await self.store.execute(
             "UPDATE bot_processes SET lease_until = extract(epoch from clock_timestamp()) + ? WHERE id = ?",
             (self.lease_s, self.id),
@@ -196,6 +199,8 @@ class Cluster:
             self.store.owner = None
             self.on_fenced()
             return
+        if not self._started:
+            return  # joined, the engine not started yet: it takes nothing over before it runs its own jobs
         await self.take_over()
         self._inbox.set()  # a missed notification costs one renewal period, no more
 

@@ -170,22 +170,52 @@ async def test_the_lease_is_renewed_through_pooled_connections_the_server_droppe
     members: list[Member], postgres_url: str
 ) -> None:
     a, b = members
-    # Several connections in each pool, as a busy process has.
     for member in members:
+        await member.cluster.start()
+        # Several connections in each pool, as a busy process has.
         await asyncio.gather(*(member.store.fetchall("SELECT pg_sleep(0.05)") for _ in range(3)))
     admin = await asyncpg.connect(postgres_url)
     try:
         before = await admin.fetchval("SELECT lease_until FROM bot_processes WHERE id = 'b'")
-        # Every pooled connection cut at once, as a restart of the server cuts them: each fails its next statement.
+        # Every connection cut at once, as a restart of the server cuts them: each pooled one fails its next
+        # statement (the renewal's, then the take-over's), and the listeners must listen again.
         cut = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'client backend'"
             " AND pid <> pg_backend_pid() AND datname = current_database()"
         )
-        assert cut >= 6
+        assert cut >= 8
         assert await b.cluster.renew()
-        assert await a.cluster.renew()  # renewing, then the take-over's own connection from the pool
+        assert await a.cluster.renew()
         after = await admin.fetchval("SELECT lease_until FROM bot_processes WHERE id = 'b'")
     finally:
         await admin.close()
     assert after > before
     assert a.fenced == b.fenced == 0
+    await wait_until(lambda: a.cluster.listens == b.cluster.listens == 2, within=5, what="both listening again")
+
+
+async def test_a_process_renews_its_lease_from_joining_on_not_only_once_started(
+    members: list[Member], postgres_url: str
+) -> None:
+    a, _ = members
+    store = await Store.open(postgres_url)
+    assert isinstance(store, PostgresStore)
+    # A lease shorter than a slow start (the gateway, the command sync) between join and start.
+    fenced: list[bool] = []
+    slow = Cluster(store, Engine(), lease_s=0.6, process_id="slow", on_fenced=lambda: fenced.append(True))  # type: ignore[arg-type]
+    try:
+        await slow.join()
+        first = await store.fetchone("SELECT lease_until FROM bot_processes WHERE id = 'slow'")
+        assert first is not None
+
+        async def renewed_past_the_first_lease() -> bool:
+            row = await store.fetchone("SELECT lease_until FROM bot_processes WHERE id = 'slow'")
+            return row is not None and row[0] > first[0] + 0.6
+
+        await wait_until(renewed_past_the_first_lease, within=5, what="the lease renewed before start()")
+        assert await a.cluster.take_over() == 0
+        assert await store.fetchone("SELECT 1 FROM bot_processes WHERE id = 'slow'") is not None
+        assert not fenced
+    finally:
+        await slow.stop()
+        await store.close()
