@@ -15,12 +15,14 @@ from typing import Any
 
 import discord
 
+from bot.core.editor import offers_vary_region
 from bot.core.models import Action, Job, JobStatus, Verb
 from bot.ui.render import button_label, button_rows, result_actions
 
 __all__ = [
     "DESCRIBE_TEMPLATE",
     "JOB_BUTTON_TEMPLATE",
+    "REGION_TEMPLATE",
     "SEED_TEMPLATE",
     "DrawnButton",
     "button_style",
@@ -34,13 +36,16 @@ __all__ = [
 
 # Actions a job is made by but no button presses: /imagine and /blend are commands.
 _COMMAND_ACTIONS = frozenset({Action.IMAGINE, Action.BLEND})
-_ACTIONS = "|".join(re.escape(a.value) for a in Action if a not in _COMMAND_ACTIONS)
+# Vary (Region) is drawn like the others but answered by its own handler (it opens the editor): REGION_TEMPLATE.
+_ACTIONS = "|".join(re.escape(a.value) for a in Action if a not in _COMMAND_ACTIONS and a is not Action.VARY_REGION)
 # Matches the custom_id of every job button, old or new; the handler's DynamicItem template.
 JOB_BUTTON_TEMPLATE = rf"img1:(?P<job>[0-9a-f]{{16}}):(?P<action>{_ACTIONS})"
 # ✉️ under a finished job: its seed, privately (Midjourney's ✉️ reaction). "seed" is no action's value.
 SEED_TEMPLATE = r"img1:(?P<job>[0-9a-f]{16}):seed"
 # A /describe answer's numbered buttons: imagine suggestion ``pick`` of the suggestions stored as ``ref``.
 DESCRIBE_TEMPLATE = r"img1:d:(?P<ref>[0-9a-f]{16}):(?P<pick>[1-9])"
+# Vary (Region) under an upscale: answered with a private link to the editor (cogs/region.py).
+REGION_TEMPLATE = r"img1:(?P<job>[0-9a-f]{16}):vary_region"
 SEED_EMOJI = "\u2709\ufe0f"
 # Keycap digits, as Midjourney's /describe answer numbers its prompts.
 _KEYCAPS = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10))
@@ -126,6 +131,11 @@ def result_view(
     what the job's provider offers beyond the actions: ✉️ (the seed) on a finished job where it gives one."""
     # Custom Zoom only where the provider takes its factor and prompt (the modal needs both).
     actions = [a for a in result_actions(job) if a is not Action.CUSTOM_ZOOM or Verb.CUSTOM_ZOOM in verbs]
+    # Vary (Region) where the provider speaks it on this picture (its editor needs the verb), else never.
+    region = offers_vary_region(job, frozenset(verbs))
+    actions = [a for a in actions if a is not Action.VARY_REGION or region]
+    if region and Action.VARY_REGION not in actions:
+        actions.append(Action.VARY_REGION)
     seed = Verb.SEED in verbs and job.status is JobStatus.COMPLETED
     if not actions and not seed:
         return None

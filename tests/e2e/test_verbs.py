@@ -199,7 +199,11 @@ async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable
     assert "image service was told to stop" in note, note
     tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
     assert any(t.get("cancelled") for t in tasks), "the local provider's task was marked cancelled"
-    await animate_and_extend(ld, await remix_and_custom_zoom(ld))
+    upscale = await remix_and_custom_zoom(ld)
+    await animate_and_extend(ld, upscale)
+    # Vary (Region) without a public URL for the editor: the button says privately how to give the bot one.
+    clicked = await ld.click("erin", upscale["id"], next(c for c in button_ids(upscale) if c.endswith(":vary_region")))
+    assert "WEBHOOK_PUBLIC_URL" in await private_answer(ld, clicked["interaction_id"], "WEBHOOK_PUBLIC_URL")
 
 
 @pytest.fixture
