@@ -16,7 +16,7 @@ database. Jobs come in through both guilds, one on each shard, by the local Disc
 The simulator holds every job it takes (its ``stall`` fault) until the jobs are all in, so "in flight" and
 "behind the burst" are states the test sets up rather than races it hopes to win; then it lets them go.
 Everything asserted is observable outside the bot: the simulator's log, the messages in the local Discord,
-the jobs' rows; never which process ran which job, which is the database's to decide.
+the jobs' rows; never which of the two live processes ran which job, which is the database's to decide.
 """
 
 from __future__ import annotations
