@@ -113,6 +113,9 @@ class Cluster:
         self._loop: asyncio.Task[None] | None = None
         self._drain: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
+        # Every channel this process listens on, and what it does on a notification; each is listened on
+        # again on every new connection (see _keep_listening).
+        self._channels: dict[str, Callable[[Any, int, str, str], None]] = {INBOX_CHANNEL: self._notified}
         self._started = False
         self._inbox = asyncio.Event()
         # How often this process started listening for its inbox (logs and tests read it).
@@ -301,15 +304,16 @@ class Cluster:
             self._inbox.set()
 
     async def _listen(self) -> tuple[asyncpg.Connection, asyncio.Event]:
-        """LISTEN for this process's inbox on a connection of its own; returns it and the event set when the
-        connection is lost."""
+        """LISTEN on this process's channels (its inbox) on a connection of its own; returns it and the event
+        set when the connection is lost."""
         conn = await asyncpg.connect(
             self.store.url, timeout=LISTEN_CHECK_S, server_settings={"application_name": INBOX_APPLICATION}
         )
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
-            await conn.add_listener(INBOX_CHANNEL, self._notified)
+            for channel, callback in self._channels.items():
+                await conn.add_listener(channel, callback)
         except BaseException:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=1)
