@@ -38,7 +38,10 @@ processes, and when:
   across processes); the claim takes jobs in the same order.
 - **Callbacks anywhere.** A provider callback about a job another process owns is stored in
   ``webhook_inbox`` and the owner woken with ``NOTIFY``; the owner (``LISTEN``) applies it as if it had
-  received it. A taken-over job's waiting callbacks go to its new owner.
+  received it. A taken-over job's waiting callbacks go to its new owner. The listening connection is
+  watched: when it drops (a server restart, ``pg_terminate_backend``) the process connects again with
+  backoff, listens again and re-reads the inbox, where callbacks forwarded meanwhile wait; and every
+  renewal re-reads it too, so a lost notification costs at most a third of the lease.
 
 Discord is not here: each process's presenter edits the messages of its own jobs only; a job's stored
 interaction token, channel and message id let whichever process owns it edit its message (through the
@@ -83,6 +86,26 @@ SHARED_CHANNEL = "imagine_shared"
 HAND_OVER_WAIT_S = 10.0
 # Jobs that could not be handed back (the database away) are queued here again after this long.
 HAND_BACK_RETRY_S = 1.0
+# The inbox listener's name in pg_stat_activity, so an operator (and a test) can tell it from the pool's.
+INBOX_APPLICATION = "imaginebot-inbox"
+# How often the listening connection is asked whether it is still there: one lost without a word (a dropped
+# network) is found within this long; the renewals re-read the inbox meanwhile.
+LISTEN_CHECK_S = 15.0
+# Waits between attempts to listen again after the connection was lost: from the first, doubling up to the last.
+LISTEN_RETRY_S = (0.2, 10.0)
+# A renewal that failed (a pooled connection the server dropped, a server restarting) is tried again after
+# this long, doubling, until the next one is due: a dropped connection costs one statement, not the lease.
+RENEW_RETRY_S = 0.1
+# What a lost connection or an unavailable server raises, through the store or on a connection of our own.
+# (InternalClientError: how a pooled connection the server dropped may fail its next statement.)
+_DATABASE_ERRORS = (
+    StoreError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 _UNFINISHED = ", ".join(f"'{status}'" for status in UNFINISHED)
 # A member's jobs in flight at a provider (``{user}``: a bound mark or a column), the fair queue's measure.
 _IN_FLIGHT = (
@@ -123,6 +146,14 @@ class Cluster:
         self._listener: asyncpg.Connection | None = None
         self._loop: asyncio.Task[None] | None = None
         self._drain: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+        # Every channel this process listens on, and what it does on a notification; each is listened on
+        # again on every new connection (see _keep_listening).
+        self._channels: dict[str, Callable[[Any, int, str, str], None]] = {
+            INBOX_CHANNEL: self._notified,
+            SHARED_CHANNEL: self._shared_notified,
+        }
+        self._started = False
         self._inbox = asyncio.Event()
         # Set by the Discord layer: stop editing these jobs' messages, after showing their latest state; a
         # job's message is edited by its owner only, so a job is handed back only once this returns.
@@ -141,6 +172,8 @@ class Cluster:
         # Whether another process is alive to claim what this one cannot start (bot.core.engine.SubmitGuard):
         # alone, a process keeps its queue as one process on SQLite does, with no trip through the database.
         self.sharing = False
+        # How often this process started listening for its inbox (logs and tests read it).
+        self.listens = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -153,24 +186,26 @@ class Cluster:
         )
         self.store.owner = self.id
         self.engine.guard = self
+        # Renewing from now on: the rest of the start (the gateway, a slow command sync) may outlast the lease.
+        self._loop = asyncio.create_task(self._run(), name="cluster-lease")
         _log.info("joined the cluster as %s (lease %g s)", self.id, self.lease_s)
 
     async def start(self) -> None:
-        """Listen for callbacks forwarded to this process and start renewing; take over what is due now."""
-        self._listener = await asyncpg.connect(self.store.url)
-        await self._listener.add_listener(INBOX_CHANNEL, self._notified)
-        await self._listener.add_listener(SHARED_CHANNEL, self._shared_notified)
+        """Listen for callbacks forwarded to this process and for the others' news; take over what is due now,
+        and at every renewal; claim from the shared queue."""
+        listening = await self._listen()
+        self._started = True
         await self.tick()
         # The others hand work back from now on, not from their next renewal.
         await self.store.execute("SELECT pg_notify(?, ?)", (SHARED_CHANNEL, f"joined:{self.id}"))
-        self._loop = asyncio.create_task(self._run(), name="cluster-lease")
         self._drain = asyncio.create_task(self._drain_loop(), name="cluster-inbox")
         self._claiming = asyncio.create_task(self._claim_loop(), name="cluster-claim")
+        self._listening = asyncio.create_task(self._keep_listening(*listening), name="cluster-inbox-listener")
         self._inbox.set()
 
     async def stop(self) -> None:
         """Stop renewing and listening; then stop the engine, then :meth:`leave`."""
-        for task in (self._loop, self._drain, self._claiming, *self._handing):
+        for task in (self._loop, self._drain, self._claiming, self._listening, *self._handing):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -201,13 +236,32 @@ class Cluster:
                 await asyncio.wait_for(self._tick_now.wait(), self.lease_s / 3)
             self._tick_now.clear()
             try:
+                await self.renew()
+            except Exception:
+                # A bug must not stop the renewals: this process would lose its jobs while it still runs them.
+                _log.exception("the lease renewal of %s failed unexpectedly", self.id)
+
+    async def renew(self) -> bool:
+        """:meth:`tick`, tried again soon after a failure until the next renewal is due: the pool replaces a
+        connection the server dropped at its next use, and a restarting server is back within seconds.
+        Whether it renewed; if the database stays away the lease may run out, and the next renewal says so."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.lease_s / 3
+        wait = RENEW_RETRY_S
+        while True:
+            try:
                 await self.tick()
-            except StoreError as exc:
-                # The database is away: the lease may run out meanwhile, and the next renewal says so.
-                _log.warning("could not renew the lease of %s: %s", self.id, exc)
+                return True
+            except _DATABASE_ERRORS as exc:
+                if loop.time() + wait >= due:
+                    _log.warning("could not renew the lease of %s: %s", self.id, exc)
+                    return False
+                _log.info("renewing the lease of %s failed (trying again in %g s): %s", self.id, wait, exc)
+            await asyncio.sleep(wait)
+            wait *= 2
 
     async def tick(self) -> None:
-        """Renew the lease, then take over the jobs of processes whose lease ran out."""
+        """Renew the lease, then (once started) take over the jobs of processes whose lease ran out."""
         # The same statement counts the other processes alive: with none, there is nobody to hand work to.
         renewed = await self.store.fetchone(
             "UPDATE bot_processes SET lease_until = extract(epoch from clock_timestamp()) + ? WHERE id = ?"
@@ -222,6 +276,8 @@ class Cluster:
             self.on_fenced()
             return
         self.sharing = bool(renewed["others"])
+        if not self._started:
+            return  # joined, the engine not started yet: it takes nothing over before it runs its own jobs
         await self.take_over()
         await self.claim_overdue()
         self._inbox.set()  # a missed notification costs one renewal period, no more
@@ -393,8 +449,11 @@ class Cluster:
             self._claim_wanted.clear()
             try:
                 await self.claim()
-            except StoreError as exc:
+            except _DATABASE_ERRORS as exc:
                 _log.warning("could not claim from the shared queue: %s", exc)
+            except Exception:
+                # A bug must not stop the claims: the shared queue would wait for the next renewal's claim.
+                _log.exception("claiming from the shared queue failed unexpectedly")
 
     async def claim(self) -> int:
         """Take as many jobs from the shared queue as this process has slots free (and their accounts have
@@ -441,6 +500,56 @@ class Cluster:
     def _notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         if payload == self.id:
             self._inbox.set()
+
+    async def _listen(self) -> tuple[asyncpg.Connection, asyncio.Event]:
+        """LISTEN on this process's channels (its inbox) on a connection of its own; returns it and the event
+        set when the connection is lost."""
+        conn = await asyncpg.connect(
+            self.store.url, timeout=LISTEN_CHECK_S, server_settings={"application_name": INBOX_APPLICATION}
+        )
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _conn: lost.set())
+            for channel, callback in self._channels.items():
+                await conn.add_listener(channel, callback)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+            raise
+        self._listener = conn
+        self.listens += 1
+        return conn, lost
+
+    async def _keep_listening(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Keep listening for as long as this process is in the cluster: a lost connection is replaced, with
+        backoff while the server is away, and the inbox read again, since a NOTIFY sent while nobody listened
+        went nowhere but its callback waits in the table."""
+        while True:
+            try:
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), LISTEN_CHECK_S)
+                    if not lost.is_set():
+                        await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_CHECK_S)
+            except _DATABASE_ERRORS as exc:
+                _log.warning("the connection listening for %s's callbacks failed: %s", self.id, exc)
+            finally:
+                self._listener = None
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
+            _log.warning("lost the connection listening for %s's callbacks; listening again", self.id)
+            retry = LISTEN_RETRY_S[0]
+            while True:
+                try:
+                    conn, lost = await self._listen()
+                    break
+                except _DATABASE_ERRORS as exc:
+                    _log.warning("cannot listen for %s's callbacks (retrying in %g s): %s", self.id, retry, exc)
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, LISTEN_RETRY_S[1])
+            self._inbox.set()
+            self._want_claim()  # a "released" notice sent while nobody listened went nowhere too
+            _log.info("%s listens for its callbacks again", self.id)
 
     async def _drain_loop(self) -> None:
         while True:

@@ -291,3 +291,91 @@ async def test_a_process_shares_its_queue_only_while_another_is_alive(members: l
     await _expire(b.store, "b")
     await a.cluster.tick()  # takes b over, and is alone afterwards
     assert not a.cluster.sharing
+
+
+async def test_a_callback_forwarded_while_the_owner_s_listener_was_cut_off_reaches_it_once_it_listens_again(
+    members: list[Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = members
+    job = await b.store.insert_job(make_job(provider="imaginepro", status=JobStatus.RUNNING))
+    # b's renewals, which re-read the inbox too, far away: only the listener can bring the callback in time.
+    b.cluster.lease_s = 600
+    await a.cluster.start()
+    await b.cluster.start()
+    listener = b.cluster._listener
+    assert listener is not None and b.cluster.listens == 1
+    # b may listen again only once the callback has been forwarded, so that its NOTIFY certainly went nowhere.
+    forwarded = asyncio.Event()
+    listen = b.cluster._listen
+
+    async def after_the_forward() -> Any:
+        await forwarded.wait()
+        return await listen()
+
+    monkeypatch.setattr(b.cluster, "_listen", after_the_forward)
+    await a.store.execute("SELECT pg_terminate_backend(?)", (listener.get_server_pid(),))
+    await wait_until(lambda: b.cluster._listener is None, within=5, what="b to find its listener gone")
+    assert await a.cluster.forward_webhook(job.id, "imaginepro", {}, b'{"n": 1}')
+    forwarded.set()
+
+    await wait_until(lambda: b.engine.callbacks, within=5, what="the callback that waited, read once b listens again")
+    assert b.cluster.listens == 2
+    # And the new connection hears the next one.
+    assert await a.cluster.forward_webhook(job.id, "imaginepro", {}, b'{"n": 2}')
+    await wait_until(lambda: len(b.engine.callbacks) == 2, within=5, what="the next callback, by NOTIFY")
+    assert [body for _, _, body in b.engine.callbacks] == [b'{"n": 1}', b'{"n": 2}']
+
+
+async def test_the_lease_is_renewed_through_pooled_connections_the_server_dropped(
+    members: list[Member], postgres_url: str
+) -> None:
+    a, b = members
+    for member in members:
+        await member.cluster.start()
+        # Several connections in each pool, as a busy process has.
+        await asyncio.gather(*(member.store.fetchall("SELECT pg_sleep(0.05)") for _ in range(3)))
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        before = await admin.fetchval("SELECT lease_until FROM bot_processes WHERE id = 'b'")
+        # Every connection cut at once, as a restart of the server cuts them: each pooled one fails its next
+        # statement (the renewal's, then the take-over's), and the listeners must listen again.
+        cut = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            " AND pid <> pg_backend_pid() AND datname = current_database()"
+        )
+        assert cut >= 8
+        assert await b.cluster.renew()
+        assert await a.cluster.renew()
+        after = await admin.fetchval("SELECT lease_until FROM bot_processes WHERE id = 'b'")
+    finally:
+        await admin.close()
+    assert after > before
+    assert a.fenced == b.fenced == 0
+    await wait_until(lambda: a.cluster.listens == b.cluster.listens == 2, within=5, what="both listening again")
+
+
+async def test_a_process_renews_its_lease_from_joining_on_not_only_once_started(
+    members: list[Member], postgres_url: str
+) -> None:
+    a, _ = members
+    store = await Store.open(postgres_url)
+    assert isinstance(store, PostgresStore)
+    # A lease shorter than a slow start (the gateway, the command sync) between join and start.
+    fenced: list[bool] = []
+    slow = Cluster(store, Engine(), lease_s=0.6, process_id="slow", on_fenced=lambda: fenced.append(True))  # type: ignore[arg-type]
+    try:
+        await slow.join()
+        first = await store.fetchone("SELECT lease_until FROM bot_processes WHERE id = 'slow'")
+        assert first is not None
+
+        async def renewed_past_the_first_lease() -> bool:
+            row = await store.fetchone("SELECT lease_until FROM bot_processes WHERE id = 'slow'")
+            return row is not None and row[0] > first[0] + 0.6
+
+        await wait_until(renewed_past_the_first_lease, within=5, what="the lease renewed before start()")
+        assert await a.cluster.take_over() == 0
+        assert await store.fetchone("SELECT 1 FROM bot_processes WHERE id = 'slow'") is not None
+        assert not fenced
+    finally:
+        await slow.stop()
+        await store.close()
