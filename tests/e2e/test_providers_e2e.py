@@ -100,6 +100,12 @@ async def provider_bot(request: pytest.FixtureRequest, start_bot: Callable[..., 
         assert all(r["status"] != 429 for r in sim.requests), "the bot tripped the provider's rate limit"
 
 
+# A1111 and the OpenAI-shaped API are left out here: ComfyUI proves the owned path through the bot (grid
+# composed by the bot, U2 as the doubled tile, V3 and 🔄 as new grids on Discord); the A1111 and OpenAI
+# adapters' own imagine → progress with a preview → U2 → V3 → 🔄 → zoom flow is
+# tests/providers/test_owned.py::test_flow, and both still run end to end through the bot process with their
+# operator settings in test_kill_mid_job_then_restart below (imagine, a grid on Discord, U1 on it).
+@pytest.mark.parametrize("provider_bot", [*PROVIDERS, "comfyui"], indirect=True)
 async def test_imagine_upscale_vary_reroll(ld: LocalDiscord, provider_bot: Any) -> None:
     await imagine_scenario(ld, provider_bot)
     sim: SimServer = provider_bot.sims[0]
@@ -149,7 +155,7 @@ async def _blocking_restart(ld: LocalDiscord, start_bot: Any) -> None:
     assert set(sim.submits.values()) <= {1} and sim.submits_total == 2, "a backend job was sent twice"
 
 
+# Not on the owned backends: the press is deduplicated before any adapter; the Midjourney providers prove it.
+@pytest.mark.parametrize("provider_bot", PROVIDERS, indirect=True)
 async def test_double_press_makes_one_child_job(ld: LocalDiscord, provider_bot: Any) -> None:
-    if provider_bot.name in OWNED:
-        pytest.skip("the press is deduplicated before any adapter; the Midjourney providers prove it")
     await double_press_scenario(ld, provider_bot)
