@@ -29,6 +29,7 @@ def _secrets(settings: Settings) -> list[str]:
     names = ("thenextleg", "useapi", "imaginepro", "apiframe", "comfyui", "a1111", "openai")
     values += [getattr(settings, f"{p}_api_key") for p in names]
     values += [a.api_key for a in settings.provider_accounts]
+    values += [settings.editor_secret]  # the key that signs Vary (Region)'s editor links
     secrets = [v.get_secret_value() for v in values if v is not None]
     if settings.database_url is not None:
         # The whole URL, and its password when it is long enough to be a generated one: a short one

@@ -29,12 +29,12 @@ from discord.ext import commands
 
 from bot.core import crashpoints
 from bot.core.errors import InputError
-from bot.core.models import Action, ErrorReason, Job, JobStatus, Verb, utcnow
+from bot.core.models import MASK_PARAM, VIDEO_ACTION_VERBS, Action, ErrorReason, Job, JobStatus, Verb, utcnow
 from bot.core.moderation import ButtonPolicy, Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, MAX_PROMPT_LENGTH, parse_prompt
 from bot.ui import gate
-from bot.ui.buttons import JOB_BUTTON_TEMPLATE, job_button
+from bot.ui.buttons import JOB_BUTTON_TEMPLATE, PROMPT_MODAL_TEMPLATE, job_button, prompt_modal_id
 from bot.ui.i18n import t
 from bot.ui.render import NO_MENTIONS, action_title, job_link, quote_prompt, reason_text, result_actions
 from bot.ui.replies import refuse, report_failure
@@ -274,44 +274,50 @@ REMIX_ACTIONS = frozenset(
 MODAL_TEXT_LIMIT = 4000
 # Custom Zoom's range: Midjourney takes a zoom out above 1 and up to 2 (mj-verbs.md §1.4).
 MIN_ZOOM, MAX_ZOOM = 1.0, 2.0
+_PROMPT_MODAL = re.compile(PROMPT_MODAL_TEMPLATE)
 
 
 class PromptModal(discord.ui.Modal):
-    """Remix's prompt box, and Custom Zoom's zoom and prompt; submitting it makes the press's job.
+    """Remix's prompt box, and Custom Zoom's zoom and prompt, as sent to the member.
 
-    Held in memory until it is submitted (at most ``timeout``): a restart in between loses only the open
-    box, and the member presses again.
+    Only drawn here: its custom_id names the job and the press (``bot.ui.buttons.prompt_modal_id``), and the
+    submit is answered by :meth:`Imagine.on_interaction` from that id and the values alone, in whichever
+    process receives it. So a box opened before a restart still makes its job after it; discord.py is
+    never given the modal to keep (it would hold its callback in this process's memory only).
     """
 
-    def __init__(self, cog: Imagine, job_id: str, action: Action, prompt: str, locale: object) -> None:
+    def __init__(self, job_id: str, action: Action, prompt: str, locale: object) -> None:
         zoom = action is Action.CUSTOM_ZOOM
-        super().__init__(title=t(locale, "zoom.title" if zoom else "remix.title"), timeout=900)
-        self.cog, self.job_id, self.action = cog, job_id, action
-        self.zoom: discord.ui.TextInput[PromptModal] | None = None
+        super().__init__(
+            title=t(locale, "zoom.title" if zoom else "remix.title"), custom_id=prompt_modal_id(job_id, action)
+        )
         if zoom:
-            self.zoom = discord.ui.TextInput(label=t(locale, "zoom.value"), default="2", max_length=4, custom_id="zoom")
-            self.add_item(self.zoom)
-        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-            label=t(locale, "remix.prompt"), style=discord.TextStyle.paragraph, default=prompt[:MODAL_TEXT_LIMIT],
-            max_length=MODAL_TEXT_LIMIT, custom_id="prompt",
+            self.add_item(
+                discord.ui.TextInput(label=t(locale, "zoom.value"), default="2", max_length=4, custom_id="zoom")
+            )
+        self.add_item(
+            discord.ui.TextInput(
+                label=t(locale, "remix.prompt"), style=discord.TextStyle.paragraph, default=prompt[:MODAL_TEXT_LIMIT],
+                max_length=MODAL_TEXT_LIMIT, custom_id="prompt",
+            )
         )  # fmt: skip
-        self.add_item(self.prompt)
+        # Finished before it is sent, so discord.py does not store it: every submit takes the one path above.
+        self.stop()
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        zoom: float | None = None
-        if self.zoom is not None:
-            try:
-                zoom = float(self.zoom.value.strip().replace(",", "."))
-            except ValueError:
-                zoom = None
-            if zoom is None or not MIN_ZOOM <= zoom <= MAX_ZOOM:
-                await refuse(interaction, t(interaction.locale, "zoom.invalid"))
-                return
-        await self.cog.press(interaction, self.job_id, self.action, remix=self.prompt.value, zoom=zoom)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
-        # discord.py's own Modal.on_error takes these two (its typing stub adds an item).
-        await report_failure(interaction, error)
+def modal_values(data: Any) -> dict[str, str]:
+    """The text inputs of a modal submit by custom_id: rows of inputs, or labels wrapping one each."""
+    values: dict[str, str] = {}
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("custom_id"), str) and isinstance(item.get("value"), str):
+                values[item["custom_id"]] = item["value"]
+            stack.extend(v for k, v in item.items() if k in ("components", "component"))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return values
 
 
 class Imagine(RuntimeAccess, commands.Cog):
@@ -466,6 +472,11 @@ class Imagine(RuntimeAccess, commands.Cog):
             if action not in result_actions(parent):
                 await refuse(interaction, t(interaction.locale, "imagine.button_unavailable"))
                 return
+            # A verb's press (or a Custom Zoom box submitted after a restart) where the provider no longer offers it.
+            needed = VIDEO_ACTION_VERBS.get(action) or (Verb.CUSTOM_ZOOM if action is Action.CUSTOM_ZOOM else None)
+            if needed is not None and needed not in self.engine.verbs_for(parent):
+                await refuse(interaction, t(interaction.locale, "verb.not_offered"))
+                return
             # 🔄 on a job that ended not knowing whether the provider made it sends that job again, as a new
             # job of its own (the member's choice; the bot never resends on a guess). One retry per job.
             retry = parent.status is not JobStatus.COMPLETED
@@ -487,7 +498,9 @@ class Imagine(RuntimeAccess, commands.Cog):
                 action=action,
                 prompt=parent.prompt if edited is None else remix or parent.prompt,
                 prompt_final=parent.prompt_final if edited is None else edited.final(include_images=False),
-                params=parent.params if edited is None else _remix_params(parent.params, edited.params, zoom),
+                params=_press_params(parent.params, retry)
+                if edited is None
+                else _remix_params(parent.params, edited.params, zoom),
                 image_urls_in=parent.image_urls_in,
                 upload_limit=interaction.filesize_limit,
                 locale=_server_locale(interaction) or parent.locale,
@@ -519,8 +532,48 @@ class Imagine(RuntimeAccess, commands.Cog):
         elif Verb.REMIX not in verbs or not (await self.moderation.member_settings(interaction.user.id)).remix:
             return False
         prompt = parent.prompt_final or parent.prompt
-        await interaction.response.send_modal(PromptModal(self, job_id, action, prompt, interaction.locale))
+        await interaction.response.send_modal(PromptModal(job_id, action, prompt, interaction.locale))
         return True
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A Remix or Custom Zoom box submitted, before or after a restart: its custom_id names the job and the
+        press; its job is made as the press would have made it (a job gone since gets a polite answer)."""
+        if interaction.type is not discord.InteractionType.modal_submit or not isinstance(interaction.data, dict):
+            return
+        match = _PROMPT_MODAL.fullmatch(str(interaction.data.get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await self.prompt_submitted(interaction, match["job"], match["action"], modal_values(interaction.data))
+        except Exception as exc:
+            await report_failure(interaction, exc)
+
+    async def prompt_submitted(
+        self, interaction: discord.Interaction, job_id: str, action_name: str, values: dict[str, str]
+    ) -> None:
+        try:
+            action = Action(action_name)
+        except ValueError:
+            await refuse(interaction, t(interaction.locale, "imagine.button_unavailable"))
+            return
+        zoom: float | None = None
+        if action is Action.CUSTOM_ZOOM:
+            try:
+                zoom = float(values.get("zoom", "").strip().replace(",", "."))
+            except ValueError:
+                zoom = None
+            if zoom is None or not MIN_ZOOM <= zoom <= MAX_ZOOM:
+                await refuse(interaction, t(interaction.locale, "zoom.invalid"))
+                return
+        await self.press(interaction, job_id, action, remix=values.get("prompt", ""), zoom=zoom)
+
+    def noted(
+        self, interaction: discord.Interaction, job_id: str, action: Action
+    ) -> contextlib.AbstractContextManager[None]:
+        """The ledger's note around another extension's defer-and-store (/blend): the same file, so the same
+        restart explains it if a crash comes between the two. Reached through the bot's cogs, never imported."""
+        return self.ledger.pending(PendingInteraction.of(interaction, job_id, action))
 
     # -- interactions a crash cut off ----------------------------------------------------------------
 
@@ -594,6 +647,16 @@ class Imagine(RuntimeAccess, commands.Cog):
         if title := action_title(note.action):
             head += f" · {title}"
         return f"{head}\n{NOT_STARTED}"
+
+
+# What one press asked for, not what the picture is: a press on its result asks for its own (a retry repeats it).
+_PRESS_ONLY_PARAMS = ("remix", "zoom", MASK_PARAM)
+
+
+def _press_params(parent: dict[str, Any], retry: bool) -> dict[str, Any]:
+    """A plain press's parameters: the parent's shape (--ar, --seed, ...), without what only the parent's own
+    press asked for (a Remix prompt, Custom Zoom's factor, Vary (Region)'s mask), unless it repeats that press."""
+    return dict(parent) if retry else {key: value for key, value in parent.items() if key not in _PRESS_ONLY_PARAMS}
 
 
 def _remix_params(parent: dict[str, Any], edited: dict[str, Any], zoom: float | None) -> dict[str, Any]:

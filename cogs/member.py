@@ -21,6 +21,7 @@ from bot.core.errors import InputError, ProviderError
 from bot.core.models import ErrorReason, Job, JobEvent, JobEventKind, JobStatus, Verb
 from bot.core.moderation import AuditAction
 from bot.core.prompt import ASPECT_CHOICES
+from bot.core.video import shrink_video
 from bot.ui import gate
 from bot.ui.buttons import result_view
 from bot.ui.controls import (
@@ -204,10 +205,14 @@ class Member(RuntimeAccess, commands.Cog):
             raise ProviderError(ErrorReason.NO_ACCOUNT, f"{job.provider} is not configured")
         data = await provider.fetch_image(job.result_url)
         if is_video(job.result_url):
-            # Shown as it is; a video over the limit is refused like any result that cannot be shown.
-            if job.upload_limit is not None and len(data) > job.upload_limit:
-                raise ProviderError(ErrorReason.PROVIDER_FAILED, "the video is larger than the upload limit")
+            # Shown as it is, or re-encoded smaller to fit (as its job message does); a video that cannot be
+            # made to fit is refused like any result that cannot be shown.
             name = "video" + job.result_url[job.result_url.rfind(".") :].split("?", 1)[0].lower()
+            if job.upload_limit is not None and len(data) > job.upload_limit:
+                smaller = await asyncio.to_thread(shrink_video, data, job.upload_limit)
+                if smaller is None:
+                    raise ProviderError(ErrorReason.PROVIDER_FAILED, "the video is larger than the upload limit")
+                data, name = smaller, "video.mp4"
             return discord.File(io.BytesIO(data), filename=name, description=alt_text(job))
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await asyncio.to_thread(encode_for_upload, data, job.upload_limit, filename)

@@ -10,6 +10,7 @@ counts as one job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core import crashpoints
 from bot.core.errors import InputError, ProviderError
 from bot.core.models import Action, ErrorReason, Job, JobStatus, Verb
 from bot.core.moderation import Refusal
@@ -228,7 +230,30 @@ class Verbs(RuntimeAccess, commands.Cog):
         except InputError as exc:
             await refuse(interaction, input_text(exc, interaction.locale))
             return
+        job_id = secrets.token_hex(8)
+        # Noted in the interaction ledger before the defer, as /imagine is: a crash between the defer and the
+        # stored job leaves a note the next start explains on the "thinking…" message (cogs/imagine.py).
+        with self._ledger_note(interaction, job_id):
+            await self._blend(interaction, job_id, provider, uploads, dimensions)
+
+    def _ledger_note(self, interaction: discord.Interaction, job_id: str) -> contextlib.AbstractContextManager[None]:
+        imagine = self.bot.get_cog("Imagine")
+        noted = getattr(imagine, "noted", None)
+        if noted is None:
+            return contextlib.nullcontext()  # /imagine's extension is not loaded: nothing keeps a ledger
+        note: contextlib.AbstractContextManager[None] = noted(interaction, job_id, Action.BLEND)
+        return note
+
+    async def _blend(
+        self,
+        interaction: discord.Interaction,
+        job_id: str,
+        provider: str,
+        uploads: list[discord.Attachment],
+        dimensions: app_commands.Choice[str] | None,
+    ) -> None:
         response = await interaction.response.defer(thinking=True)
+        crashpoints.reached("after_defer")
         try:
             for upload in uploads:
                 await self.images.check_upload(upload.url)
@@ -241,7 +266,7 @@ class Verbs(RuntimeAccess, commands.Cog):
             message_id = (await interaction.original_response()).id
         aspect = dimensions.value if dimensions else "1:1"
         job = Job(
-            id=secrets.token_hex(8),
+            id=job_id,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id or 0,

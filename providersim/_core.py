@@ -30,6 +30,7 @@ import io
 import json
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image, ImageFilter
 
-from providersim._images import render_grid, split_grid
+from providersim._images import render_grid, repaint_grid, split_grid
 
 __all__ = [
     "JSON_BODY",
@@ -94,6 +95,8 @@ MJ_FAILURES: dict[str, tuple[str, str]] = {
     "moderation_outage": ("MODERATION_OUTAGE", "Content moderator outage"),
     "please_subscribe": ("PLEASE_SUBSCRIBE_TO_MJ_IN_YOUR_DASHBOARD", "Please subscribe to Midjourney"),
     "private_mode": ("Private mode is not available on your plan", "Private mode is not available on your plan"),
+    # Vary (Region) with a mask that is not the size of the image (mj-verbs.md §13: the job fails).
+    "invalid_mask": ("INVALID_MASK", "Invalid mask: it must be the size of the image"),
 }
 
 
@@ -342,6 +345,43 @@ class SimServer:
             return None
         return self.image_url(job, f"preview_{job.stage}.png")
 
+    # -- videos (Animate / Extend) -----------------------------------------------------------------
+
+    def video_refusal(self, request: web.Request) -> web.Response | None:
+        """A provider's CDN refusing a video download (useapi's cdn.midjourney.com wants a browser's headers)."""
+        return None
+
+    async def _video(self, request: web.Request, job: SimJob, name: str) -> web.Response:
+        refused = self.video_refusal(request)
+        if refused is not None:
+            return refused
+        data = await self.video_bytes(job, name)
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="video/mp4")
+
+    async def video_bytes(self, job: SimJob, name: str) -> bytes | None:
+        """Clip ``clip_<n>.mp4`` of a finished video job, whose ``extra`` names the upscale it animates
+        (``source``), its length in frames (``frames``) and its ``motion``; drawn once, then kept."""
+        match = re.fullmatch(r"clip_([1-4])\.mp4", name)
+        source = self.jobs.get(str(job.extra.get("source", "")))
+        given = job.extra.get("picture")  # PNG bytes of a first frame fetched from a link (APIFrame)
+        if match is None or (source is None and given is None) or job.state != "done" or "frames" not in job.extra:
+            return None
+        key = (job.id, name)
+        if key not in self._images:
+            from providersim._video import render_clip  # PyAV, which only the video verbs need
+
+            if isinstance(given, bytes):
+                picture: Image.Image | None = await asyncio.to_thread(_open_picture, given)
+            else:
+                assert source is not None
+                picture = await asyncio.to_thread(self._draw, source, "upscale.png")
+            assert picture is not None
+            frames, motion = int(job.extra["frames"]), str(job.extra.get("motion", "low"))
+            self._images[key] = await asyncio.to_thread(render_clip, picture, int(match[1]), frames, motion)
+        return self._images[key]
+
     # -- the job clock ---------------------------------------------------------------------------
 
     async def _run(self, job: SimJob) -> None:
@@ -430,6 +470,8 @@ class SimServer:
             return web.Response(status=404)
         if self.faults.image_403:
             return web.Response(status=403, text="Forbidden")
+        if name.endswith(".mp4"):
+            return await self._video(request, job, name)
         data = await self.image_bytes(job, name)
         if data is None:
             return web.Response(status=404)
@@ -437,7 +479,8 @@ class SimServer:
 
     async def image_bytes(self, job: SimJob, name: str) -> bytes | None:
         key = (job.id, name)
-        if self.stock_images:
+        # A repainted grid is made of its parent and its mask: no stock picture stands for it.
+        if self.stock_images and "mask" not in job.extra:
             kind = "preview" if name.startswith("preview_") else name
             key = ("stock", f"{kind}/{job.kind}/{job.aspect}")
         if key not in self._images:
@@ -447,8 +490,24 @@ class SimServer:
             self._images[key] = await asyncio.to_thread(_png, image)
         return self._images[key]
 
+    async def image_size(self, job: SimJob, name: str) -> tuple[int, int] | None:
+        """The size of an image the simulator serves for ``job`` (a Vary (Region) mask must match it)."""
+        data = await self.image_bytes(job, name)
+        if data is None:
+            return None
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+
     def _draw(self, job: SimJob, name: str) -> Image.Image | None:
-        grid = render_grid(job.prompt or "image", job.seed, job.aspect if _valid_aspect(job.aspect) else "1:1")
+        parent = self.jobs.get(job.parent or "")
+        mask = job.extra.get("mask")
+        if isinstance(mask, Image.Image) and parent is not None and parent.kind == "upscale":
+            # Vary (Region): the parent upscale, its masked part drawn anew in each of the four tiles.
+            base = self._draw(parent, "upscale.png")
+            assert base is not None
+            grid = repaint_grid(base, mask, job.prompt or "image", job.seed)
+        else:
+            grid = render_grid(job.prompt or "image", job.seed, job.aspect if _valid_aspect(job.aspect) else "1:1")
         if name == "grid.png":
             return grid
         if name.startswith("tile_") and name[5:6] in "1234" and name.endswith(".png"):
@@ -691,6 +750,11 @@ def _valid_aspect(aspect: str) -> bool:
     except ValueError:
         return False
     return 0 < width <= 21 * height and 0 < height <= 21 * width
+
+
+def _open_picture(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
 
 
 def _png(image: Image.Image) -> bytes:

@@ -14,24 +14,45 @@ query parameter on ``webhook_url`` (where the bot's adapter puts its job id): th
 The verbs of mj-verbs.md §7: ``/describe`` (``image_url`` fetched; four keycap-numbered prompts in
 ``content``; an unreadable image fails "Invalid link"), ``/blend`` (2-5 ``image_urls`` and ``dimension``
 square/portrait/landscape, 400 otherwise; a grid), ``/seed`` (a finished image task; the seed as a
-**string**, as the doc's example has it). No cancel: APIFrame documents none.
+**string**, as the doc's example has it), ``/inpaint`` (Vary (Region) on an upscale-1x task: ``mask``
+base64 with or without a ``data:image/png;base64,`` prefix, 400 when missing or unreadable, a mask not the
+upscale's size fails "Invalid mask"; optional ``prompt``; a grid whose tiles keep the upscale outside the
+mask). No cancel: APIFrame documents none.
+
+Video (§7.7): ``/imagine-video`` ``{prompt*, image_url* (the first frame, fetched: an unreadable one fails
+"Invalid link"), motion low|high}`` and ``/imagine-video-extend`` ``{parent_task_id* (a finished video
+task), index* "1"-"4", prompt*, motion?}``, each a task whose finished ``/fetch`` has no ``status`` (like the
+doc's other finished examples) and the clips as ``video_urls`` (four real H.264 MP4s), the shape a
+look-alike service documents; APIFrame's own docs name none, and its SDK also declares ``videoUrl``, which
+``video_field = "videoUrl"`` serves instead (one clip). Four extends at most, as Midjourney's.
 """
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 from aiohttp import web
+from PIL import Image
 
 from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response
+from providersim._images import decode_mask
+from providersim._video import BASE_FRAMES, EXTEND_FRAMES
 from providersim.useapi import describe_image
 
 __all__ = ["ApiFrameSim"]
 
 _VARY = {"strong": "vary-strong", "subtle": "vary-subtle"}
 _BLEND_DIMENSIONS = {"portrait": "2:3", "square": "1:1", "landscape": "3:2"}
+# /inpaint's mask: "base64", a PNG data-URI prefix accepted (§7.5); the format is not otherwise named.
+_MASK_FORMATS = frozenset({"PNG", "WEBP", "JPEG"})
+# Midjourney stops extending near 21 s: four extends of a 5 s clip (mj-verbs.md §11).
+MAX_EXTENDS = 4
+# A first frame larger than this is refused (the real service's limit is not documented; Discord's is 10 MiB).
+MAX_PICTURE_BYTES = 10 * 1024 * 1024
 
 
 def _errors() -> dict[str, ErrorSpec]:
@@ -66,6 +87,8 @@ class ApiFrameSim(SimServer):
     # No progress image is documented; with previews on, ``progress_image_url`` (an extension) shows one.
     documented_previews = False
     errors: ClassVar[dict[str, ErrorSpec]] = _errors()
+    # Where a finished video task lists its clips: "video_urls" (four) or "videoUrl" (one); §7.7, §14.5.
+    video_field = "video_urls"
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/imagine", self._imagine)
@@ -75,6 +98,9 @@ class ApiFrameSim(SimServer):
         router.add_post("/describe", self._describe)
         router.add_post("/blend", self._blend)
         router.add_post("/seed", self._seed)
+        router.add_post("/inpaint", self._inpaint)
+        router.add_post("/imagine-video", self._imagine_video)
+        router.add_post("/imagine-video-extend", self._extend_video)
 
     def new_id(self) -> str:
         return str(uuid.uuid4())
@@ -212,6 +238,114 @@ class ApiFrameSim(SimServer):
         job.extra |= {"task_type": "seed", "seed": str(parent.seed)}
         return json_response(200, {"task_id": job.id})
 
+    async def _inpaint(self, request: web.Request) -> web.Response:
+        """Vary (Region): ``parent_task_id`` of an upscale-1x task, ``mask`` (base64, with or without a
+        ``data:image/png;base64,`` prefix), optional ``prompt`` → a grid task ``inpaint`` (§7.5). The 400s are
+        the documented shape with JourneyAPI's wording where APIFrame's own is not shown."""
+        token, body = request[TOKEN], await self.read_object(request)
+        parent_id = body.get("parent_task_id")
+        if not isinstance(parent_id, str) or not parent_id:
+            return json_response(400, {"errors": [{"msg": "parent_task_id is required"}]})
+        parent = self.jobs.get(parent_id)
+        if parent is None:
+            return json_response(400, {"errors": [{"msg": "parent_task_id not found"}]})
+        if parent.state != "done":
+            return json_response(400, {"errors": [{"msg": "parent task is not finished"}]})
+        if parent.kind != "upscale" or not str(parent.extra.get("task_type", "")).startswith("upscale#"):
+            return json_response(400, {"errors": [{"msg": "inpaint needs an upscale-1x parent"}]})
+        mask = decode_mask(body.get("mask"), formats=_MASK_FORMATS, data_uri=True)
+        if mask == "missing":
+            return json_response(400, {"errors": [{"msg": "mask is required"}]})
+        if isinstance(mask, str):
+            return json_response(400, {"errors": [{"msg": f"mask must be a base64 encoded image ({mask})"}]})
+        prompt = body.get("prompt")
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        failure = forced.failure
+        if mask.size != await self.image_size(parent, "upscale.png"):
+            failure = failure or "invalid_mask"  # taken, then failed (mj-verbs.md §13)
+        job = self.create_job(
+            token, kind="grid", action="inpaint", prompt=prompt if isinstance(prompt, str) and prompt.strip()
+            else parent.prompt, aspect=parent.aspect, parent=parent.id, ref=_caller_ref(body),
+            webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"), failure=failure,
+        )  # fmt: skip
+        job.extra |= {"task_type": "inpaint", "mask": mask}
+        return forced.reply(job, json_response(200, {"task_id": job.id}))
+
+    # -- video (mj-verbs.md §7.7) ---------------------------------------------------------------------
+
+    async def _imagine_video(self, request: web.Request) -> web.Response:
+        token, body = request[TOKEN], await self.read_object(request)
+        prompt, url, motion = body.get("prompt"), body.get("image_url"), body.get("motion", "low")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return json_response(400, {"errors": [{"msg": "prompt is required"}]})
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return json_response(400, {"errors": [{"msg": "image_url is required"}]})
+        if motion not in ("low", "high"):
+            return json_response(400, {"errors": [{"msg": "motion must be low or high"}]})
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        picture = await self._fetch_picture(url)
+        job = self.create_job(
+            token, kind="video", action="imagine-video", prompt=prompt, ref=_caller_ref(body),
+            webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"),
+            failure=forced.failure or (None if picture else "invalid_link"),
+        )  # fmt: skip
+        job.extra |= {"task_type": "imagine-video", "picture": picture, "frames": BASE_FRAMES, "motion": motion,
+                      "extends": 0, "clips": 1 if self.video_field == "videoUrl" else 4}  # fmt: skip
+        return forced.reply(job, json_response(200, {"task_id": job.id}))
+
+    async def _extend_video(self, request: web.Request) -> web.Response:
+        token, body = request[TOKEN], await self.read_object(request)
+        parent = self.jobs.get(str(body.get("parent_task_id", "")))
+        prompt, index, motion = body.get("prompt"), str(body.get("index", "")), body.get("motion")
+        if parent is None:
+            return json_response(400, {"errors": [{"msg": "parent_task_id not found"}]})
+        if not isinstance(prompt, str) or not prompt.strip():
+            return json_response(400, {"errors": [{"msg": "prompt is required"}]})
+        if parent.kind != "video" or parent.state != "done":
+            return json_response(400, {"errors": [{"msg": "parent task is not a finished video task"}]})
+        if index not in [str(n) for n in range(1, parent.extra["clips"] + 1)]:
+            return json_response(400, {"errors": [{"msg": "index must be 1, 2, 3, or 4"}]})
+        if parent.extra["extends"] >= MAX_EXTENDS:
+            return json_response(400, {"errors": [{"msg": "the video cannot be extended any further"}]})
+        if motion is not None and motion not in ("low", "high"):
+            return json_response(400, {"errors": [{"msg": "motion must be low or high"}]})
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        job = self.create_job(
+            token, kind="video", action="imagine-video-extend", prompt=prompt, parent=parent.id, index=int(index),
+            ref=_caller_ref(body), webhook_url=body.get("webhook_url") or None,
+            webhook_secret=body.get("webhook_secret"), failure=forced.failure,
+        )  # fmt: skip
+        job.extra |= {
+            "task_type": "imagine-video-extend", "picture": parent.extra["picture"], "clips": parent.extra["clips"],
+            "frames": parent.extra["frames"] + EXTEND_FRAMES, "motion": motion or parent.extra["motion"],
+            "extends": parent.extra["extends"] + 1,
+        }  # fmt: skip
+        parent.children.setdefault(f"extend#{index}", job.id)
+        return forced.reply(job, json_response(200, {"task_id": job.id}))
+
+    async def _fetch_picture(self, url: str) -> bytes | None:
+        """The first frame's bytes, or None when the link cannot be read as an image."""
+        if self._session is None:
+            return None
+        try:
+            async with self._session.get(url) as response:
+                if response.status != 200:
+                    return None
+                data = await response.content.read(MAX_PICTURE_BYTES + 1)
+            if len(data) > MAX_PICTURE_BYTES:
+                return None
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+        except (aiohttp.ClientError, OSError, ValueError):
+            return None
+        return data
+
     async def _fetch(self, request: web.Request) -> web.Response:
         body = await self.read_object(request)
         job = self.jobs.get(str(body.get("task_id", "")))
@@ -234,6 +368,10 @@ class ApiFrameSim(SimServer):
             body |= {"image_url": job.extra["image_url"], "content": numbered}
         elif job.state == "done" and job.kind == "seed":
             body["seed"] = job.extra["seed"]
+        elif job.state == "done" and job.kind == "video":
+            # No status, as the doc's other finished examples; the clips in the field the SDK names.
+            clips = [self.image_url(job, f"clip_{n}.mp4") for n in range(1, job.extra["clips"] + 1)]
+            body |= {"video_urls": clips} if self.video_field == "video_urls" else {"videoUrl": clips[0]}
         elif job.state == "done":
             body["status"] = "finished"
             if job.kind == "upscale":

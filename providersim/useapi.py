@@ -13,7 +13,18 @@ images in ``attachments``, ``buttons``, ``children``, ``replyRef``); callbacks t
 The verbs of mj-verbs.md §4: ``/v2/jobs/describe`` (four prompts from the fetched image in
 ``embeds[0].description``; an unreadable image fails "Invalid link"), ``/v2/jobs/blend`` (2-5 URLs, 400
 otherwise; a grid with buttons), ``/v2/jobs/seed_async`` (completed image parents only; the seed in the
-content) and ``/v2/jobs/cancel/``.
+content) and ``/v2/jobs/cancel/``. ``Vary (Region)`` on an upscale (§4.3) requires ``mask`` (base64 of a
+black-and-white image, white = redraw; 400 when missing or unreadable) and takes an optional ``prompt``; a
+mask not the size of the upscale is taken and fails "Invalid mask" (§13); the grid keeps the upscale's
+unmasked pixels exactly and draws the masked part anew in each tile.
+Video (§4.4): ``Animate (High motion)`` / ``Animate (Low motion)`` on
+a finished upscale make a video job of four MP4 clips (``videoUx`` ``[{id, url}]``, the element shape
+INFERRED by analogy with ``imageUx``; ``attachments`` hold only a still, which is not the result); ``U1``-``U4``
+on it select one clip (a job of its own whose ``videoUx`` holds that clip); ``Extend (High/Low motion)`` on
+a selected clip makes a longer video job of four clips again (INFERRED: Midjourney answers an extend with a
+new set), four extends at most; Extend on a four-clip job is a 400. The clips are real H.264 MP4s
+(``providersim._video``), and like ``cdn.midjourney.com`` their URLs refuse a download without a
+browser's ``User-Agent`` (403).
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from aiohttp import web
 from PIL import Image
 
 from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
+from providersim._images import decode_mask
+from providersim._video import BASE_FRAMES, EXTEND_FRAMES
 
 __all__ = ["UseApiSim"]
 
@@ -36,12 +49,21 @@ GRID_BUTTONS = ["U1", "U2", "U3", "U4", "\U0001f504", "V1", "V2", "V3", "V4"]
 UPSCALE_BUTTONS = ["Upscale (Subtle)", "Upscale (Creative)", "Vary (Subtle)", "Vary (Strong)", "Vary (Region)",
                    "Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom", "\u2b05\ufe0f", "\u27a1\ufe0f", "\u2b06\ufe0f",
                    "\u2b07\ufe0f"]  # fmt: skip
+# Video (mj-verbs.md §4.4, §1.2): Animate on an upscale, U1-U4 on a four-clip video, Extend on a selected clip.
+ANIMATE_BUTTONS = ["Animate (High motion)", "Animate (Low motion)"]
+UPSCALE_BUTTONS = UPSCALE_BUTTONS + ANIMATE_BUTTONS
+VIDEO_GRID_BUTTONS = ["U1", "U2", "U3", "U4"]
+CLIP_BUTTONS = ["Extend (High motion)", "Extend (Low motion)"]
+# Midjourney stops extending near 21 s: four extends of a 5 s clip (§11, §13).
+MAX_EXTENDS = 4
 # useapi's own default when neither the request nor the account sets maxJobs.
 DEFAULT_MAX_JOBS = 3
 # v2's prompt limit (P§2.2; v1 said 1024): longer is a 400.
 MAX_PROMPT = 2048
 # replyUrl and replyRef limits (P§2.2): longer is a 413, the v1 table's "too long" status the v2 doc keeps.
 MAX_REPLY_FIELD = 1024
+# Vary (Region)'s mask is "a base64 black and white image" (§4.3), format unnamed: the common ones are read.
+MASK_FORMATS = frozenset({"PNG", "WEBP", "JPEG"})
 
 
 def _hold(sim: SimServer) -> None:
@@ -154,12 +176,25 @@ class UseApiSim(SimServer):
         parent = self.jobs.get(jobid)
         if parent is None:
             return json_response(404, {"error": f"Unable to locate jobid {jobid}", "code": 404})
+        if parent.kind in ("video", "clip") or label in ANIMATE_BUTTONS:
+            return await self._video_button(request, token, body, parent, label)
         offered = UPSCALE_BUTTONS if parent.kind == "upscale" else GRID_BUTTONS
         if parent.state != "done" or label not in offered:
             return json_response(
                 400, {"error": "Button not supported or not found in jobid buttons array", "code": 400}
             )
         prompt = body.get("prompt")
+        mask = None
+        if label == "Vary (Region)":
+            # 'Vary (Region)' requires mask, a base64 black-and-white image (§4.3; P§2.3 "required"). What it
+            # answers to a missing or unreadable one is not shown: the 400 of its other missing values.
+            mask = decode_mask(body.get("mask"), formats=MASK_FORMATS, data_uri=False)
+            if mask == "missing":
+                return json_response(400, {"error": "Required param mask is missing", "code": 400})
+            if isinstance(mask, str):
+                return json_response(
+                    400, {"error": f"Param mask must be a base64 encoded black and white image ({mask})", "code": 400}
+                )
         if label == "Custom Zoom":
             # Custom Zoom requires a prompt whose --zoom is above 1 and at most 2 (mj-verbs.md §4.3, §13).
             zoom = re.search(r"--zoom\s+(\d+(?:\.\d+)?)", prompt) if isinstance(prompt, str) else None
@@ -177,15 +212,74 @@ class UseApiSim(SimServer):
         if forced.refusal is not None:
             return forced.refusal
         upscale = label in ("U1", "U2", "U3", "U4")
+        failure = forced.failure
+        if isinstance(mask, Image.Image) and mask.size != await self.image_size(parent, "upscale.png"):
+            failure = failure or "invalid_mask"  # taken, then failed by Midjourney (mj-verbs.md §13)
         job = self.create_job(
             token, kind="upscale" if upscale else "grid", action=label,
             prompt=prompt if isinstance(prompt, str) and prompt.strip() else parent.prompt, aspect=parent.aspect,
             parent=parent.id, index=int(label[1]) if upscale else None, ref=body.get("replyRef"),
-            webhook_url=body.get("replyUrl") or None, failure=forced.failure,
+            webhook_url=body.get("replyUrl") or None, failure=failure,
         )  # fmt: skip
         job.extra |= {"verb": "button", "maxJobs": body.get("maxJobs", DEFAULT_MAX_JOBS)}
+        if isinstance(mask, Image.Image):
+            job.extra["mask"] = mask
         parent.children[label] = job.id
         return forced.reply(job, json_response(200, self.job_body(job, submitted=True)))
+
+    async def _video_button(
+        self, request: web.Request, token: str, body: dict[str, Any], parent: SimJob, label: str
+    ) -> web.Response:
+        """Animate on an upscale, U1-U4 on a video job (select a clip), Extend on a selected clip (§4.4)."""
+        if parent.kind == "upscale":
+            offered = ANIMATE_BUTTONS
+        elif parent.kind == "video":
+            offered = VIDEO_GRID_BUTTONS
+        else:
+            offered = CLIP_BUTTONS if parent.extra.get("extends", 0) < MAX_EXTENDS else []
+        if parent.state != "done" or label not in offered:
+            return json_response(
+                400, {"error": "Button not supported or not found in jobid buttons array", "code": 400}
+            )
+        if label in VIDEO_GRID_BUTTONS and label in parent.children:
+            return json_response(
+                409, {"error": f"Upscale button already executed by jobid {parent.children[label]}",
+                      "button": label, "jobid": parent.children[label], "code": 409},
+            )  # fmt: skip
+        if (refused := await self.before_submit(request, token, body)) is not None:
+            return refused
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        index = None
+        if parent.kind == "upscale":
+            kind, video = "video", {"source": parent.id, "frames": BASE_FRAMES, "extends": 0}
+            video["motion"] = "high" if "High" in label else "low"
+        elif parent.kind == "video":
+            # The selected clip: the same clip, now a job of its own that Extend acts on.
+            kind, index = "clip", int(label[1])
+            video = {k: parent.extra[k] for k in ("source", "frames", "motion", "extends")}
+        else:
+            kind = "video"
+            video = {"source": parent.extra["source"], "frames": parent.extra["frames"] + EXTEND_FRAMES,
+                     "motion": "high" if "High" in label else "low",
+                     "extends": parent.extra["extends"] + 1}  # fmt: skip
+        prompt = body.get("prompt")
+        prompt = prompt if isinstance(prompt, str) and prompt.strip() else parent.prompt
+        job = self.create_job(
+            token, kind=kind, action=label, prompt=prompt,
+            aspect=parent.aspect, parent=parent.id, index=index, ref=body.get("replyRef"),
+            webhook_url=body.get("replyUrl") or None, failure=forced.failure,
+        )  # fmt: skip
+        job.extra |= {"verb": "button", "maxJobs": body.get("maxJobs", DEFAULT_MAX_JOBS), **video}
+        parent.children[label] = job.id
+        return forced.reply(job, json_response(200, self.job_body(job, submitted=True)))
+
+    def video_refusal(self, request: web.Request) -> web.Response | None:
+        # cdn.midjourney.com answers a client without a browser's headers with Cloudflare's 403 (§4.4).
+        if "Mozilla/" not in request.headers.get("User-Agent", ""):
+            return web.Response(status=403, text="Forbidden")
+        return None
 
     async def _job(self, request: web.Request) -> web.Response:
         jobid = request.query.get("jobid")
@@ -300,6 +394,15 @@ class UseApiSim(SimServer):
             body["content"] = f"{head} ({job.progress}%) (fast)"
             preview = self.preview_url(job)
             body["attachments"] = [_attachment(preview, "preview.webp")] if preview else []
+        elif state == "done" and job.kind in ("video", "clip"):
+            body["content"] = f"{head} (fast)"
+            clips = [job.index or 1] if job.kind == "clip" else [1, 2, 3, 4]
+            body["videoUx"] = [{"id": n, "url": self.image_url(job, f"clip_{n}.mp4")} for n in clips]
+            source = self.jobs.get(job.extra["source"])
+            # Only a still of the animated picture: the clips are in videoUx, never here.
+            body["attachments"] = [_attachment(self.image_url(source, "upscale.png"), "still.png")] if source else []
+            extendable = job.kind == "clip" and job.extra.get("extends", 0) < MAX_EXTENDS
+            body["buttons"] = CLIP_BUTTONS if extendable else VIDEO_GRID_BUTTONS if job.kind == "video" else []
         elif state == "done" and job.kind == "describe":
             numbered = "\n\n".join(f"{n}\ufe0f\u20e3 {p}" for n, p in enumerate(job.extra["prompts"], start=1))
             body["content"] = ""

@@ -55,6 +55,11 @@ INBOX_CHANNEL = "imagine_inbox"
 # Undelivered results a dead process left are shown by its taker if they ended within this long.
 UNDELIVERED_WITHIN_S = 86400
 _UNFINISHED = ", ".join(f"'{status}'" for status in UNFINISHED)
+# A member's jobs in flight at a provider (``{user}``: a bound mark or a column), the fair queue's measure.
+_IN_FLIGHT = (
+    "(SELECT COUNT(*) FROM jobs z WHERE z.user_id = {user} AND z.provider = ? AND z.submit_started_at"
+    f" IS NOT NULL AND z.status IN ({_UNFINISHED}))"
+)
 
 
 def _process_id() -> str:
@@ -196,38 +201,36 @@ class Cluster:
 
     async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
         async with self.store.transaction():
-            # One round trip: the job as stored, and its account's jobs in flight in every process.
+            # One round trip: the job as stored, its account's jobs in flight in every process, and its
+            # member's jobs in flight at its provider (the fair queue's measure, see _other_member_first).
             row = await self.store.fetchone(
                 "SELECT owner, submit_started_at, (SELECT COUNT(*) FROM jobs WHERE provider = ? AND account = ?"
-                f" AND submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})) AS held FROM jobs WHERE id = ?",
-                (job.provider, job.account, job.id),
+                f" AND submit_started_at IS NOT NULL AND status IN ({_UNFINISHED})) AS held,"
+                f" {_IN_FLIGHT.format(user='?')} AS mine FROM jobs WHERE id = ?",
+                (job.provider, job.account, job.user_id, job.provider, job.id),
             )
             if row is None or row["owner"] != self.id or row["submit_started_at"] is not None:
                 _log.warning("job %s is no longer %s's to send; leaving it", job.id, self.id)
                 return Clearance.GONE
             if row["held"] >= max_jobs:
                 return Clearance.WAIT
-            if await self._other_member_first(job):
+            if await self._other_member_first(job, row["mine"]):
                 return Clearance.WAIT
             await self.store.record_submit_start(job)
         return Clearance.GO
 
-    async def _other_member_first(self, job: Job) -> bool:
+    async def _other_member_first(self, job: Job, mine: int) -> bool:
         """Whether a live process has a job queued for this provider whose member has fewer jobs in flight
-        than this job's member: then that one goes first, as the fair queue orders members in one process."""
-        in_flight = (
-            "(SELECT COUNT(*) FROM jobs z WHERE z.user_id = {user} AND z.provider = ? AND z.submit_started_at"
-            f" IS NOT NULL AND z.status IN ({_UNFINISHED}))"
-        )
-        mine = await self.store.fetchone(f"SELECT {in_flight.format(user='?')}", (job.user_id, job.provider))
-        if mine is None or not mine[0]:
+        than this job's member (``mine``): then that one goes first, as the fair queue orders members in one
+        process."""
+        if not mine:
             return False  # nobody has fewer than none: the usual case, answered without looking at the queue
         row = await self.store.fetchone(
             "SELECT 1 FROM jobs y WHERE y.status = 'queued' AND y.submit_started_at IS NULL AND y.provider = ?"
             " AND (y.account IS NULL OR y.account = ?) AND y.owner <> ? AND y.user_id <> ?"
             " AND y.owner IN (SELECT id FROM bot_processes WHERE lease_until > extract(epoch from clock_timestamp()))"
-            f" AND {in_flight.format(user='y.user_id')} < ? LIMIT 1",
-            (job.provider, job.account, self.id, job.user_id, job.provider, mine[0]),
+            f" AND {_IN_FLIGHT.format(user='y.user_id')} < ? LIMIT 1",
+            (job.provider, job.account, self.id, job.user_id, job.provider, mine),
         )
         return row is not None
 

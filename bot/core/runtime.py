@@ -11,6 +11,7 @@ import logging
 import httpx
 
 from bot.core.cluster import Cluster
+from bot.core.editor import Editor, EditorLinks, load_key
 from bot.core.engine import EngineConfig, JobEngine
 from bot.core.health import Readiness, database_check, providers_check
 from bot.core.http_transport import AiohttpTransport
@@ -48,6 +49,8 @@ class Runtime:
         # On PostgreSQL: this process's place among the processes sharing the jobs (bot.core.cluster).
         self.cluster: Cluster | None = None
         self.safety: SafetyCheck
+        # Vary (Region)'s editor (bot.core.editor): its links and pages; the Discord layer attaches its frontend.
+        self.editor: Editor
 
     async def start(self) -> None:
         settings = self.settings
@@ -84,6 +87,11 @@ class Runtime:
                 " and are posted behind a spoiler"
             )
         self.engine.safety = self.safety
+        editor_secret = settings.editor_secret.get_secret_value() if settings.editor_secret is not None else None
+        links = EditorLinks(self.store, await load_key(self.store, editor_secret), settings.editor_link_ttl_s)
+        # Offered only where members' browsers can reach the page: a public URL, and the web server running.
+        public = settings.webhook_public_url if settings.http_address is not None else None
+        self.editor = Editor(self.engine, links, public)
 
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
@@ -103,6 +111,7 @@ class Runtime:
                 port=address[1],
                 metrics=self.metrics,
                 readiness=self.readiness,
+                editor=self.editor,
             )
             await self.webhooks.start()
         await self.engine.start()

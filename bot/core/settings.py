@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     # unset, it listens on WEBHOOK_HOST:WEBHOOK_PORT when callbacks are on, and not at all otherwise.
     http_host: str | None = None
     http_port: int | None = Field(default=None, ge=0, le=65535)
+    # -- Vary (Region)'s editor (served by the web server above, at WEBHOOK_PUBLIC_URL) ----------------
+    # How long a member's editor link works (it works once); minutes, as a private link should.
+    editor_link_ttl_s: float = Field(default=300, ge=30, le=3600)
+    # The key that signs editor links, shared by every process. Unset: one is generated and kept in the database.
+    editor_secret: SecretStr | None = None
     # -- output-safety check (/mod safety) -------------------------------------------------------
     # What scores each result image: "opennsfw" (the [safety] extra's model) or "fixed:<0..1>", one score
     # for every image (tests, and trying the modes without the model).
@@ -186,6 +191,15 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         # A copied .env.example leaves these as "VAR=": that means "not set", not an empty path or key.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("editor_secret", mode="before")
+    @classmethod
+    def _editor_secret(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and len(value) < MIN_WEBHOOK_SECRET:
+            raise ValueError(f"EDITOR_SECRET must be at least {MIN_WEBHOOK_SECRET} random characters")
+        return value
 
     @field_validator("http_host", "http_port", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.core.editor import Editor
 from bot.core.engine import JobEngine
 from bot.core.errors import WebhookRejected
 from bot.core.health import Readiness
@@ -67,6 +68,7 @@ class WebhookServer:
         max_body: int = MAX_WEBHOOK_BODY,
         metrics: Metrics | None = None,
         readiness: Readiness | None = None,
+        editor: Editor | None = None,
     ) -> None:
         if secret is not None and len(secret) < 16:
             raise ValueError("the webhook secret must be at least 16 characters")
@@ -90,6 +92,9 @@ class WebhookServer:
         self.app.router.add_get("/healthz", self._health)
         self.app.router.add_get("/readyz", self._ready)
         self.app.router.add_get("/metrics", self._metrics)
+        if editor is not None:
+            # Vary (Region)'s editor pages (bot.core.editor), on the same server and origin.
+            editor.add_routes(self.app)
         self._runner: web.AppRunner | None = None
 
     @property

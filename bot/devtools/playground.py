@@ -20,6 +20,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,15 @@ class PlaygroundOptions:
 
 
 def bot_environment(
-    base: dict[str, str], *, api_base: str, gateway_url: str, token: str, guild_id: str, data_dir: Path, step: float
+    base: dict[str, str],
+    *,
+    api_base: str,
+    gateway_url: str,
+    token: str,
+    guild_id: str,
+    data_dir: Path,
+    step: float,
+    web: tuple[str, int] | None = None,
 ) -> dict[str, str]:
     """The child's environment: ``base`` without any bot setting of the caller's, plus the playground's own.
 
@@ -88,7 +97,18 @@ def bot_environment(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if web is not None:
+        # The bot's web server, so Vary (Region)'s editor opens from the playground like in a deployment.
+        host, port = web
+        shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        env |= {"HTTP_HOST": host, "HTTP_PORT": str(port), "WEBHOOK_PUBLIC_URL": f"http://{shown}:{port}"}
     return env
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _fresh(data_dir: Path) -> None:
@@ -126,6 +146,7 @@ async def _serve(options: PlaygroundOptions, out: TextIO) -> int:
         guild_id=guild_id,
         data_dir=data_dir,
         step=options.step_seconds,
+        web=(options.host, _free_port(options.host)),
     )
 
     stop = asyncio.Event()

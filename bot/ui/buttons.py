@@ -15,12 +15,15 @@ from typing import Any
 
 import discord
 
-from bot.core.models import Action, Job, JobStatus, Verb
-from bot.ui.render import button_label, button_rows, result_actions
+from bot.core.editor import offers_vary_region
+from bot.core.models import VIDEO_ACTION_VERBS, Action, Job, JobStatus, Verb
+from bot.ui.render import button_label, button_rows, is_video, result_actions
 
 __all__ = [
     "DESCRIBE_TEMPLATE",
     "JOB_BUTTON_TEMPLATE",
+    "PROMPT_MODAL_TEMPLATE",
+    "REGION_TEMPLATE",
     "SEED_TEMPLATE",
     "DrawnButton",
     "button_style",
@@ -28,19 +31,26 @@ __all__ = [
     "describe_view",
     "job_button",
     "job_button_id",
+    "prompt_modal_id",
     "result_view",
     "seed_button",
 ]
 
 # Actions a job is made by but no button presses: /imagine and /blend are commands.
 _COMMAND_ACTIONS = frozenset({Action.IMAGINE, Action.BLEND})
-_ACTIONS = "|".join(re.escape(a.value) for a in Action if a not in _COMMAND_ACTIONS)
+# Vary (Region) is drawn like the others but answered by its own handler (it opens the editor): REGION_TEMPLATE.
+_ACTIONS = "|".join(re.escape(a.value) for a in Action if a not in _COMMAND_ACTIONS and a is not Action.VARY_REGION)
 # Matches the custom_id of every job button, old or new; the handler's DynamicItem template.
 JOB_BUTTON_TEMPLATE = rf"img1:(?P<job>[0-9a-f]{{16}}):(?P<action>{_ACTIONS})"
 # ✉️ under a finished job: its seed, privately (Midjourney's ✉️ reaction). "seed" is no action's value.
 SEED_TEMPLATE = r"img1:(?P<job>[0-9a-f]{16}):seed"
 # A /describe answer's numbered buttons: imagine suggestion ``pick`` of the suggestions stored as ``ref``.
 DESCRIBE_TEMPLATE = r"img1:d:(?P<ref>[0-9a-f]{16}):(?P<pick>[1-9])"
+# The Remix and Custom Zoom modals: the job and the press they make, so a submit needs nothing held in memory
+# and still makes its job after a restart (discord.py keeps a modal's callback only in the process that sent it).
+PROMPT_MODAL_TEMPLATE = r"img1:m:(?P<job>[0-9a-f]{16}):(?P<action>[a-z0-9_]{1,20})"
+# Vary (Region) under an upscale: answered with a private link to the editor (cogs/region.py).
+REGION_TEMPLATE = r"img1:(?P<job>[0-9a-f]{16}):vary_region"
 SEED_EMOJI = "\u2709\ufe0f"
 # Keycap digits, as Midjourney's /describe answer numbers its prompts.
 _KEYCAPS = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10))
@@ -100,6 +110,11 @@ def _seed_button(kind: type[discord.ui.Button[Any]], job_id: str, row: int | Non
     return kind(style=discord.ButtonStyle.secondary, emoji=SEED_EMOJI, custom_id=f"img1:{job_id}:seed", row=row)
 
 
+def prompt_modal_id(job_id: str, action: Action) -> str:
+    """The custom_id of the Remix / Custom Zoom modal for ``action`` pressed on job ``job_id``."""
+    return f"img1:m:{job_id}:{action.value}"
+
+
 def describe_button(ref: str, pick: int) -> discord.ui.Button[Any]:
     """Button ``pick`` (1-based) of the /describe answer stored as ``ref``."""
     return _describe_button(discord.ui.Button, ref, pick)
@@ -126,7 +141,17 @@ def result_view(
     what the job's provider offers beyond the actions: ✉️ (the seed) on a finished job where it gives one."""
     # Custom Zoom only where the provider takes its factor and prompt (the modal needs both).
     actions = [a for a in result_actions(job) if a is not Action.CUSTOM_ZOOM or Verb.CUSTOM_ZOOM in verbs]
+    # Animate and Extend only where the provider makes video (a result may list them where it does not).
+    actions = [a for a in actions if a not in VIDEO_ACTION_VERBS or VIDEO_ACTION_VERBS[a] in verbs]
+    # Vary (Region) where the provider speaks it on this picture (its editor needs the verb), else never.
+    region = offers_vary_region(job, frozenset(verbs))
+    region = region and not is_video(job.result_url)  # a picked video clip is an upscale's action, not a picture
+    actions = [a for a in actions if a is not Action.VARY_REGION or region]
+    if region and Action.VARY_REGION not in actions:
+        actions.append(Action.VARY_REGION)
     seed = Verb.SEED in verbs and job.status is JobStatus.COMPLETED
+    # Midjourney gives no seed of a video (useapi and APIFrame refuse a video job's): no ✉️ under one.
+    seed = seed and not is_video(job.result_url)
     if not actions and not seed:
         return None
     if job.status is not JobStatus.COMPLETED and pressed:

@@ -36,7 +36,7 @@ __all__ = ["INITIAL_EXTENSIONS", "ImagineBot", "ShardedImagineBot", "command_dig
 
 _log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.imagine", "cogs.member", "cogs.moderation", "cogs.verbs")
+INITIAL_EXTENSIONS = ("cogs.imagine", "cogs.member", "cogs.moderation", "cogs.verbs", "cogs.region")
 
 
 def command_digest(payload: Sequence[dict[str, Any]], application_id: int) -> str:

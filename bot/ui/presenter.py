@@ -25,6 +25,7 @@ from bot.core import crashpoints
 from bot.core.errors import ProviderError
 from bot.core.models import Action, ErrorReason, Job, JobEvent, JobEventKind, JobStatus, utcnow
 from bot.core.scheduling import WorkGate
+from bot.core.video import shrink_video
 from bot.ui.buttons import result_view
 from bot.ui.controls import progress_view
 from bot.ui.i18n import t
@@ -44,6 +45,8 @@ _DEAD_TOKEN_CODES = frozenset({50027, 10015, 10062})
 _UNKNOWN_MESSAGE = 10008
 # How often, and how far apart, a final edit that failed is tried again before the next start.
 FINAL_RETRY_DELAYS = (1.0, 3.0, 10.0)
+# The clips a video result attaches at most: a video grid's four (Discord takes ten files per message).
+MAX_CLIPS = 4
 # How many finished messages keep their last edit time, job and drawn buttons for a later restyle.
 FINISHED_REMEMBERED = 1024
 # How many jobs created in this run keep the actions of their children in memory (a few dozen bytes each),
@@ -313,20 +316,48 @@ class Presenter:
         assert data is not None
         view = result_view(job, pressed, self.bot.runtime.engine.verbs_for(job))
         if is_video(job.result_url):
-            # A video is attached as it is when it fits the upload limit (Discord plays it inline), and
-            # linked when it does not; it is never re-encoded as a picture.
-            if job.upload_limit is None or len(data) <= job.upload_limit:
-                name = "video" + job.result_url[job.result_url.rfind(".") :].split("?", 1)[0].lower()
-                file = discord.File(_buffer(data), filename=name, description=alt_text(job), spoiler=job.spoiler)
-                return {"content": content, "view": view, "attachments": [file]}, pressed
-            link = quote_link(job.result_url)
-            note = t(job.locale, "video.too_large", link=link) if link else t(job.locale, "video.too_large_local")
-            return {"content": f"{content}\n{note}"[:2000], "view": view, "attachments": []}, pressed
+            return await self._video_message(job, content, view, data), pressed
         filename = "grid.png" if job.grid_url else "image.png"
         data, filename = await _fit_for_upload(data, job.upload_limit, filename)
         # A result the safety check flagged (or could not check) goes behind Discord's spoiler: SPOILER_ name.
         file = discord.File(_buffer(data), filename=filename, description=alt_text(job), spoiler=job.spoiler)
         return {"content": content, "view": view, "attachments": [file]}, pressed
+
+    async def _video_message(
+        self, job: Job, content: str, view: discord.ui.View | None, first: bytes
+    ) -> dict[str, Any]:
+        """A video result's final edit: each clip (four of a video grid, else one) attached when it fits the
+        upload limit (Discord plays it inline), re-encoded smaller when that makes it fit, and otherwise
+        linked where the provider's links may be shown, or said to be too large; never turned into a picture."""
+        assert job.result_url is not None
+        clips = [u for u in job.image_urls if is_video(u)][:MAX_CLIPS] or [job.result_url]
+        files: list[discord.File] = []
+        links: list[str | None] = []
+        shrunk = False
+        for number, url in enumerate(clips, start=1):
+            data = first if url == job.result_url else await self._image(job, url, required=True)
+            assert data is not None
+            suffix = url[url.rfind(".") :].split("?", 1)[0].lower()
+            if job.upload_limit is not None and len(data) > job.upload_limit:
+                smaller = await asyncio.to_thread(shrink_video, data, job.upload_limit)
+                if smaller is None:
+                    links.append(quote_link(url) if self._shareable(job) else None)
+                    continue
+                data, suffix, shrunk = smaller, ".mp4", True
+            name = f"video{suffix}" if len(clips) == 1 else f"video_{number}{suffix}"
+            files.append(discord.File(_buffer(data), filename=name, description=alt_text(job), spoiler=job.spoiler))
+        notes = [t(job.locale, "video.reencoded")] if shrunk else []
+        if links:
+            shown = " ".join(link for link in links if link)
+            notes.append(
+                t(job.locale, "video.too_large", link=shown) if shown else t(job.locale, "video.too_large_local")
+            )
+        text = "\n".join([content, *notes])[:2000]
+        return {"content": text, "view": view, "attachments": files}
+
+    def _shareable(self, job: Job) -> bool:
+        provider = self.bot.runtime.engine.pool.provider(job.provider, job.account)
+        return provider is not None and provider.capabilities.shareable_links
 
     async def _pressed(self, job: Job) -> frozenset[Action]:
         born = self._born.get(job.id)

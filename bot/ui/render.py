@@ -139,6 +139,9 @@ def job_content(job: Job, *, queue_position: int | None = None, locale: object =
     """The message text for a job in any state, in ``locale`` (by default the server's, stored on the job)."""
     locale = job.locale if locale is None else locale
     title = action_title(job.action, locale)
+    if job.action.is_upscale and (job.provider_data.get("kind") == "clip" or is_video(job.result_url)):
+        # U1-U4 on a video picks one of its clips (Midjourney's video grid): a clip, not an image.
+        title = t(locale, "action.clip", tile=job.action.tile)
     head = f"**{prompt_line(job)}** - <@{job.user_id}>"
     if title:
         head += f" · {title}"

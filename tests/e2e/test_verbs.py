@@ -5,8 +5,12 @@ On the local provider: /describe of an upload → four suggestions that follow f
 a running job → stopped at the provider too, and the member is told so; Remix on → V1 opens the prompt,
 the edit makes the variation; Custom Zoom's modal on an upscale; Animate (High motion) → an MP4 (container
 and frame count checked) → Extend → a longer one. On useapi's simulator: describe, blend, seed, cancel,
-Remix and Custom Zoom, with the simulator's log showing each call. On ImaginePro's (no describe, blend or
-seed): the commands are not registered, no ✉️ is drawn, and a stale ✉️ is answered politely.
+Remix, Custom Zoom and video (Animate → four clips → U2 → Extend), with the simulator's log showing each
+call. On APIFrame's: describe, blend and video, then a video over the channel's upload limit re-encoded or
+linked. On ImaginePro's (cancel only): Cancel reaches its ``Cancel Job``, the commands are not registered,
+no ✉️ is drawn, and a stale ✉️ is answered politely. A /blend killed between its defer and its job is
+explained at the next start, and a Remix and a Custom Zoom box open across that kill still make their job,
+or say politely that it is gone.
 """
 
 from __future__ import annotations
@@ -14,15 +18,21 @@ from __future__ import annotations
 import base64
 import io
 import json
+import signal
+import sqlite3
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
+from bot.core import crashpoints
+from cogs.imagine import NOT_STARTED
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
+from providersim._video import BASE_FRAMES, EXTEND_FRAMES
 from tests.e2e.harness import BotProcess, button_ids, download
 from tests.e2e.test_imagine_flow import final, imagine, press, response_message_id
 from tests.helpers import free_port, wait_until
@@ -107,8 +117,12 @@ async def seed_answer(ld: LocalDiscord, message: dict[str, Any]) -> str:
     return text
 
 
-async def cancel_running(ld: LocalDiscord, prompt: str) -> tuple[str, str]:
-    """Start a job, press Cancel while it runs; (the job message's final text, the private note)."""
+async def cancel_running(ld: LocalDiscord, prompt: str, sim: SimServer | None = None) -> tuple[str, str]:
+    """Start a job, press Cancel while it runs; (the job message's final text, the private note). On a
+    simulator the job is held before its end (its ``stall`` fault), so the press lands while it runs however
+    short the simulator's steps are."""
+    if sim is not None:
+        sim.faults.stall = True
     message_id = await imagine(ld, "alice", prompt)
 
     def cancellable() -> dict[str, Any] | None:
@@ -119,6 +133,8 @@ async def cancel_running(ld: LocalDiscord, prompt: str) -> tuple[str, str]:
     message = await wait_until(cancellable, within=20.0, what="the running job's Cancel button")
     clicked = await ld.click("alice", message["id"], next(c for c in button_ids(message) if c.endswith(":cancel")))
     note = await private_answer(ld, clicked["interaction_id"], "Cancel")
+    if sim is not None:
+        sim.faults.stall = False
 
     def ended() -> str | None:
         content = ld.message(message_id)["content"]
@@ -175,17 +191,44 @@ def video_facts(data: bytes) -> tuple[str, int, tuple[int, int]]:
         return container.format.name, len(frames), (frames[0].width, frames[0].height)
 
 
-async def animate_and_extend(ld: LocalDiscord, upscale: dict[str, Any]) -> None:
-    """Animate (High motion) on an upscale → an MP4 that plays; Extend → the same clip, longer."""
+def last_frame(data: bytes) -> Image.Image:
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        return list(container.decode(video=0))[-1].to_image().convert("RGB")
+
+
+def difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference of two pictures of one size, 0-255."""
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
+
+
+async def animate_and_extend(
+    ld: LocalDiscord, upscale: dict[str, Any], *, clips: int = 1, frames: int = 24, extended: int = 36
+) -> dict[str, Any]:
+    """Animate (High motion) on an upscale → a video that plays: one clip (the local provider's), or four
+    (Midjourney's video grid, at useapi and APIFrame) of which U2 picks one; Extend (Low motion) on the clip →
+    the same clip, ``extended`` frames long. Returns the video message (for a grid: the four clips)."""
     video = await final(ld, await press(ld, "erin", upscale, "animate_high"), within=40.0)
-    attachment = video["attachments"][0]
-    assert attachment["filename"] == "video.mp4", attachment
-    container, frames, size = video_facts(await download(attachment["url"]))
-    assert "mp4" in container and frames == 24 and size[0] % 2 == 0, (container, frames, size)
-    assert [c.split(":")[2] for c in button_ids(video) if c.startswith("img1:")][:2] == ["extend_high", "extend_low"]
-    longer = await final(ld, await press(ld, "erin", video, "extend_low"), within=40.0)
+    names = [a["filename"] for a in video["attachments"]]
+    assert names == (["video.mp4"] if clips == 1 else [f"video_{n}.mp4" for n in range(1, clips + 1)]), names
+    for attachment in video["attachments"]:
+        container, count, size = video_facts(await download(attachment["url"]))
+        assert "mp4" in container and count == frames and size[0] % 2 == 0, (container, count, size)
+    actions = [c.split(":")[2] for c in button_ids(video) if c.startswith("img1:")]
+    clip = video
+    if clips > 1:
+        assert actions == ["u1", "u2", "u3", "u4"], actions
+        clip = await final(ld, await press(ld, "erin", video, "u2"), within=40.0)
+        picked = last_frame(await download(clip["attachments"][0]["url"]))
+        first, second = [last_frame(await download(a["url"])) for a in video["attachments"][:2]]
+        assert difference(picked, second) < difference(picked, first), "U2 shows the second clip"
+        actions = [c.split(":")[2] for c in button_ids(clip) if c.startswith("img1:")]
+    assert actions[:2] == ["extend_high", "extend_low"], actions
+    longer = await final(ld, await press(ld, "erin", clip, "extend_low"), within=40.0)
     _, more, _ = video_facts(await download(longer["attachments"][0]["url"]))
-    assert more == 36, more
+    assert more == extended, more
+    return video
 
 
 async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
@@ -199,7 +242,11 @@ async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable
     assert "image service was told to stop" in note, note
     tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
     assert any(t.get("cancelled") for t in tasks), "the local provider's task was marked cancelled"
-    await animate_and_extend(ld, await remix_and_custom_zoom(ld))
+    upscale = await remix_and_custom_zoom(ld)
+    await animate_and_extend(ld, upscale)
+    # Vary (Region) without a public URL for the editor: the button says privately how to give the bot one.
+    clicked = await ld.click("erin", upscale["id"], next(c for c in button_ids(upscale) if c.endswith(":vary_region")))
+    assert "WEBHOOK_PUBLIC_URL" in await private_answer(ld, clicked["interaction_id"], "WEBHOOK_PUBLIC_URL")
 
 
 @pytest.fixture
@@ -207,7 +254,8 @@ async def sim_bot(start_bot: Callable[..., Any]) -> Any:
     sims: list[SimServer] = []
 
     async def factory(name: str) -> tuple[BotProcess, SimServer]:
-        sim = simulator(name, api_key=API_KEY, step_seconds=0.4, steps=4)
+        # Short steps: every job here is seen to its end, and Cancel holds its job (cancel_running).
+        sim = simulator(name, api_key=API_KEY, step_seconds=0.15, steps=3)
         await sim.start()
         sims.append(sim)
         options = {"poll_interval": 0.1, "max_poll_interval": 0.3, "min_request_interval": 0.0}
@@ -235,19 +283,28 @@ async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
     assert blends[0]["body"]["blendDimensions"] == "Landscape"
     text = await seed_answer(ld, grid)
     assert "seed of job" in text and any(r["path"] == "/v2/jobs/seed_async" for r in sim.requests), text
-    content, note = await cancel_running(ld, "a slow moonrise")
+    content, note = await cancel_running(ld, "a slow moonrise", sim)
     assert "Cancelled by its owner" in content
     assert "image service was told to stop" in note, note
     cancels = [r for r in sim.requests if r["path"] == "/v2/jobs/cancel/"]
     assert len(cancels) == 1 and cancels[0]["status"] == 200, sim.requests[-3:]
-    await remix_and_custom_zoom(ld)
+    upscale = await remix_and_custom_zoom(ld)
     buttons = [r["body"] for r in sim.requests if r["path"] == "/v2/jobs/button" and r["status"] == 200]
     assert any(b["button"] == "V1" and b.get("prompt") == "a red valley at night --ar 3:2" for b in buttons), buttons
     assert any(b["button"] == "Custom Zoom" and b["prompt"].endswith("wider --zoom 1.5") for b in buttons), buttons
+    # Video (mj-verbs.md §4.4): Animate on the upscale, U2 on the four clips, Extend on the picked clip.
+    await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
+    labels = [r["body"]["button"] for r in sim.requests if r["path"] == "/v2/jobs/button" and r["status"] == 200]
+    assert labels[-3:] == ["Animate (High motion)", "U2", "Extend (Low motion)"], labels
 
 
 async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -> None:
-    bot, _ = await sim_bot("imaginepro")
+    bot, sim = await sim_bot("imaginepro")
+    # Cancel is the one verb ImaginePro offers (its `Cancel Job` button, P§3.4): the log shows the call.
+    content, note = await cancel_running(ld, "a slow tide", sim)
+    assert "Cancelled by its owner" in content and "image service was told to stop" in note, note
+    cancels = [r for r in sim.requests if r["path"].endswith("/button") and r["body"].get("button") == "Cancel Job"]
+    assert len(cancels) == 1 and cancels[0]["status"] == 200, sim.requests[-3:]
     guild = ld.state()["guilds"][0]
     commands = {c["name"] for c in ld.world.guild_commands.get(int(guild["id"]), [])}
     assert "imagine" in commands and "describe" not in commands and "blend" not in commands, commands
@@ -266,6 +323,20 @@ async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -
     posted.raise_for_status()
     pressed = await ld.click("alice", posted.json()["id"], f"img1:{job_id}:seed")
     assert "does not offer that" in await private_answer(ld, pressed["interaction_id"], "offer")
+    # A stale Animate: the job lists it (as one drawn by a provider that made video), ImaginePro makes none.
+    database = sqlite3.connect(bot.workdir / "data" / "imagine-bot.db")
+    with database:
+        database.execute("UPDATE jobs SET actions = ? WHERE id = ?", (json.dumps(["u1", "animate_high"]), job_id))
+    database.close()
+    button = {"type": 2, "style": 2, "label": "Animate (High motion)", "custom_id": f"img1:{job_id}:animate_high"}
+    async with httpx.AsyncClient() as client:
+        posted = await client.post(
+            f"{ld.api_base}/channels/{channel}/messages", headers={"Authorization": f"Bot {ld.token}"},
+            json={"content": "an older message", "components": [{"type": 1, "components": [button]}]},
+        )  # fmt: skip
+    pressed = await ld.click("alice", posted.json()["id"], f"img1:{job_id}:animate_high")
+    assert "does not offer that" in await private_answer(ld, pressed["interaction_id"], "offer")
+    assert not [r for r in sim.requests if r["path"].endswith("/button") and "Animate" in str(r["body"])]
 
 
 async def test_describe_on_a1111_uses_its_interrogate(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
@@ -294,3 +365,99 @@ async def test_describe_on_a1111_uses_its_interrogate(ld: LocalDiscord, start_bo
         assert any(r["path"] == "/sdapi/v1/txt2img" for r in sim.requests), sim.requests
     finally:
         await sim.stop()
+
+
+async def test_verbs_on_apiframe_and_video_over_the_limit(ld: LocalDiscord, sim_bot: Any) -> None:
+    """APIFrame's video (mj-verbs.md §7.7): Animate → four clips → U2 picks one (no call: APIFrame extends a
+    clip by its index) → Extend. Then a video over the channel's upload limit: re-encoded smaller when that
+    fits (and the message says so), linked when even that does not (the link serves the clip)."""
+    bot, sim = await sim_bot("apiframe")
+    ld.add_user("erin")
+    # APIFrame offers describe and blend too (§7.1, §7.4): each end to end here, on the same bot.
+    await describe_then_pick(ld, bot)
+    assert any(r["path"] == "/describe" and r["status"] == 200 for r in sim.requests), "describe went to APIFrame"
+    blended = await blend_then_upscale(ld, bot)
+    assert next(r for r in sim.requests if r["path"] == "/blend")["body"]["dimension"] == "landscape"
+    grid = await final(ld, await imagine(ld, "erin", "a lighthouse at dusk"), within=30.0)
+    upscale = await final(ld, await press(ld, "erin", grid, "u1"), within=30.0)
+    assert blended["attachments"]
+    video = await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
+    calls = {r["path"]: r["body"] for r in sim.requests if r["status"] == 200}
+    assert calls["/imagine-video"]["motion"] == "high" and calls["/imagine-video"]["image_url"].endswith("upscale.png")
+    assert calls["/imagine-video-extend"]["index"] == "2" and calls["/imagine-video-extend"]["motion"] == "low"
+
+    # The fourth clip, one byte over the limit: re-encoded smaller, and the message says so.
+    size = video["attachments"][3]["size"]
+    ld.set_limits({"attachment_size_limit": size - 1})
+    smaller = await final(ld, await press(ld, "erin", video, "u4"), within=40.0)
+    assert "re-encoded smaller" in smaller["content"], smaller["content"]
+    attachment = smaller["attachments"][0]
+    assert attachment["filename"] == "video.mp4" and attachment["size"] < size, attachment
+    container, count, _ = video_facts(await download(attachment["url"]))
+    assert "mp4" in container and count == BASE_FRAMES
+
+    # The third, where nothing fits: the link to the provider's clip, which serves it.
+    ld.set_limits({"attachment_size_limit": 300})
+    linked_id = await press(ld, "erin", video, "u3")
+
+    def told() -> dict[str, Any] | None:
+        message = ld.message(linked_id)
+        return message if message and "larger than this channel takes" in (message["content"] or "") else None
+
+    linked = await wait_until(told, within=40.0, what="the clip's link")
+    assert not linked["attachments"] and "larger than this channel takes" in linked["content"], linked["content"]
+    link = urllib.parse.unquote(linked["content"].split("<", 2)[-1].split(">", 1)[0])
+    assert "Clip #3" in linked["content"], linked["content"]
+    assert link.startswith(sim.public_url) and link.endswith("clip_3.mp4"), linked["content"]
+    container, count, _ = video_facts(await download(link))
+    assert "mp4" in container and count == BASE_FRAMES, bot.log()
+
+
+async def test_blend_and_modals_across_a_kill(ld: LocalDiscord, start_bot: Callable[..., Any]) -> None:
+    """A Remix box and a Custom Zoom box are open when a /blend kills the bot between its defer and its stored
+    job (the crash point ``after_defer``, as tests/faults/test_crash_points.py aims it). After the start: the
+    blend's "thinking…" message says it was not started (the interaction ledger; nothing was drawn), the
+    Remix box makes its variation with the edited prompt, and the Custom Zoom box, whose upscale was removed
+    from the database meanwhile, gets a polite private answer and makes nothing."""
+    # after_defer is reached by the /imagine (1), the U1 (2) and the /blend (3); opening a box defers nothing.
+    bot = await start_bot(LOCAL_STEP_SECONDS="0.2", LOCAL_STEPS="2", **{crashpoints.ENV: "after_defer:3"})
+    ld.add_user("erin")
+    settings = await ld.invoke("erin", "imagine", "settings", {"remix": True})
+    await private_answer(ld, settings["interaction_id"], "Remix")
+    grid = await final(ld, await imagine(ld, "erin", "a quiet harbour --ar 3:2"), within=30.0)
+    upscale = await final(ld, await press(ld, "erin", grid, "u1"), within=30.0)
+    remix = await open_box(ld, "erin", grid, "v1")
+    zoom = await open_box(ld, "erin", upscale, "custom_zoom")
+    images = {"image1": upload((200, 40, 40), name="red.png"), "image2": upload((40, 40, 200), name="blue.png")}
+    blend = await ld.invoke("erin", "imagine", "blend", images)
+    process = bot.process
+    assert process is not None
+    await wait_until(lambda: process.returncode is not None, within=30, what="the bot to die at the crash point")
+    assert process.returncode == -signal.SIGKILL, bot.log()
+    thinking = await response_message_id(ld, blend["interaction_id"])
+    assert ld.message(thinking)["_loading"], "the blend was deferred, and nothing stored"
+
+    upscale_job = next(c for c in button_ids(upscale) if c.startswith("img1:")).split(":")[1]
+    database = sqlite3.connect(bot.workdir / "data" / "imagine-bot.db")
+    with database:
+        database.execute("DELETE FROM jobs WHERE id = ?", (upscale_job,))
+        stored = database.execute("SELECT count(*) FROM jobs WHERE action = 'blend'").fetchone()[0]
+    database.close()
+    assert stored == 0
+    del bot.env[crashpoints.ENV]
+    await bot.start()
+
+    def explained() -> str | None:
+        content = (ld.message(thinking) or {}).get("content") or ""
+        return content if NOT_STARTED in content else None
+
+    assert "Blend" in await wait_until(explained, within=30.0, what="the blend's message to say it was not started")
+    submitted = await ld.submit_modal(remix["id"], {"prompt": "a quiet harbour at night --ar 3:2"})
+    remixed = await final(ld, await response_message_id(ld, submitted["interaction_id"]), within=30.0)
+    assert "a quiet harbour at night" in remixed["content"] and remixed["attachments"], remixed["content"]
+    gone = await ld.submit_modal(zoom["id"], {"zoom": "1.5", "prompt": "a quiet harbour, wider"})
+    assert "no longer known" in await private_answer(ld, gone["interaction_id"], "no longer known")
+    assert "wider" not in json.dumps(ld.messages("imagine")), "nothing was made for the gone job"
+    tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
+    assert not [t for t in tasks if t.get("kind") == "blend"], "the blend never reached the provider"
+    assert "Traceback" not in bot.log(), bot.log()

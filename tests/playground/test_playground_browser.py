@@ -75,6 +75,18 @@ def test_imagine_then_upscale(page: Any, playground: Playground, tmp_path: Path)
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
 
+    # Vary (Region): the private answer's link opens the bot's editor, served by the bot's own web server.
+    upscale.locator("button.btn:not(:disabled)", has_text="Vary (Region)").click()
+    link = page.locator("a[href*='/editor/']").last
+    link.wait_for()
+    editor = page.context.new_page()
+    try:
+        editor.goto(str(link.get_attribute("href")))
+        editor.wait_for_function("() => document.getElementById('picture').naturalWidth > 0")
+        assert editor.locator("#paint").is_visible() and "a lighthouse" in editor.input_value("#prompt")
+    finally:
+        editor.close()
+
 
 def _moderator_command(playground: Playground) -> tuple[str, str]:
     """A leaf of a command that members may not use, without required options: ("mod stats", "mod")."""

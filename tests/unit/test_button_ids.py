@@ -15,10 +15,11 @@ from bot.ui.controls import pager_view, progress_view
 from cogs.imagine import JobButton
 from cogs.member import CancelButton, PageButton
 from cogs.moderation import ModPageButton
+from cogs.region import RegionButton
 from cogs.verbs import DescribePick, SeedButton
 from tests.unit.conftest import make_job
 
-HANDLERS = (JobButton, CancelButton, PageButton, ModPageButton, SeedButton, DescribePick)
+HANDLERS = (JobButton, CancelButton, PageButton, ModPageButton, SeedButton, DescribePick, RegionButton)
 
 
 def handlers_of(custom_id: str) -> list[str]:
@@ -42,6 +43,12 @@ async def test_every_drawn_button_has_exactly_one_handler() -> None:
     assert [handlers_of(i) for i in seeded][-1] == ["SeedButton"]
     assert all(handlers_of(i) == ["JobButton"] for i in seeded[:-1])
     assert [handlers_of(i) for i in drawn_ids(describe_view("0123456789abcdef", 4))] == [["DescribePick"]] * 4
+    # Vary (Region) where the provider speaks it: its own handler, which opens the editor.
+    upscale = make_job(status=JobStatus.COMPLETED, action=Action.U1, image_urls=["local://x/upscale.png"],
+                       actions=[Action.VARY_SUBTLE])  # fmt: skip
+    assert drawn_ids(result_view(upscale)) == [f"img1:{upscale.id}:vary_subtle"]  # not offered: not drawn
+    region = drawn_ids(result_view(upscale, verbs={Verb.VARY_REGION}))
+    assert [handlers_of(i) for i in region] == [["JobButton"], ["RegionButton"]]
     retry = make_job(status=JobStatus.FAILED, error=ErrorReason.UNCONFIRMED)
     assert [handlers_of(i) for i in drawn_ids(result_view(retry))] == [["JobButton"]]
     assert [handlers_of(i) for i in drawn_ids(progress_view(make_job()))] == [["CancelButton"]]
@@ -64,6 +71,7 @@ def test_ids_of_messages_already_posted_keep_their_handler() -> None:
     assert handlers_of(f"img1:{job}:imagine") == []
     assert handlers_of(f"img1:{job}:blend") == []
     assert handlers_of(f"img1:{job}:seed") == ["SeedButton"]
+    assert handlers_of(f"img1:{job}:vary_region") == ["RegionButton"]
     assert handlers_of("img1:d:0123456789abcdef:2") == ["DescribePick"]
 
 

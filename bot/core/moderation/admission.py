@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.core.errors import Refusal
-from bot.core.models import ErrorReason, Job, JobStatus
+from bot.core.models import Action, ErrorReason, Job, JobStatus
 from bot.core.moderation.policy import Usage
 from bot.core.moderation.rules import GuildRules
 from bot.core.store import Store
@@ -47,7 +47,9 @@ class Admission:
         if job.guild_id is None:
             return
         # A press of a button already pressed returns the existing job, which was charged already.
-        if job.parent_id is not None and await self.store.has_child(job.parent_id, job.action):
+        # Vary (Region) is the exception: each of its jobs is a new mask (one editor link each), charged anew.
+        repeatable = job.action is Action.VARY_REGION
+        if job.parent_id is not None and not repeatable and await self.store.has_child(job.parent_id, job.action):
             return
         guild_id, user_id = job.guild_id, job.user_id
         now = self.clock()

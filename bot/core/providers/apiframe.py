@@ -47,6 +47,7 @@ from bot.core.providers._common import (
     str_list,
     webhook_header_secret,
 )
+from bot.core.providers._masks import encode_mask, read_mask
 from bot.core.providers.base import (
     Account,
     ActionRequest,
@@ -61,9 +62,11 @@ __all__ = ["ApiFrameProvider"]
 
 _WAITING = frozenset({"pending", "staged", "starting", "retry", "retrying", "queued"})
 _DONE = frozenset({"finished", "completed", "done"})
-_UPSCALED = UPSCALED_SET
-# An alternative upscale is a finished picture too, but it cannot be upscaled again.
-_ALT_UPSCALED = _UPSCALED - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
+# Any finished picture may be animated: /imagine-video takes its link as the first frame (mj-verbs.md §7.7).
+# /inpaint takes an upscale-1x task only (§7.5), so Vary (Region) is offered here and on nothing else.
+_UPSCALED = UPSCALED_SET | {Action.ANIMATE_HIGH, Action.ANIMATE_LOW, Action.VARY_REGION}
+# An alternative upscale is a finished picture too, but it cannot be upscaled again, nor inpainted.
+_ALT_UPSCALED = _UPSCALED - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE, Action.VARY_REGION}
 _PAN = {Action.PAN_LEFT: "left", Action.PAN_RIGHT: "right", Action.PAN_UP: "up", Action.PAN_DOWN: "down"}
 _ZOOM = {Action.ZOOM_OUT_2X: "2", Action.ZOOM_OUT_1_5X: "1.5"}
 # /blend's shapes in APIFrame's words (mj-verbs.md §7.4), by the ratio the bot keeps.
@@ -85,15 +88,16 @@ class ApiFrameProvider(HttpAdapter):
         progress_webhooks=True,
         poll_interval=3.0,
         max_poll_interval=15.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED}),
+        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED} | {Verb.ANIMATE, Verb.EXTEND} | {Verb.VARY_REGION}),
     )
-    # mj-verbs.md §7 (APIFrame v1). Describe, blend and seed are spoken; Vary (Region), Custom Zoom, Remix,
-    # Animate and Extend are documented but not spoken yet. No cancel endpoint exists (§7.9);
-    # the video result's shape is undocumented (video_urls vs videoUrl, §7.7, INFERRED).
+    # mj-verbs.md §7 (APIFrame v1). Describe, blend, seed, Animate, Extend and Vary (Region) are spoken; Custom
+    # Zoom and Remix are documented but not spoken yet. No cancel endpoint exists (§7.9);
+    # the video result's shape is undocumented (video_urls vs videoUrl, §7.7, INFERRED): both are read.
     documented_verbs = {
         Verb.DESCRIBE: "POST /describe {image_url} (§7.1)",
         Verb.BLEND: "POST /blend {image_urls, dimension} (§7.4)",
-        Verb.VARY_REGION: "POST /inpaint {parent_task_id, mask} (§7.5)",
+        Verb.VARY_REGION: "POST /inpaint {parent_task_id, mask: base64 PNG, white = repaint (INFERRED), prompt?}"
+        " (§7.5)",
         Verb.CUSTOM_ZOOM: "POST /outpaint {zoom_ratio in (1, 2]} (§7.6)",
         Verb.REMIX: "prompt on reroll/variations/pan/outpaint (§7.6)",
         Verb.ANIMATE: "POST /imagine-video {image_url, motion} (§7.7)",
@@ -142,6 +146,9 @@ class ApiFrameProvider(HttpAdapter):
             return ProviderError(ErrorReason.LOST, f"apiframe answered {status}: {text[:200]}", status_code=status)
         if status == 400 and text and "parent task is not finished" in text.lower():
             return ProviderError(ErrorReason.BUTTON_NOT_FOUND, f"apiframe answered 400: {text[:200]}", status_code=400)
+        if status == 400 and text and "needs an upscale" in text.lower():
+            # An upscale's action (Vary (Region), zoom, pan) on a parent that is not such an upscale.
+            return ProviderError(ErrorReason.BUTTON_NOT_FOUND, f"apiframe answered 400: {text[:200]}", status_code=400)
         return None
 
     def _webhook_fields(self, job_id: str, webhook_url: str | None) -> dict[str, str]:
@@ -163,6 +170,8 @@ class ApiFrameProvider(HttpAdapter):
         return await self.submit("/imagine", body, lambda answer: self._submission(answer, "grid"))
 
     async def act(self, request: ActionRequest) -> Submission:
+        if request.action in _VIDEO_ACTIONS or request.parent_provider_data.get("kind") in _VIDEO_KINDS:
+            return await self._act_on_video(request)
         action = request.action
         body: dict[str, Any] = {"parent_task_id": request.parent_provider_job_id}
         if action.is_upscale:
@@ -185,6 +194,14 @@ class ApiFrameProvider(HttpAdapter):
         elif action in _PAN:
             path, kind = "/pan", "grid"
             body["direction"] = _PAN[action]
+        elif action is Action.VARY_REGION:
+            # /inpaint {parent_task_id (an upscale-1x task), mask, prompt?} → a grid (§7.5). ``mask`` is base64; a
+            # data:image/png;base64, prefix is also accepted, so a PNG it is, sent bare. The colour is not stated
+            # for v1: white = repaint, as APIFrame's v2 and every provider that names one say (INFERRED, §2.1).
+            path, kind = "/inpaint", "grid"
+            body["mask"] = encode_mask(read_mask(request.mask), "png")
+            if request.prompt is not None:
+                body["prompt"] = request.prompt
         else:
             raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value}")
         body |= self._webhook_fields(request.job_id, request.webhook_url)
@@ -233,6 +250,57 @@ class ApiFrameProvider(HttpAdapter):
             if status in _DONE or "content" in data or "seed" in data:
                 return data
 
+    # -- video (mj-verbs.md §7.7) ---------------------------------------------------------------------
+
+    async def _act_on_video(self, request: ActionRequest) -> Submission:
+        """Animate an upscale (``/imagine-video``), pick a clip of a video task, extend a picked clip
+        (``/imagine-video-extend``).
+
+        APIFrame extends one clip of a video task, named by its ``index`` ("1"-"4"); it has no call that picks
+        one. The bot's video follows Midjourney's (pick with U1-U4, then Extend the picked clip), so a pick is
+        made here without asking APIFrame: a job of its own, finished at once, whose id names the task and
+        the clip (``<task_id>#<n>``) and which Extend then sends as ``parent_task_id`` and ``index``.
+        """
+        action, parent = request.action, request.parent_provider_data.get("kind")
+        motion = "high" if action in (Action.ANIMATE_HIGH, Action.EXTEND_HIGH) else "low"
+        prompt = (request.prompt or request.parent_prompt).strip() or "animate"
+        if action in (Action.ANIMATE_HIGH, Action.ANIMATE_LOW) and parent not in _VIDEO_KINDS:
+            if not request.parent_image_urls:
+                raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "the upscale has no image to animate")
+            body: dict[str, Any] = {"prompt": prompt, "image_url": request.parent_image_urls[0], "motion": motion}
+            body |= self._webhook_fields(request.job_id, request.webhook_url)
+            return await self.submit("/imagine-video", body, lambda answer: self._submission(answer, "video"))
+        if action.is_upscale and parent == "video":
+            clip = action.tile or 1
+            if clip > len(request.parent_image_urls):
+                raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, f"the video has no clip {clip}")
+            update = ProviderUpdate(
+                provider_job_id=f"{request.parent_provider_job_id}{_CLIP_MARK}{clip}", status=JobStatus.COMPLETED,
+                progress=100, image_urls=(request.parent_image_urls[clip - 1],), actions=_EXTENDS,
+            )  # fmt: skip
+            data = {"kind": "clip", "task_id": request.parent_provider_job_id, "clip": clip}
+            return Submission(provider_job_id=str(update.provider_job_id), provider_data=data, update=update)
+        if action in (Action.EXTEND_HIGH, Action.EXTEND_LOW) and parent in _VIDEO_KINDS:
+            task_id, _, picked = request.parent_provider_job_id.partition(_CLIP_MARK)
+            # A video task of a single clip (the ``videoUrl`` shape) is extended without a pick: clip 1.
+            body = {"parent_task_id": task_id, "index": picked or "1", "prompt": prompt, "motion": motion}
+            body |= self._webhook_fields(request.job_id, request.webhook_url)
+            return await self.submit("/imagine-video-extend", body, lambda answer: self._submission(answer, "video"))
+        raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value} here")
+
+    async def _poll_clip(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
+        """A picked clip: the clip of its video task (read again, so a restart needs nothing but the id)."""
+        task_id, _, clip = provider_job_id.partition(_CLIP_MARK)
+        answer = await self.call("POST", "/fetch", json_body={"task_id": task_id})
+        video = self._update(answer.obj(), task_id, "video")
+        index = int(clip) if clip.isdigit() else 1
+        if video.status is not JobStatus.COMPLETED or not 1 <= index <= len(video.image_urls):
+            return video.model_copy(update={"provider_job_id": provider_job_id})
+        return ProviderUpdate(
+            provider_job_id=provider_job_id, status=JobStatus.COMPLETED, progress=100,
+            image_urls=(video.image_urls[index - 1],), actions=_EXTENDS,
+        )  # fmt: skip
+
     def _submission(self, answer: Any, kind: str) -> Submission:
         data = answer.obj()
         # The reroll page's example names it taskId; old docs had integer ids.
@@ -247,6 +315,8 @@ class ApiFrameProvider(HttpAdapter):
         return Submission(provider_job_id=task_id, provider_data={"kind": kind})
 
     async def poll(self, provider_job_id: str, provider_data: Mapping[str, Any]) -> ProviderUpdate:
+        if provider_data.get("kind") == "clip":
+            return await self._poll_clip(provider_job_id, provider_data)
         answer = await self.call("POST", "/fetch", json_body={"task_id": provider_job_id})
         return self._update(answer.obj(), provider_job_id, provider_data.get("kind"))
 
@@ -267,6 +337,9 @@ class ApiFrameProvider(HttpAdapter):
         images = str_list(data.get("image_urls"))[:4]
         single = first_str(data, "image_url")
         has_result = bool(grid or images or single)
+        video = _video_update(data, task_id, kind, status)
+        if video is not None:
+            return video
         if status == "failed" or (status in ("error", "cancelled")):
             text = first_str(data, "message", "error") or ""
             reason = reason_from_text(text) or ErrorReason.PROVIDER_FAILED
@@ -303,6 +376,35 @@ class ApiFrameProvider(HttpAdapter):
         if status in _WAITING:
             return ProviderUpdate(provider_job_id=task_id, status=JobStatus.SUBMITTED, progress=0)
         raise self.protocol_error("task has an unknown status", {"status": data.get("status")})
+
+
+_VIDEO_ACTIONS = frozenset({Action.ANIMATE_HIGH, Action.ANIMATE_LOW, Action.EXTEND_HIGH, Action.EXTEND_LOW})
+_VIDEO_KINDS = frozenset({"video", "clip"})
+_EXTENDS = (Action.EXTEND_HIGH, Action.EXTEND_LOW)
+# Joins a video task's id and a clip's number in the id of a picked clip: never in APIFrame's UUIDs.
+_CLIP_MARK = "#"
+
+
+def _video_update(data: dict[str, Any], task_id: str | None, kind: object, status: str) -> ProviderUpdate | None:
+    """A finished video task: its clips from ``video_urls`` (a look-alike's documented shape) or ``videoUrl``
+    (the SDK's), neither documented by APIFrame (mj-verbs.md §7.7, §14.5). Four clips are picked from with
+    U1-U4; a single one is extended as it is. None for anything that is not a finished video."""
+    clips = str_list(data.get("video_urls"))[:4] or [u for u in (first_str(data, "videoUrl", "video_url"),) if u]
+    task_type = str(data.get("task_type") or "")
+    is_video = kind in _VIDEO_KINDS or task_type.startswith("imagine-video")
+    if status in ("failed", "error", "cancelled") or status in _WAITING or status == "processing":
+        return None
+    if not clips:
+        if is_video and (status in _DONE or bool(first_str(data, "original_image_url", "image_url"))):
+            return ProviderUpdate(
+                provider_job_id=task_id, status=JobStatus.FAILED, error=ErrorReason.PROVIDER_FAILED,
+                error_detail="apiframe: the video task finished without a clip",
+            )  # fmt: skip
+        return None
+    actions = (Action.U1, Action.U2, Action.U3, Action.U4)[: len(clips)] if len(clips) > 1 else _EXTENDS
+    return ProviderUpdate(
+        provider_job_id=task_id, status=JobStatus.COMPLETED, progress=100, image_urls=tuple(clips), actions=actions
+    )
 
 
 def _kind_of(task_type: str) -> str:

@@ -71,6 +71,9 @@ class Capabilities:
     moderates_output: bool = False
     # Whether the adapter can say what prompt an image suggests (describe; A1111's interrogate).
     describe: bool = False
+    # Whether a result's link may be posted publicly (a video too large to attach is linked instead): not
+    # where the provider says its links trace back to the account (useapi's cdn.midjourney.com, §4.4).
+    shareable_links: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,10 +239,14 @@ class Provider(abc.ABC):
             )
         )
 
+    def download_headers(self, url: str) -> Mapping[str, str] | None:
+        """Headers a result's download needs (a CDN that serves only browsers); none by default."""
+        return None
+
     async def fetch_image(self, url: str) -> bytes:
-        """Download a result image the provider serves."""
+        """Download a result image (or video) the provider serves."""
         try:
-            async with self.http.stream("GET", url) as response:
+            async with self.http.stream("GET", url, headers=self.download_headers(url)) as response:
                 if response.status_code != 200:
                     raise ProviderError(
                         ErrorReason.PROVIDER_UNAVAILABLE, f"image download answered {response.status_code}"

@@ -32,7 +32,7 @@ from PIL import Image, ImageFilter, ImageOps
 from bot.core.errors import ProviderError
 from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate, Verb
 from bot.core.netguard import ImageGuard, ImageRefused, open_image
-from bot.core.providers import _scene, _verbs_local
+from bot.core.providers import _region, _scene, _verbs_local
 from bot.core.providers.base import (
     Account,
     ActionRequest,
@@ -59,7 +59,7 @@ MAX_LINEAGE = 64
 _POST_UPSCALE = frozenset(
     {Action.VARY_STRONG, Action.VARY_SUBTLE, Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT,
      Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE,
-     Action.CUSTOM_ZOOM, Action.ANIMATE_HIGH, Action.ANIMATE_LOW}
+     Action.CUSTOM_ZOOM, Action.ANIMATE_HIGH, Action.ANIMATE_LOW, Action.VARY_REGION}
 )  # fmt: skip
 # What a video offers: made longer, four times at most (Midjourney stops near 21 s).
 _VIDEO_ACTIONS = (Action.EXTEND_HIGH, Action.EXTEND_LOW)
@@ -163,6 +163,9 @@ def _valid_task(task: object, task_id: str) -> bool:
             return False
         if len(frames) != (1 if task["kind"] == "upscale" else 4):
             return False
+    mask = task.get("mask")
+    if mask is not None and not (isinstance(mask, str) and _TASK_ID.fullmatch(mask)):
+        return False  # a path component: only a task id of ours
     if task["kind"] == "blend":
         # A blend's images are kept in the directory of the task that first received them.
         sources, count = task.get("sources"), task.get("count")
@@ -211,7 +214,7 @@ class LocalProvider(Provider):
         Verb.CUSTOM_ZOOM: "zoomed out by the chosen factor (1.0-2.0), the edited prompt drawn in",
         Verb.ANIMATE: "a slow zoom and drift over the upscale: H.264 MP4 (PyAV), else an animated GIF",
         Verb.EXTEND: "the same camera path carried on, up to four times",
-        Verb.VARY_REGION: "not drawn yet (no editor): offered by no button",
+        Verb.VARY_REGION: "the masked part of the upscale redrawn four ways from the (edited) prompt, the rest kept",
     }
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
@@ -289,6 +292,10 @@ class LocalProvider(Provider):
                 "extends": parent.get("extends", 0) + 1 if extending else 0,
             }  # fmt: skip
             return await self._create(video)
+        if request.action is Action.VARY_REGION or (
+            request.action is Action.REROLL and parent.get("action") == Action.VARY_REGION.value
+        ):
+            return await self._vary_region(request, parent, seed)
         if request.action is Action.CUSTOM_ZOOM and not (request.zoom and 1.0 <= request.zoom <= 2.0):
             raise ProviderError(ErrorReason.INVALID_PARAMETER, "Custom Zoom takes a zoom from 1.0 to 2.0")
         task = {
@@ -313,6 +320,40 @@ class LocalProvider(Provider):
             key = _rng(parent["seed"], request.action.value, source.layout, source.view).randrange(2**62)
             task["frames"] = _scene.frames_to_json(_scene.derive_frames(request.action.value, source, key))
         return await self._create(task)
+
+    async def _vary_region(self, request: ActionRequest, parent: Mapping[str, Any], seed: int) -> Submission:
+        """Vary (Region), or 🔄 on its result (the same region of the same picture, another seed)."""
+        if request.action is Action.REROLL:
+            picture, mask_task = str(parent["parent"]), str(parent["mask"])
+            prompt = request.prompt if request.prompt is not None else parent["prompt"]
+        else:
+            picture = request.parent_provider_job_id
+            if request.mask is None:
+                raise ProviderError(ErrorReason.INVALID_PARAMETER, "Vary (Region) needs a mask")
+            mask_task = secrets.token_hex(8)
+            prompt = request.prompt if request.prompt is not None else parent["prompt"]
+            size = await asyncio.to_thread(self._picture_size, picture)
+            try:
+                await asyncio.to_thread(_region.store_mask, self.root / mask_task, request.mask, size)
+            except ImageRefused as exc:
+                raise ProviderError(ErrorReason.INVALID_PARAMETER, f"the mask could not be read: {exc.why}") from None
+            except ValueError as exc:
+                raise ProviderError(ErrorReason.INVALID_PARAMETER, f"the mask could not be used: {exc}") from None
+        source = self._load(picture)
+        if source is None or source["kind"] != "upscale":
+            raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "Vary (Region) needs an upscaled picture")
+        task = {
+            "kind": "grid", "action": Action.VARY_REGION.value, "parent": picture, "mask": mask_task,
+            "prompt": prompt, "remix": request.prompt is not None, "seed": seed, "aspect": source["aspect"],
+            "tint": source.get("tint"), "ref": request.job_id, "scene": 1,
+        }  # fmt: skip
+        return await self._create(task, task_id=mask_task if request.action is Action.VARY_REGION else None)
+
+    def _picture_size(self, task_id: str) -> tuple[int, int]:
+        task = self._load(task_id)
+        if task is None or task["kind"] != "upscale":
+            raise ProviderError(ErrorReason.BUTTON_NOT_FOUND, "Vary (Region) needs an upscaled picture")
+        return self._result_image(task_id, task).size
 
     def _shows_scene(self, task_id: str, task: Mapping[str, Any]) -> bool:
         """Whether a result the member sees is a drawn scene, so a button on it can redraw that scene.
@@ -476,7 +517,14 @@ class LocalProvider(Provider):
         tint = tuple(task["tint"]) if task.get("tint") else None
         action = Action(task.get("action", Action.IMAGINE.value))
         frames = _frames(task)
-        if task["kind"] == "blend":
+        if action is Action.VARY_REGION:
+            picture = self._load(task["parent"])
+            if picture is None:
+                raise ProviderError(ErrorReason.LOST, "the picture is gone from the local provider")
+            source = self._result_image(task["parent"], picture, depth + 1)
+            image = compose_grid(_region.vary_region(source, self.root / task["mask"], task["prompt"],
+                                                          task["seed"], tint))  # fmt: skip
+        elif task["kind"] == "blend":
             image = _verbs_local.blend_grid(
                 self.root / task["sources"], task["count"], task["seed"], _tile_size(task["aspect"])
             )

@@ -41,6 +41,7 @@ from bot.core.providers._common import (
     parse_progress,
     reason_from_text,
 )
+from bot.core.providers._masks import encode_mask, read_mask
 from bot.core.providers.base import (
     ActionRequest,
     BlendRequest,
@@ -93,14 +94,20 @@ class UseApiProvider(HttpAdapter):
         # useapi refreshes a job from Discord every 15-60 s; polling faster only spends requests.
         poll_interval=10.0,
         max_poll_interval=30.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}),
+        # cdn.midjourney.com links embed a job GUID traceable to the operator's account: never posted (§4.4).
+        shareable_links=False,
+        verbs=frozenset(
+            {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}
+            | {Verb.ANIMATE, Verb.EXTEND}
+            | {Verb.VARY_REGION}
+        ),
     )
-    # Everything mj-verbs.md §4 documents for v2; Vary (Region) and video are not spoken
-    # by this adapter yet, so they are documented here but not in ``capabilities.verbs``.
+    # Everything mj-verbs.md §4 documents for v2, and all of it is spoken (v3, §5, is not this adapter's).
     documented_verbs = {
         Verb.DESCRIBE: "POST /v2/jobs/describe {describeUrl}; prompts in embeds[0].description (§4.1)",
         Verb.BLEND: "POST /v2/jobs/blend {blendUrls, blendDimensions} (§4.2)",
-        Verb.VARY_REGION: "button 'Vary (Region)' + mask (§4.3)",
+        Verb.VARY_REGION: "button 'Vary (Region)' + mask, base64 B/W PNG, white = repaint (§4.3; format"
+        " INFERRED, §2.1)",
         Verb.CUSTOM_ZOOM: "button 'Custom Zoom' + prompt with --zoom (§4.3; the --zoom placement INFERRED)",
         Verb.REMIX: "prompt on V1-V4, Vary, pans, 🔄 with Remix on (§4.3)",
         Verb.ANIMATE: "buttons 'Animate (High/Low motion)' on an upscale (§4.4)",
@@ -187,6 +194,11 @@ class UseApiProvider(HttpAdapter):
             "button": button_label(request.action),
             **self._common_fields(request.job_id, request.webhook_url),
         }
+        if request.action is Action.VARY_REGION:
+            # 'Vary (Region)' requires ``mask``: a base64 black-and-white image (§4.3), sent as a PNG of the parent's
+            # size, white = repaint, without a data: prefix. Colour, size and format are INFERRED (§2.1): the
+            # convention of every provider that names one. Its optional prompt goes as the remix prompt, below.
+            body["mask"] = encode_mask(read_mask(request.mask), "png")
         if request.action is Action.CUSTOM_ZOOM:
             # Custom Zoom requires a prompt; the factor rides in it as --zoom (mj-verbs.md §4.3, INFERRED).
             prompt = _ZOOM_PARAM.sub("", request.prompt or request.parent_prompt).strip()
@@ -195,6 +207,7 @@ class UseApiProvider(HttpAdapter):
             # Remix: the edited prompt goes with V1-V4, Vary, the pans and 🔄 (needs Remix on at the account).
             body["prompt"] = request.prompt
         kind = "upscale" if request.action.is_upscale else "grid"
+        kind = _video_kind(request) or kind
         return await self.submit("/jobs/button", body, lambda answer: self._submission(answer, kind))
 
     def _submission(self, answer: Any, kind: str) -> Submission:
@@ -264,6 +277,11 @@ class UseApiProvider(HttpAdapter):
             delay = min(delay * 1.5, self.capabilities.max_poll_interval)
             data = (await self.call("GET", "/jobs/", params={"jobid": jobid})).obj()
 
+    def download_headers(self, url: str) -> Mapping[str, str] | None:
+        # cdn.midjourney.com refuses a client without a browser's headers (mj-verbs.md §4.4); the videos are
+        # there. The images on Discord's CDN take any client, so only a video's download poses as a browser.
+        return {"User-Agent": BROWSER_USER_AGENT} if _is_video_url(url) else None
+
     async def find_by_ref(self, ref: str, kind: str) -> Submission | None:
         """A job we sent with ``replyRef`` = ``ref``, among the account's executing jobs (``GET /jobs``).
 
@@ -324,6 +342,9 @@ class UseApiProvider(HttpAdapter):
                 preview_url=urls[0] if urls else None,
             )
         if status == "completed":
+            video = _video_update(data, jobid, ref, kind)
+            if video is not None:
+                return video
             if not urls:
                 reason = reason_from_text(data.get("error")) or reason_from_text(content) or ErrorReason.PROVIDER_FAILED
                 return ProviderUpdate(
@@ -352,6 +373,64 @@ class UseApiProvider(HttpAdapter):
                 error_detail=f"useapi job {status}" + (f": {text[:150]}" if text else ""),
             )
         raise self.protocol_error("job has an unknown status", {"status": status})
+
+
+# -- video (mj-verbs.md §4.4) ------------------------------------------------------------------------
+
+# A browser's User-Agent, which cdn.midjourney.com wants before it serves a clip (§4.4).
+BROWSER_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+_VIDEO_KINDS = frozenset({"video", "clip"})
+_VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
+_ANIMATE_ACTIONS = frozenset({Action.ANIMATE_HIGH, Action.ANIMATE_LOW, Action.EXTEND_HIGH, Action.EXTEND_LOW})
+
+
+def _is_video_url(url: str) -> bool:
+    return url.lower().split("?", 1)[0].endswith(_VIDEO_SUFFIXES)
+
+
+def _video_kind(request: ActionRequest) -> str | None:
+    """What a press makes when video is involved: Animate and Extend make a video job of four clips ("video");
+    U1-U4 on one select a clip ("clip"), the job Extend acts on. None for the image presses."""
+    if request.action in _ANIMATE_ACTIONS:
+        return "video"
+    if request.action.is_upscale and request.parent_provider_data.get("kind") == "video":
+        return "clip"
+    return None
+
+
+def _video_update(data: dict[str, Any], jobid: str | None, ref: str | None, kind: str) -> ProviderUpdate | None:
+    """A finished video job: its clips from ``videoUx`` (elements ``{id, url}`` by analogy with ``imageUx``,
+    INFERRED; plain URL strings are read too), else from video ``attachments``. Its ``attachments`` may hold
+    a still of the picture, which is never taken for the result. None when the job is no video at all."""
+    raw = data.get("videoUx")
+    entries = raw if isinstance(raw, list) else []
+    clips = [e if isinstance(e, str) else first_str(e, "url") if isinstance(e, dict) else None for e in entries]
+    urls = [u for u in clips if u]
+    if not urls:
+        listed = data.get("attachments")
+        attachments: list[Any] = listed if isinstance(listed, list) else []
+        for item in attachments:
+            url = first_str(item, "url", "proxy_url") if isinstance(item, dict) else None
+            content_type = str(item.get("content_type", "")) if isinstance(item, dict) else ""
+            if url and (content_type.startswith("video/") or _is_video_url(url)):
+                urls.append(url)
+    if not urls:
+        if kind not in _VIDEO_KINDS:
+            return None
+        return ProviderUpdate(
+            provider_job_id=jobid, ref=ref, status=JobStatus.FAILED, error=ErrorReason.PROVIDER_FAILED,
+            error_detail="useapi: the video job completed without a clip",
+        )  # fmt: skip
+    actions = actions_from_labels(data.get("buttons"))
+    if actions is None:
+        # No buttons listed: four clips are picked from with U1-U4, a single clip is extended.
+        actions = (
+            (Action.U1, Action.U2, Action.U3, Action.U4) if len(urls) > 1 else (Action.EXTEND_HIGH, Action.EXTEND_LOW)
+        )
+    return ProviderUpdate(
+        provider_job_id=jobid, ref=ref, status=JobStatus.COMPLETED, progress=100, image_urls=tuple(urls[:4]),
+        actions=actions,
+    )  # fmt: skip
 
 
 def _unprocessable(body: Any, text: str | None, detail: str) -> ProviderError:

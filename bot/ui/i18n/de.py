@@ -12,6 +12,7 @@ STRINGS: dict[str, str] = {
     "status.cancelled": "Abgebrochen",
     "status.timed_out": "Zeit abgelaufen",
     "action.upscale": "Bild #{tile}",
+    "action.clip": "Clip #{tile}",
     "action.variation": "Variationen von Bild #{tile}",
     "action.reroll": "Neu würfeln",
     "action.vary_strong": "Variieren (stark)",
@@ -280,6 +281,8 @@ STRINGS: dict[str, str] = {
     "reason.image_blocked": "Der Bilddienst hat das Ergebnis nach seinen Inhaltsregeln abgelehnt.",
     "reason.invalid_parameter": "Einer der Parameter des Prompts ist für den Bilddienst ungültig.",
     "reason.invalid_link": "Der Bilddienst konnte den Bildlink im Prompt nicht lesen.",
+    "reason.invalid_mask": "Der gemalte Bereich konnte nicht verwendet werden. Drücke erneut Vary (Region) und male"
+    " den Teil, der neu gezeichnet werden soll.",
     "reason.already_requested": "Dieser Button wurde für dieses Bild schon benutzt.",
     "reason.button_not_found": "Der Bilddienst bietet diesen Button für dieses Bild nicht mehr an.",
     "reason.unsupported_action": "Der Bilddienst bietet diese Aktion nicht an.",
@@ -531,6 +534,7 @@ STRINGS.update(
         "action.extend_low": "Verlängern (wenig Bewegung)",
         "video.too_large": "Das Video ist größer, als dieser Kanal annimmt: {link}",
         "video.too_large_local": "Das Video ist größer, als dieser Kanal annimmt, und wird nicht angehängt.",
+        "video.reencoded": "Das Video wurde kleiner neu kodiert, damit es in die Upload-Grenze dieses Kanals passt.",
     }
 )
 STRINGS.update(
@@ -538,5 +542,53 @@ STRINGS.update(
         "mod.stopped_at_provider": "Der Bilddienst wurde angewiesen, ihn zu stoppen.",
         "mod.not_stopped_at_provider": "Der Bilddienst war nicht zu erreichen und stellt ihn vielleicht noch fertig"
         " (nicht gezeigt).",
+    }
+)
+# Vary (Region) und die Editor-Seite (Issue 11).
+STRINGS.update(
+    {
+        "action.vary_region": "Variieren (Bereich)",
+        "region.link": "🖌️ **Variieren (Bereich)**: [Editor öffnen]({link}), um den neu zu zeichnenden Teil des"
+        " Bildes zu bemalen und den Prompt zu bearbeiten. Der Link gilt nur für dich, erzeugt einen Auftrag und"
+        " läuft <t:{expires}:R> ab.",
+        "region.no_url": "Variieren (Bereich) öffnet einen Editor auf der eigenen Webseite des Bots, und dieser Bot"
+        " hat dafür noch keine öffentliche Adresse. Wer den Bot betreibt, kann `WEBHOOK_PUBLIC_URL` (die"
+        " https-Adresse, unter der der Webserver des Bots erreichbar ist) und `HTTP_PORT` (damit dieser"
+        " Webserver läuft) setzen und ihn neu starten. Es wurde nichts gesendet.",
+        "region.not_started": "❌ **Nicht gestartet:** Der Bot wurde neu gestartet, bevor er dieses Variieren"
+        " (Bereich) starten konnte. Es wurde nichts an den Bilddienst gesendet und es zählt nicht für dein"
+        " Kontingent. Sende im Editor erneut oder drücke Variieren (Bereich) für einen neuen Link.",
+        "region.made": "Gesendet. Der neue Auftrag hat eine eigene Nachricht im Kanal.",
+        "region.no_member": "Du bist nicht mehr Mitglied dieses Servers, daher wurde nichts gesendet.",
+        "editor.title": "Variieren (Bereich)",
+        "editor.intro": "Bemale den Teil des Bildes, der neu gezeichnet werden soll, bearbeite bei Bedarf den"
+        " Prompt und drücke Senden. Alles Unbemalte bleibt, wie es ist.",
+        "editor.tools": "Werkzeuge",
+        "editor.brush": "Pinsel",
+        "editor.rect": "Rechteck",
+        "editor.lasso": "Lasso",
+        "editor.erase": "Radieren",
+        "editor.size": "Größe",
+        "editor.undo": "Rückgängig",
+        "editor.clear": "Leeren",
+        "editor.prompt": "Prompt",
+        "editor.submit": "Senden",
+        "editor.sending": "Wird gesendet…",
+        "editor.paint_first": "Bemale zuerst den Teil des Bildes, der neu gezeichnet werden soll.",
+        "editor.network": "Der Bot war nicht erreichbar. Nichts ging verloren: drücke Senden noch einmal.",
+        "editor.open_job": "Nachricht des Auftrags öffnen",
+        "editor.picture_alt": "Das zu variierende Bild",
+        "editor.invalid": "Dieser Link ist ungültig. Drücke Variieren (Bereich) erneut für einen neuen.",
+        "editor.expired": "Dieser Link ist abgelaufen. Drücke Variieren (Bereich) erneut für einen neuen.",
+        "editor.used": "Dieser Link hat seinen Auftrag schon erzeugt. Drücke Variieren (Bereich) erneut für einen"
+        " weiteren Bereich.",
+        "editor.gone": "Das Bild ist dem Bot nicht mehr bekannt.",
+        "editor.not_offered": "Der Bilddienst dieses Bots bietet Variieren (Bereich) für dieses Bild nicht an.",
+        "editor.mask_unreadable": "Der bemalte Bereich konnte nicht gelesen werden. Bemale ihn bitte noch einmal.",
+        "editor.mask_size": "Der bemalte Bereich passt nicht zur Bildgröße. Lade die Seite neu und bemale ihn erneut.",
+        "editor.mask_empty": "Bemale zuerst den Teil des Bildes, der neu gezeichnet werden soll.",
+        "editor.mask_full": "Das ganze Bild ist bemalt. Lass einen Teil frei oder nutze stattdessen Variieren (stark).",
+        "editor.unavailable": "Der Editor ist gerade nicht verfügbar. Es wurde nichts gesendet; versuche es gleich"
+        " noch einmal.",
     }
 )

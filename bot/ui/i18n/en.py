@@ -20,6 +20,7 @@ STRINGS: dict[str, str] = {
     "status.timed_out": "Timed out",
     # what a job's message says it was made from
     "action.upscale": "Image #{tile}",
+    "action.clip": "Clip #{tile}",
     "action.variation": "Variations of image #{tile}",
     "action.reroll": "Reroll",
     "action.vary_strong": "Vary (Strong)",
@@ -311,6 +312,7 @@ STRINGS.update(
         "action.extend_low": "Extend (Low motion)",
         "video.too_large": "The video is larger than this channel takes: {link}",
         "video.too_large_local": "The video is larger than this channel takes, so it is not attached.",
+        "video.reencoded": "The video was re-encoded smaller to fit this channel's upload limit.",
     }
 )
 STRINGS.update(
@@ -318,5 +320,49 @@ STRINGS.update(
         "mod.stopped_at_provider": "The image service was told to stop it.",
         "mod.not_stopped_at_provider": "The image service could not be told to stop it, so it may still finish it"
         " (not shown).",
+    }
+)
+# Vary (Region) and its editor page (issue 11): the private answer to the button, and every word of the page.
+STRINGS.update(
+    {
+        "action.vary_region": "Vary (Region)",
+        "region.link": "🖌️ **Vary (Region)**: [open the editor]({link}) to paint the part of the picture to redraw"
+        " and edit the prompt. The link is yours alone, makes one job and stops working <t:{expires}:R>.",
+        "region.no_url": "Vary (Region) opens an editor on the bot's own web page, and this bot has no public"
+        " address for it yet. Whoever runs the bot can set `WEBHOOK_PUBLIC_URL` (the https address that reaches"
+        " the bot's web server) and `HTTP_PORT` (so that web server runs), then restart it. Nothing was sent.",
+        "region.not_started": "❌ **Not started:** The bot restarted before it could start this Vary (Region)."
+        " Nothing was sent to the image service and it does not count against your quota. Submit from the editor"
+        " again, or press Vary (Region) for a new link.",
+        "region.made": "Sent. The new job has its own message in the channel.",
+        "region.no_member": "You are no longer a member of that server, so nothing was sent.",
+        "editor.title": "Vary (Region)",
+        "editor.intro": "Paint the part of the picture to redraw, edit the prompt if you like, then press Submit."
+        " Everything you do not paint stays as it is.",
+        "editor.tools": "Tools",
+        "editor.brush": "Brush",
+        "editor.rect": "Rectangle",
+        "editor.lasso": "Lasso",
+        "editor.erase": "Erase",
+        "editor.size": "Size",
+        "editor.undo": "Undo",
+        "editor.clear": "Clear",
+        "editor.prompt": "Prompt",
+        "editor.submit": "Submit",
+        "editor.sending": "Sending…",
+        "editor.paint_first": "Paint the part of the picture to redraw first.",
+        "editor.network": "The bot could not be reached. Nothing was lost: try Submit again.",
+        "editor.open_job": "Open the job's message",
+        "editor.picture_alt": "The picture to vary",
+        "editor.invalid": "This link is not valid. Press Vary (Region) again for a new one.",
+        "editor.expired": "This link has expired. Press Vary (Region) again for a new one.",
+        "editor.used": "This link has already made its job. Press Vary (Region) again to vary another region.",
+        "editor.gone": "The picture is no longer known to the bot.",
+        "editor.not_offered": "The image service this bot uses does not offer Vary (Region) on this picture.",
+        "editor.mask_unreadable": "The painted region could not be read. Try painting it again.",
+        "editor.mask_size": "The painted region does not match the picture's size. Reload the page and paint again.",
+        "editor.mask_empty": "Paint the part of the picture to redraw first.",
+        "editor.mask_full": "The whole picture is painted. Leave some of it unpainted, or use Vary (Strong) instead.",
+        "editor.unavailable": "The editor is not available right now. Nothing was sent; try again in a moment.",
     }
 )

@@ -12,6 +12,7 @@ STRINGS: dict[str, str] = {
     "status.cancelled": "キャンセル",
     "status.timed_out": "タイムアウト",
     "action.upscale": "画像 #{tile}",
+    "action.clip": "クリップ #{tile}",
     "action.variation": "画像 #{tile} のバリエーション",
     "action.reroll": "再生成",
     "action.vary_strong": "バリエーション（強）",
@@ -273,6 +274,8 @@ STRINGS: dict[str, str] = {
     "reason.image_blocked": "画像サービスが、コンテンツ規約により生成結果を拒否しました。",
     "reason.invalid_parameter": "プロンプトのパラメータのうち一つが、画像サービスでは無効です。",
     "reason.invalid_link": "プロンプト内の画像リンクを画像サービスが読み込めませんでした。",
+    "reason.invalid_mask": "塗った範囲を使えませんでした。"
+    "もう一度 Vary (Region) を押して、描き直す部分を塗ってください。",
     "reason.already_requested": "このボタンは、この画像ですでに使われています。",
     "reason.button_not_found": "画像サービスは、この画像に対してそのボタンをもう提供していません。",
     "reason.unsupported_action": "画像サービスはその操作に対応していません。",
@@ -515,6 +518,7 @@ STRINGS.update(
         "action.extend_low": "延長（動き小）",
         "video.too_large": "動画がこのチャンネルの上限を超えています: {link}",
         "video.too_large_local": "動画がこのチャンネルの上限を超えているため、添付していません。",
+        "video.reencoded": "このチャンネルのアップロード上限に収まるよう、動画を小さく再エンコードしました。",
     }
 )
 STRINGS.update(
@@ -522,5 +526,53 @@ STRINGS.update(
         "mod.stopped_at_provider": "画像サービスにも停止を伝えました。",
         "mod.not_stopped_at_provider": "画像サービスに停止を伝えられなかったため、"
         "完了する可能性があります（表示されません）。",
+    }
+)
+# Vary (Region) とエディターのページ（issue 11）。
+STRINGS.update(
+    {
+        "action.vary_region": "バリエーション（範囲指定）",
+        "region.link": "🖌️ **バリエーション（範囲指定）**: [エディターを開く]({link}) で描き直す部分を塗り、"
+        "プロンプトを編集できます。このリンクはあなた専用で、ジョブを1つ作れます。<t:{expires}:R>に無効になります。",
+        "region.no_url": "バリエーション（範囲指定）はボット自身のウェブページでエディターを開きますが、このボットには"
+        "まだ公開アドレスがありません。ボットの運用者が `WEBHOOK_PUBLIC_URL`（ボットのウェブサーバーに届く https の"
+        "アドレス）と `HTTP_PORT`（ウェブサーバーを動かすため）を設定し、再起動してください。何も送信していません。",
+        "region.not_started": "❌ **開始されませんでした:** このバリエーション（範囲指定）を開始する前にボットが"
+        "再起動しました。画像サービスには何も送信しておらず、上限にも数えません。エディターからもう一度送信するか、"
+        "バリエーション（範囲指定）を押して新しいリンクを取得してください。",
+        "region.made": "送信しました。新しいジョブはチャンネルに専用のメッセージがあります。",
+        "region.no_member": "そのサーバーのメンバーではなくなったため、何も送信していません。",
+        "editor.title": "バリエーション（範囲指定）",
+        "editor.intro": "描き直す部分を塗り、必要ならプロンプトを編集して「送信」を押してください。"
+        "塗っていない部分はそのまま残ります。",
+        "editor.tools": "ツール",
+        "editor.brush": "ブラシ",
+        "editor.rect": "矩形",
+        "editor.lasso": "なげなわ",
+        "editor.erase": "消しゴム",
+        "editor.size": "サイズ",
+        "editor.undo": "元に戻す",
+        "editor.clear": "クリア",
+        "editor.prompt": "プロンプト",
+        "editor.submit": "送信",
+        "editor.sending": "送信中…",
+        "editor.paint_first": "まず描き直す部分を塗ってください。",
+        "editor.network": "ボットに接続できませんでした。何も失われていません。もう一度「送信」を押してください。",
+        "editor.open_job": "ジョブのメッセージを開く",
+        "editor.picture_alt": "バリエーションを作る画像",
+        "editor.invalid": "このリンクは無効です。もう一度バリエーション（範囲指定）を押して"
+        "新しいリンクを取得してください。",
+        "editor.expired": "このリンクは期限切れです。もう一度バリエーション（範囲指定）を押して"
+        "新しいリンクを取得してください。",
+        "editor.used": "このリンクはすでにジョブを作成しました。別の範囲は"
+        "もう一度バリエーション（範囲指定）を押してください。",
+        "editor.gone": "この画像はボットにもう記録されていません。",
+        "editor.not_offered": "このボットの画像サービスは、この画像でバリエーション（範囲指定）を提供していません。",
+        "editor.mask_unreadable": "塗った範囲を読み取れませんでした。もう一度塗ってください。",
+        "editor.mask_size": "塗った範囲が画像の大きさと合いません。ページを再読み込みして塗り直してください。",
+        "editor.mask_empty": "まず描き直す部分を塗ってください。",
+        "editor.mask_full": "画像全体が塗られています。一部を残すか、バリエーション（強）を使ってください。",
+        "editor.unavailable": "エディターは現在利用できません。何も送信していません。"
+        "少ししてからもう一度お試しください。",
     }
 )
