@@ -74,6 +74,11 @@ export const EMOJI = {
     ["circle", { cx: 14.5, cy: 7, r: 1.6, fill: GREEN }],
     ["circle", { cx: 17, cy: 11, r: 1.6, fill: BLUE }],
   ],
+  "🖌": [
+    ["path", { d: "M20.5 3.5c-3 1.5-7.5 6-9.5 9l1.5 1.5c3-2 7.5-6.5 9-9.5z", fill: "#c1694f" }],
+    ["path", { d: "M10.5 13.5l2 2-1.5 1.5-2-2z", fill: GREY }],
+    ["path", { d: "M9 15c-2.5 0-4 1.5-4.5 3.5S3 21 3 21s3.5.5 5.5-1S10.5 17 9 15z", fill: BLUE }],
+  ],
   "⏹": key(["rect", { x: 7.5, y: 7.5, width: 9, height: 9, fill: WHITE }]),
   "⏸": key(["path", { d: "M8 7h3v10H8zM13 7h3v10h-3z", fill: WHITE }]),
   "▶": key(["path", { d: "M9 7l8 5-8 5z", fill: WHITE }]),
