@@ -313,7 +313,7 @@ async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
 
     content = (await wait_until(served, within=40.0, what="the bot's link to the clip"))["content"]
     assert "larger than this channel takes" in content and sim.public_url not in content, content
-    link = re.search(r"http://127\.0\.0\.1:\d+/media/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", content)
+    link = re.search(r"http://127\.0\.0\.1:\d+/media/[A-Za-z0-9%\-]+\.[A-Za-z0-9%\-]+", content)  # _ is %5F
     assert link is not None, content
     container, count, _ = video_facts(await download(link[0]))
     assert "mp4" in container and count == BASE_FRAMES, bot.log()
