@@ -244,7 +244,18 @@ async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable
     tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
     assert any(t.get("cancelled") for t in tasks), "the local provider's task was marked cancelled"
     upscale = await remix_and_custom_zoom(ld)
-    await animate_and_extend(ld, upscale)
+    video = await animate_and_extend(ld, upscale)
+    # A clip too large to attach, with no public URL for the bot to serve it from: said plainly, and how to fix.
+    ld.set_limits({"attachment_size_limit": 300})
+    longer_id = await press(ld, "erin", video, "extend_high")
+
+    def told() -> str | None:
+        message = ld.message(longer_id)
+        return message["content"] if message and "WEBHOOK_PUBLIC_URL" in (message["content"] or "") else None
+
+    text = await wait_until(told, within=40.0, what="the too-large note")
+    assert "larger than this channel takes, so it is not attached" in text and not ld.message(longer_id)["attachments"]
+    ld.set_limits({"attachment_size_limit": 10 * 1024 * 1024})
     # Vary (Region) without a public URL for the editor: the button says privately how to give the bot one.
     clicked = await ld.click("erin", upscale["id"], next(c for c in button_ids(upscale) if c.endswith(":vary_region")))
     assert "WEBHOOK_PUBLIC_URL" in await private_answer(ld, clicked["interaction_id"], "WEBHOOK_PUBLIC_URL")
