@@ -282,7 +282,14 @@ class PostgresStore(Store):
                 return await getattr(pooled, method)(text, *params)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
+            # InternalClientError too: a pooled connection the server dropped may fail its next statement so.
             verb = "read" if reading else "save the change"
             raise StoreError(f"the database could not {verb}: {exc}") from exc
 
