@@ -20,7 +20,7 @@ COPY localdiscord ./localdiscord
 COPY providersim ./providersim
 # The [safety] extra: every output image is checked offline before it is posted (/mod safety).
 RUN pip install ".[safety]" && useradd --system --uid 10001 --home-dir /app imagine \
-    && mkdir -p /data && chown imagine /data
+    && mkdir -p /data/media && chown imagine /data /data/media
 
 USER imagine
 VOLUME ["/data"]

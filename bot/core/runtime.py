@@ -15,6 +15,7 @@ from bot.core.editor import Editor, EditorLinks, load_key
 from bot.core.engine import EngineConfig, JobEngine
 from bot.core.health import Readiness, database_check, providers_check
 from bot.core.http_transport import AiohttpTransport
+from bot.core.media import MediaShelf
 from bot.core.metrics import Metrics
 from bot.core.models import Job
 from bot.core.moderation import Moderation
@@ -51,6 +52,8 @@ class Runtime:
         self.safety: SafetyCheck
         # Vary (Region)'s editor (bot.core.editor): its links and pages; the Discord layer attaches its frontend.
         self.editor: Editor
+        # Videos too large to attach, kept under DATA_DIR/media and served by the web server (bot.core.media).
+        self.media: MediaShelf | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -92,6 +95,8 @@ class Runtime:
         # Offered only where members' browsers can reach the page: a public URL, and the web server running.
         public = settings.webhook_public_url if settings.http_address is not None else None
         self.editor = Editor(self.engine, links, public)
+        # The editor's key, under a domain of its own: one key to keep, and neither kind of link opens the other.
+        self.media = MediaShelf(settings.data_dir / "media", links.key, settings.video_link_ttl_s, public)
 
     async def start_engine(self) -> None:
         """Resume unfinished jobs and start scheduling; called once the listeners are attached."""
@@ -112,8 +117,11 @@ class Runtime:
                 metrics=self.metrics,
                 readiness=self.readiness,
                 editor=self.editor,
+                media=self.media,
             )
             await self.webhooks.start()
+        if self.media is not None:
+            await self.media.start()
         await self.engine.start()
         if self.cluster is not None:
             await self.cluster.start()
@@ -124,6 +132,8 @@ class Runtime:
         if self.webhooks is not None:
             await self.webhooks.stop()
             self.webhooks = None
+        if self.media is not None:
+            await self.media.stop()
         engine = getattr(self, "engine", None)
         if engine is not None:
             await engine.stop()

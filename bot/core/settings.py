@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     editor_link_ttl_s: float = Field(default=300, ge=30, le=3600)
     # The key that signs editor links, shared by every process. Unset: one is generated and kept in the database.
     editor_secret: SecretStr | None = None
+    # -- videos too large to attach, served at WEBHOOK_PUBLIC_URL/media/ (bot.core.media) ---------------
+    # How long such a video's link works (its file is removed after): a day lets a member who reads the
+    # channel later that day still watch it, while a leaked link dies soon and the disk holds one day's clips.
+    video_link_ttl_s: float = Field(default=86400, ge=300, le=7 * 86400)
     # -- output-safety check (/mod safety) -------------------------------------------------------
     # What scores each result image: "opennsfw" (the [safety] extra's model) or "fixed:<0..1>", one score
     # for every image (tests, and trying the modes without the model).

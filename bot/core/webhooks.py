@@ -37,6 +37,7 @@ from bot.core.editor import Editor
 from bot.core.engine import JobEngine
 from bot.core.errors import WebhookRejected
 from bot.core.health import Readiness
+from bot.core.media import MediaShelf
 from bot.core.metrics import CONTENT_TYPE, Metrics
 from bot.core.providers._common import REF_HEADER, webhook_header_secret
 
@@ -69,6 +70,7 @@ class WebhookServer:
         metrics: Metrics | None = None,
         readiness: Readiness | None = None,
         editor: Editor | None = None,
+        media: MediaShelf | None = None,
     ) -> None:
         if secret is not None and len(secret) < 16:
             raise ValueError("the webhook secret must be at least 16 characters")
@@ -95,6 +97,9 @@ class WebhookServer:
         if editor is not None:
             # Vary (Region)'s editor pages (bot.core.editor), on the same server and origin.
             editor.add_routes(self.app)
+        if media is not None:
+            # Videos too large to attach, under signed expiring links (bot.core.media).
+            media.add_routes(self.app)
         self._runner: web.AppRunner | None = None
 
     @property

@@ -362,11 +362,13 @@ class Presenter:
     ) -> dict[str, Any]:
         """A video result's final edit: each clip (four of a video grid, else one) attached when it fits the
         upload limit (Discord plays it inline), re-encoded smaller when that makes it fit, and otherwise
-        linked where the provider's links may be shown, or said to be too large; never turned into a picture."""
+        linked where the provider's links may be shown, else served by the bot's own web server under a signed
+        expiring link (bot.core.media) when it has a public URL, else said to be too large; never a picture."""
         assert job.result_url is not None
         clips = [u for u in job.image_urls if is_video(u)][:MAX_CLIPS] or [job.result_url]
         files: list[discord.File] = []
         links: list[str | None] = []
+        served_until: int | None = None
         shrunk = False
         for number, url in enumerate(clips, start=1):
             data = first if url == job.result_url else await self._image(job, url, required=True)
@@ -375,7 +377,13 @@ class Presenter:
             if job.upload_limit is not None and len(data) > job.upload_limit:
                 smaller = await asyncio.to_thread(shrink_video, data, job.upload_limit)
                 if smaller is None:
-                    links.append(quote_link(url) if self._shareable(job) else None)
+                    if self._shareable(job):
+                        links.append(quote_link(url))
+                        continue
+                    served = await self._serve(data)
+                    if served is not None:
+                        served_until = served[1]
+                    links.append(served[0] if served is not None else None)
                     continue
                 data, suffix, shrunk = smaller, ".mp4", True
             name = f"video{suffix}" if len(clips) == 1 else f"video_{number}{suffix}"
@@ -383,11 +391,30 @@ class Presenter:
         notes = [t(job.locale, "video.reencoded")] if shrunk else []
         if links:
             shown = " ".join(link for link in links if link)
-            notes.append(
-                t(job.locale, "video.too_large", link=shown) if shown else t(job.locale, "video.too_large_local")
-            )
+            if not shown:
+                notes.append(t(job.locale, "video.too_large_local"))
+            elif served_until is not None:  # Discord shows the time in the reader's own zone and language
+                notes.append(t(job.locale, "video.served", link=shown, until=f"<t:{served_until}:f>"))
+            else:
+                notes.append(t(job.locale, "video.too_large", link=shown))
         text = "\n".join([content, *notes])[:2000]
         return {"content": text, "view": view, "attachments": files}
+
+    async def _serve(self, data: bytes) -> tuple[str, int] | None:
+        """The bot's own link to the video (kept on its disk) and its expiry, or None without a public URL."""
+        media = self.bot.runtime.media
+        if media is None or not media.enabled:
+            return None
+        try:
+            kept = await asyncio.to_thread(media.keep, data)
+        except OSError as exc:
+            _log.warning("could not keep a video to serve it: %s", exc)
+            return None
+        if kept is None:
+            return None
+        # Our own link, so no <>: Discord may unfurl it and play the video in place. Still made inert.
+        inert = quote_link(kept[0])
+        return (inert[1:-1], kept[1]) if inert is not None else None
 
     def _shareable(self, job: Job) -> bool:
         provider = self.bot.runtime.engine.pool.provider(job.provider, job.account)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import signal
 import sqlite3
 import urllib.parse
@@ -243,7 +244,18 @@ async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable
     tasks = [json.loads(p.read_text()) for p in (bot.workdir / "data" / "local-provider").glob("*/task.json")]
     assert any(t.get("cancelled") for t in tasks), "the local provider's task was marked cancelled"
     upscale = await remix_and_custom_zoom(ld)
-    await animate_and_extend(ld, upscale)
+    video = await animate_and_extend(ld, upscale)
+    # A clip too large to attach, with no public URL for the bot to serve it from: said plainly, and how to fix.
+    ld.set_limits({"attachment_size_limit": 300})
+    longer_id = await press(ld, "erin", video, "extend_high")
+
+    def told() -> str | None:
+        message = ld.message(longer_id)
+        return message["content"] if message and "WEBHOOK_PUBLIC_URL" in (message["content"] or "") else None
+
+    text = await wait_until(told, within=40.0, what="the too-large note")
+    assert "larger than this channel takes, so it is not attached" in text and not ld.message(longer_id)["attachments"]
+    ld.set_limits({"attachment_size_limit": 10 * 1024 * 1024})
     # Vary (Region) without a public URL for the editor: the button says privately how to give the bot one.
     clicked = await ld.click("erin", upscale["id"], next(c for c in button_ids(upscale) if c.endswith(":vary_region")))
     assert "WEBHOOK_PUBLIC_URL" in await private_answer(ld, clicked["interaction_id"], "WEBHOOK_PUBLIC_URL")
@@ -253,18 +265,21 @@ async def test_verbs_on_the_local_provider(ld: LocalDiscord, start_bot: Callable
 async def sim_bot(start_bot: Callable[..., Any]) -> Any:
     sims: list[SimServer] = []
 
-    async def factory(name: str) -> tuple[BotProcess, SimServer]:
+    async def factory(name: str, *, public: bool = False) -> tuple[BotProcess, SimServer]:
         # Short steps: every job here is seen to its end, and Cancel holds its job (cancel_running).
         sim = simulator(name, api_key=API_KEY, step_seconds=0.15, steps=3)
         await sim.start()
         sims.append(sim)
         options = {"poll_interval": 0.1, "max_poll_interval": 0.3, "min_request_interval": 0.0}
         prefix = name.upper()
+        port = free_port()
+        # public: the bot's web server stands for its public URL (the editor, videos served by the bot).
+        extra = {"WEBHOOK_PUBLIC_URL": f"http://127.0.0.1:{port}/"} if public else {}
         bot = await start_bot(
             PROVIDER=name, **{f"{prefix}_API_KEY": API_KEY, f"{prefix}_BASE_URL": sim.api_base_url,
                               f"{prefix}_OPTIONS": json.dumps(options)},
-            WEBHOOK_ENABLED="true", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(free_port()),
-            WEBHOOK_SECRET="e2e-webhook-secret-0123456789abcdef",
+            WEBHOOK_ENABLED="true", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port),
+            WEBHOOK_SECRET="e2e-webhook-secret-0123456789abcdef", **extra,
         )  # fmt: skip
         return bot, sim
 
@@ -274,7 +289,9 @@ async def sim_bot(start_bot: Callable[..., Any]) -> Any:
 
 
 async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
-    bot, sim = await sim_bot("useapi")
+    """useapi's verbs end to end; last, a clip too large to attach that useapi's link must not show (it leads
+    back to the operator's account): the bot serves it itself, under its own signed link, and it plays."""
+    bot, sim = await sim_bot("useapi", public=True)
     await describe_then_pick(ld, bot)
     assert any(r["path"] == "/v2/jobs/describe" for r in sim.requests), "describe went to useapi"
     grid = await blend_then_upscale(ld, bot)
@@ -293,9 +310,24 @@ async def test_verbs_on_useapi(ld: LocalDiscord, sim_bot: Any) -> None:
     assert any(b["button"] == "V1" and b.get("prompt") == "a red valley at night --ar 3:2" for b in buttons), buttons
     assert any(b["button"] == "Custom Zoom" and b["prompt"].endswith("wider --zoom 1.5") for b in buttons), buttons
     # Video (mj-verbs.md §4.4): Animate on the upscale, U2 on the four clips, Extend on the picked clip.
-    await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
+    video = await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
     labels = [r["body"]["button"] for r in sim.requests if r["path"] == "/v2/jobs/button" and r["status"] == 200]
     assert labels[-3:] == ["Animate (High motion)", "U2", "Extend (Low motion)"], labels
+
+    # U3 where nothing fits: not useapi's link (shareable_links=False) but the bot's own, which plays the clip.
+    ld.set_limits({"attachment_size_limit": 300})
+    served_id = await press(ld, "erin", video, "u3")
+
+    def served() -> dict[str, Any] | None:
+        message = ld.message(served_id)
+        return message if message and "/media/" in (message["content"] or "") else None
+
+    content = (await wait_until(served, within=40.0, what="the bot's link to the clip"))["content"]
+    assert "larger than this channel takes" in content and sim.public_url not in content, content
+    link = re.search(r"http://127\.0\.0\.1:\d+/media/[A-Za-z0-9%\-]+\.[A-Za-z0-9%\-]+", content)  # _ is %5F
+    assert link is not None, content
+    container, count, _ = video_facts(await download(link[0]))
+    assert "mp4" in container and count == BASE_FRAMES, bot.log()
 
 
 async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -> None:

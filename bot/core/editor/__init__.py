@@ -5,7 +5,7 @@ half (the button, the private answer, moderation, the new job's message) is the 
 itself as the :class:`EditorFrontend`; the core never imports discord.
 """
 
-from bot.core.editor._links import EditorLinks, LinkClaims, LinkProblem, load_key
+from bot.core.editor._links import EditorLinks, LinkClaims, LinkProblem, load_key, seal, unseal
 from bot.core.editor._pages import (
     CSP,
     PAGE_KEYS,
@@ -32,4 +32,6 @@ __all__ = [
     "check_mask",
     "load_key",
     "offers_vary_region",
+    "seal",
+    "unseal",
 ]

@@ -26,7 +26,7 @@ import time
 from bot.core.models import utcnow
 from bot.core.store import IntegrityError, Store, iso
 
-__all__ = ["EditorLinks", "LinkClaims", "LinkProblem", "load_key"]
+__all__ = ["EditorLinks", "LinkClaims", "LinkProblem", "load_key", "seal", "unseal"]
 
 # What the signature covers besides the payload, so a signature made for anything else never fits a link.
 _DOMAIN = b"imagine-bot editor link v1\0"
@@ -63,6 +63,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def seal(key: bytes, domain: bytes, payload: bytes) -> str:
+    """``<payload>.<signature>``, both base64url: HMAC-SHA256 under ``key`` over ``domain`` and the payload.
+
+    Each kind of link has its own ``domain``, so a signature made for one never fits another under the same key."""
+    return f"{_b64(payload)}.{_b64(hmac.new(key, domain + payload, hashlib.sha256).digest())}"
+
+
+def unseal(key: bytes, domain: bytes, token: str) -> bytes:
+    """The payload of a token :func:`seal` made with the same key and domain; else LinkProblem("invalid")."""
+    try:
+        payload_b64, signature_b64 = token.split(".")
+        payload, signature = _unb64(payload_b64), _unb64(signature_b64)
+    except (ValueError, binascii.Error):
+        raise LinkProblem("invalid") from None
+    if not hmac.compare_digest(signature, hmac.new(key, domain + payload, hashlib.sha256).digest()):
+        raise LinkProblem("invalid")
+    return payload
+
+
 async def load_key(store: Store, configured: str | None) -> bytes:
     """The signing key: the configured secret, else the database's (written once, by whichever process is first)."""
     if configured:
@@ -84,25 +103,20 @@ class EditorLinks:
         self._key = key
         self.ttl_s = ttl_s
 
+    @property
+    def key(self) -> bytes:
+        """The signing key, for the bot's other signed links (each under a domain of its own)."""
+        return self._key
+
     def issue(self, *, member_id: int, job_id: str, channel_id: int, guild_id: int | None, locale: str | None) -> str:
         expires = int(time.time() + self.ttl_s)
         fields = (str(member_id), job_id, str(channel_id), str(guild_id or 0), locale or "", str(expires),
                   secrets.token_hex(12))  # fmt: skip
-        payload = "|".join(fields).encode()
-        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
-
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, _DOMAIN + payload, hashlib.sha256).digest()
+        return seal(self._key, _DOMAIN, "|".join(fields).encode())
 
     def verify(self, token: str, *, now: float | None = None) -> LinkClaims:
         """The link's claims; raises LinkProblem("invalid") or ("expired"). Does not look at its use."""
-        try:
-            payload_b64, signature_b64 = token.split(".")
-            payload, signature = _unb64(payload_b64), _unb64(signature_b64)
-        except (ValueError, binascii.Error):
-            raise LinkProblem("invalid") from None
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            raise LinkProblem("invalid")
+        payload = unseal(self._key, _DOMAIN, token)
         try:
             fields = payload.decode().split("|")
             if len(fields) != _FIELDS:

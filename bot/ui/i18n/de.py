@@ -533,8 +533,14 @@ STRINGS.update(
         "action.extend_high": "Verlängern (viel Bewegung)",
         "action.extend_low": "Verlängern (wenig Bewegung)",
         "video.too_large": "Das Video ist größer, als dieser Kanal annimmt: {link}",
-        "video.too_large_local": "Das Video ist größer, als dieser Kanal annimmt, und wird nicht angehängt.",
+        "video.too_large_local": (
+            "Das Video ist größer, als dieser Kanal annimmt, und wird nicht angehängt. (Ein Betreiber kann den Bot"
+            " stattdessen einen Link posten lassen: WEBHOOK_PUBLIC_URL setzen und den Webserver des Bots betreiben.)"
+        ),
         "video.reencoded": "Das Video wurde kleiner neu kodiert, damit es in die Upload-Grenze dieses Kanals passt.",
+        "video.served": (
+            "Das Video ist größer, als dieser Kanal annimmt; ansehen oder herunterladen bis {until}: {link}"
+        ),
     }
 )
 STRINGS.update(

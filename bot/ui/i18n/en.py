@@ -311,8 +311,12 @@ STRINGS.update(
         "action.extend_high": "Extend (High motion)",
         "action.extend_low": "Extend (Low motion)",
         "video.too_large": "The video is larger than this channel takes: {link}",
-        "video.too_large_local": "The video is larger than this channel takes, so it is not attached.",
+        "video.too_large_local": (
+            "The video is larger than this channel takes, so it is not attached. (An operator can have the bot post"
+            " a link to it instead by setting WEBHOOK_PUBLIC_URL and running its web server.)"
+        ),
         "video.reencoded": "The video was re-encoded smaller to fit this channel's upload limit.",
+        "video.served": "The video is larger than this channel takes; watch or download it here until {until}: {link}",
     }
 )
 STRINGS.update(

@@ -517,8 +517,14 @@ STRINGS.update(
         "action.extend_high": "延長（動き大）",
         "action.extend_low": "延長（動き小）",
         "video.too_large": "動画がこのチャンネルの上限を超えています: {link}",
-        "video.too_large_local": "動画がこのチャンネルの上限を超えているため、添付していません。",
+        "video.too_large_local": (
+            "動画がこのチャンネルの上限を超えているため、添付していません。"
+            "(運営者が WEBHOOK_PUBLIC_URL を設定してボットの Web サーバーを動かすと、代わりにリンクを投稿できます。)"
+        ),
         "video.reencoded": "このチャンネルのアップロード上限に収まるよう、動画を小さく再エンコードしました。",
+        "video.served": (
+            "動画がこのチャンネルの上限を超えています。{until} まで、こちらで再生・ダウンロードできます: {link}"
+        ),
     }
 )
 STRINGS.update(
