@@ -1,5 +1,8 @@
 # imagine-bot: a slim image that runs the bot as an unprivileged user with its data on a volume.
-FROM python:3.11-slim
+# The official image unless told otherwise: BASE_IMAGE lets a machine without Docker Hub build on a local
+# image that provides the same (python 3.11 and pip on PATH), as deploy/smoke.sh does.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -4,7 +4,9 @@ Between the defer (a public "thinking…" message) and the stored job there is a
 would leave that message thinking forever: nothing in the database knows about it. So every interaction
 is noted in an :class:`InteractionLedger` before it is deferred, and the note is removed once the job is
 stored or the member has their answer. The next start finds the notes of the interactions a crash cut
-off and explains each on its message (see :meth:`Imagine.settle_left_over`).
+off and explains each on its message (see :meth:`Imagine.settle_left_over`). With several processes on
+PostgreSQL the notes are rows of a table instead (:mod:`bot.core.ledger`), and the process that takes a
+dead one's jobs over explains its notes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,7 +31,8 @@ from discord.ext import commands
 
 from bot.core import crashpoints
 from bot.core.errors import InputError
-from bot.core.models import VIDEO_ACTION_VERBS, Action, ErrorReason, Job, JobStatus, Verb, utcnow
+from bot.core.ledger import SharedLedger
+from bot.core.models import MASK_PARAM, VIDEO_ACTION_VERBS, Action, ErrorReason, Job, JobStatus, Verb, utcnow
 from bot.core.moderation import ButtonPolicy, Refusal
 from bot.core.netguard import MAX_IMAGE_BYTES, ImageGuard
 from bot.core.prompt import ASPECT_CHOICES, IMAGE_EXTENSIONS, MAX_PROMPT_LENGTH, parse_prompt
@@ -327,10 +330,19 @@ class Imagine(RuntimeAccess, commands.Cog):
         self.images = ImageGuard.for_discord(bot.settings.discord_api_base)
         self.ledger = InteractionLedger(bot.settings.data_dir / "interactions.jsonl")
         self._settling: asyncio.Task[None] | None = None
+        # Several processes on PostgreSQL: the notes live in the database, where the process that takes a
+        # dead one's jobs over finds them too (bot.core.ledger); the file serves one process alone.
+        cluster = bot.runtime.cluster
+        self.shared = SharedLedger(bot.runtime.store, cluster.id) if cluster is not None else None
+        self._settlings: set[asyncio.Task[None]] = set()
 
     async def cog_load(self) -> None:
         JobButton.cog = self
         self.bot.add_dynamic_items(JobButton)
+        if self.shared is not None and self.bot.runtime.cluster is not None:
+            # A dead process's notes (this one's earlier run among them) come with its takeover.
+            self.bot.runtime.cluster.on_interactions_left = self._taken_over
+            return
         # Loaded before the gateway connects, so every open note found now is from an earlier run.
         left_over = self.ledger.open()
         if left_over:
@@ -340,10 +352,18 @@ class Imagine(RuntimeAccess, commands.Cog):
         self.bot.remove_dynamic_items(JobButton)
         if JobButton.cog is self:
             JobButton.cog = None
-        if self._settling is not None:
-            self._settling.cancel()
-            await asyncio.gather(self._settling, return_exceptions=True)
+        for task in (self._settling, *self._settlings):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         self.ledger.close()
+        if self.shared is not None:
+            if (
+                self.bot.runtime.cluster is not None
+                and self.bot.runtime.cluster.on_interactions_left == self._taken_over
+            ):
+                self.bot.runtime.cluster.on_interactions_left = None
+            await self.shared.close()
 
     @app_commands.command(name="imagine", description="Create four images from a prompt")
     @app_commands.describe(
@@ -381,7 +401,7 @@ class Imagine(RuntimeAccess, commands.Cog):
             await refuse(interaction, input_text(exc, interaction.locale))
             return
         job_id = new_job_id()
-        with self.ledger.pending(PendingInteraction.of(interaction, job_id, Action.IMAGINE, prompt=prompt)):
+        async with self._pending(PendingInteraction.of(interaction, job_id, Action.IMAGINE, prompt=prompt)):
             response = await interaction.response.defer(thinking=True)
             crashpoints.reached("after_defer")
             # Answered: the rest (the job's store transaction) waits while others are still to be answered.
@@ -448,7 +468,7 @@ class Imagine(RuntimeAccess, commands.Cog):
         if boxed and await self._open_prompt_box(interaction, job_id, action):
             return
         child_id = new_job_id()
-        with self.ledger.pending(PendingInteraction.of(interaction, child_id, action, parent_id=job_id)):
+        async with self._pending(PendingInteraction.of(interaction, child_id, action, parent_id=job_id)):
             response = await interaction.response.defer(thinking=True)
             crashpoints.reached("after_defer")
             self.engine.work.answered(interaction.id)  # as in imagine()
@@ -498,7 +518,9 @@ class Imagine(RuntimeAccess, commands.Cog):
                 action=action,
                 prompt=parent.prompt if edited is None else remix or parent.prompt,
                 prompt_final=parent.prompt_final if edited is None else edited.final(include_images=False),
-                params=parent.params if edited is None else _remix_params(parent.params, edited.params, zoom),
+                params=_press_params(parent.params, retry)
+                if edited is None
+                else _remix_params(parent.params, edited.params, zoom),
                 image_urls_in=parent.image_urls_in,
                 upload_limit=interaction.filesize_limit,
                 locale=_server_locale(interaction) or parent.locale,
@@ -568,12 +590,49 @@ class Imagine(RuntimeAccess, commands.Cog):
 
     def noted(
         self, interaction: discord.Interaction, job_id: str, action: Action
-    ) -> contextlib.AbstractContextManager[None]:
-        """The ledger's note around another extension's defer-and-store (/blend): the same file, so the same
-        restart explains it if a crash comes between the two. Reached through the bot's cogs, never imported."""
-        return self.ledger.pending(PendingInteraction.of(interaction, job_id, action))
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The ledger's note around another extension's defer-and-store (/blend): the same ledger (the file,
+        or the table with several processes), so the same restart or takeover explains it if a crash comes
+        between the two. Reached through the bot's cogs, never imported."""
+        return self._pending(PendingInteraction.of(interaction, job_id, action))
 
     # -- interactions a crash cut off ----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _pending(self, note: PendingInteraction) -> AsyncIterator[None]:
+        """The interaction noted in this process's ledger for the block (see InteractionLedger.pending)."""
+        if self.shared is None:
+            with self.ledger.pending(note):
+                yield
+            return
+        noted = await self.shared.note(note.job_id, note.to_dict())
+        try:
+            yield
+        except Exception:
+            if noted:
+                self.shared.done(note.job_id)
+            raise
+        if noted:
+            self.shared.done(note.job_id)
+
+    def _done(self, job_id: str) -> None:
+        if self.shared is not None:
+            self.shared.done(job_id)
+        else:
+            self.ledger.done(job_id)
+
+    def _taken_over(self, notes: list[dict[str, Any]]) -> None:
+        """The notes of a dead process, taken over with its jobs: see them through as a restart would."""
+        parsed = []
+        for data in notes:
+            try:
+                parsed.append(PendingInteraction.from_dict(data))
+            except (ValueError, KeyError, TypeError):
+                _log.warning("an interaction note taken over could not be read")
+        if parsed:
+            task = asyncio.create_task(self.settle_left_over(parsed), name="interactions-taken-over")
+            self._settlings.add(task)
+            task.add_done_callback(self._settlings.discard)
 
     async def settle_left_over(self, notes: list[PendingInteraction]) -> None:
         """See through every interaction the last run noted but did not: a stored job is the engine's to
@@ -582,12 +641,12 @@ class Imagine(RuntimeAccess, commands.Cog):
             try:
                 if await self.engine.get(note.job_id) is not None:
                     # The job was stored: the engine resumes it and its message shows how it goes.
-                    self.ledger.done(note.job_id)
+                    self._done(note.job_id)
                     continue
                 for delay in (0.0, *SETTLE_RETRY_DELAYS):
                     await asyncio.sleep(delay)
                     if await self._explain(note):
-                        self.ledger.done(note.job_id)
+                        self._done(note.job_id)
                         break
                 else:
                     _log.warning("could not explain the interaction of job %s; the next start tries again", note.job_id)
@@ -645,6 +704,16 @@ class Imagine(RuntimeAccess, commands.Cog):
         if title := action_title(note.action):
             head += f" · {title}"
         return f"{head}\n{NOT_STARTED}"
+
+
+# What one press asked for, not what the picture is: a press on its result asks for its own (a retry repeats it).
+_PRESS_ONLY_PARAMS = ("remix", "zoom", MASK_PARAM)
+
+
+def _press_params(parent: dict[str, Any], retry: bool) -> dict[str, Any]:
+    """A plain press's parameters: the parent's shape (--ar, --seed, ...), without what only the parent's own
+    press asked for (a Remix prompt, Custom Zoom's factor, Vary (Region)'s mask), unless it repeats that press."""
+    return dict(parent) if retry else {key: value for key, value in parent.items() if key not in _PRESS_ONLY_PARAMS}
 
 
 def _remix_params(parent: dict[str, Any], edited: dict[str, Any], zoom: float | None) -> dict[str, Any]:

@@ -233,15 +233,17 @@ class Verbs(RuntimeAccess, commands.Cog):
         job_id = secrets.token_hex(8)
         # Noted in the interaction ledger before the defer, as /imagine is: a crash between the defer and the
         # stored job leaves a note the next start explains on the "thinking…" message (cogs/imagine.py).
-        with self._ledger_note(interaction, job_id):
+        async with self._ledger_note(interaction, job_id):
             await self._blend(interaction, job_id, provider, uploads, dimensions)
 
-    def _ledger_note(self, interaction: discord.Interaction, job_id: str) -> contextlib.AbstractContextManager[None]:
+    def _ledger_note(
+        self, interaction: discord.Interaction, job_id: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         imagine = self.bot.get_cog("Imagine")
         noted = getattr(imagine, "noted", None)
         if noted is None:
             return contextlib.nullcontext()  # /imagine's extension is not loaded: nothing keeps a ledger
-        note: contextlib.AbstractContextManager[None] = noted(interaction, job_id, Action.BLEND)
+        note: contextlib.AbstractAsyncContextManager[None] = noted(interaction, job_id, Action.BLEND)
         return note
 
     async def _blend(

@@ -550,6 +550,8 @@ class LocalDiscord:
             "t_mono": time.monotonic(),
             "t_wall": time.time(),
             "method": request.method,
+            # The address the client used: bot processes given different spellings of the base are told apart.
+            "host": request.host,
             "path": request.path,
             "query": dict(request.query),
             "route": None,

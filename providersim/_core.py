@@ -40,7 +40,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image, ImageFilter
 
-from providersim._images import render_grid, split_grid
+from providersim._images import render_grid, repaint_grid, split_grid
 
 __all__ = [
     "JSON_BODY",
@@ -95,6 +95,8 @@ MJ_FAILURES: dict[str, tuple[str, str]] = {
     "moderation_outage": ("MODERATION_OUTAGE", "Content moderator outage"),
     "please_subscribe": ("PLEASE_SUBSCRIBE_TO_MJ_IN_YOUR_DASHBOARD", "Please subscribe to Midjourney"),
     "private_mode": ("Private mode is not available on your plan", "Private mode is not available on your plan"),
+    # Vary (Region) with a mask that is not the size of the image (mj-verbs.md §13: the job fails).
+    "invalid_mask": ("INVALID_MASK", "Invalid mask: it must be the size of the image"),
 }
 
 
@@ -477,7 +479,8 @@ class SimServer:
 
     async def image_bytes(self, job: SimJob, name: str) -> bytes | None:
         key = (job.id, name)
-        if self.stock_images:
+        # A repainted grid is made of its parent and its mask: no stock picture stands for it.
+        if self.stock_images and "mask" not in job.extra:
             kind = "preview" if name.startswith("preview_") else name
             key = ("stock", f"{kind}/{job.kind}/{job.aspect}")
         if key not in self._images:
@@ -487,8 +490,24 @@ class SimServer:
             self._images[key] = await asyncio.to_thread(_png, image)
         return self._images[key]
 
+    async def image_size(self, job: SimJob, name: str) -> tuple[int, int] | None:
+        """The size of an image the simulator serves for ``job`` (a Vary (Region) mask must match it)."""
+        data = await self.image_bytes(job, name)
+        if data is None:
+            return None
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+
     def _draw(self, job: SimJob, name: str) -> Image.Image | None:
-        grid = render_grid(job.prompt or "image", job.seed, job.aspect if _valid_aspect(job.aspect) else "1:1")
+        parent = self.jobs.get(job.parent or "")
+        mask = job.extra.get("mask")
+        if isinstance(mask, Image.Image) and parent is not None and parent.kind == "upscale":
+            # Vary (Region): the parent upscale, its masked part drawn anew in each of the four tiles.
+            base = self._draw(parent, "upscale.png")
+            assert base is not None
+            grid = repaint_grid(base, mask, job.prompt or "image", job.seed)
+        else:
+            grid = render_grid(job.prompt or "image", job.seed, job.aspect if _valid_aspect(job.aspect) else "1:1")
         if name == "grid.png":
             return grid
         if name.startswith("tile_") and name[5:6] in "1234" and name.endswith(".png"):

@@ -7,16 +7,21 @@ tiles and upscales are cut from it, and that the same job always looks the same.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import io
 
 from PIL import Image, ImageDraw
 
-__all__ = ["render_grid", "split_grid"]
+__all__ = ["decode_mask", "render_grid", "repaint_grid", "split_grid"]
 
 # Long side of one tile: a provider's preview size, small enough to draw in a few milliseconds.
 TILE_LONG_SIDE = 320
 # Bands per tile: enough that neighbouring tiles and jobs are told apart at a glance.
 BANDS = 6
+# A mask larger than this is no upscale's (Midjourney's largest upscales are about 4K on a side).
+MAX_MASK_PIXELS = 8192 * 8192
 
 
 def _tile_size(aspect: str) -> tuple[int, int]:
@@ -61,3 +66,43 @@ def split_grid(grid: Image.Image) -> list[Image.Image]:
     width, height = grid.width // 2, grid.height // 2
     boxes = [((i % 2) * width, (i // 2) * height, (i % 2 + 1) * width, (i // 2 + 1) * height) for i in range(4)]
     return [grid.crop(box) for box in boxes]
+
+
+def decode_mask(text: object, *, formats: frozenset[str], data_uri: bool) -> Image.Image | str:
+    """A Vary (Region) mask sent as base64 text, as a black-and-white image (255 = redraw), or the reason it
+    cannot be one. ``formats`` are the image formats Pillow may find (``"PNG"``, ``"WEBP"``); ``data_uri``
+    says whether a ``data:image/…;base64,`` prefix is accepted (otherwise its ``:`` and ``,`` are simply not
+    base64, as at a service that decodes the field strictly)."""
+    if not isinstance(text, str) or not text.strip():
+        return "missing"
+    if data_uri and text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if not header.endswith(";base64"):
+            return "not base64"
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return "not base64"
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            if image.format not in formats:
+                return f"not {' or '.join(sorted(formats))} but {image.format}"
+            if image.width * image.height > MAX_MASK_PIXELS:
+                return "too large"
+            image.load()
+            grey = image.convert("L")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return "not an image"
+    return grey.point(lambda value: 255 if value >= 128 else 0)
+
+
+def repaint_grid(base: Image.Image, mask: Image.Image, prompt: str, seed: int) -> Image.Image:
+    """Vary (Region): four takes on ``base``, each with the white part of ``mask`` drawn anew from ``prompt``
+    and ``seed`` and the black part kept pixel for pixel; a 2×2 grid of tiles the size of ``base``."""
+    base = base.convert("RGB")
+    width, height = base.size
+    grid = Image.new("RGB", (width * 2, height * 2))
+    for tile in range(4):
+        fresh = _tile(prompt, seed, tile, base.size)
+        grid.paste(Image.composite(fresh, base, mask), ((tile % 2) * width, (tile // 2) * height))
+    return grid

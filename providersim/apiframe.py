@@ -14,7 +14,10 @@ query parameter on ``webhook_url`` (where the bot's adapter puts its job id): th
 The verbs of mj-verbs.md §7: ``/describe`` (``image_url`` fetched; four keycap-numbered prompts in
 ``content``; an unreadable image fails "Invalid link"), ``/blend`` (2-5 ``image_urls`` and ``dimension``
 square/portrait/landscape, 400 otherwise; a grid), ``/seed`` (a finished image task; the seed as a
-**string**, as the doc's example has it). No cancel: APIFrame documents none.
+**string**, as the doc's example has it), ``/inpaint`` (Vary (Region) on an upscale-1x task: ``mask``
+base64 with or without a ``data:image/png;base64,`` prefix, 400 when missing or unreadable, a mask not the
+upscale's size fails "Invalid mask"; optional ``prompt``; a grid whose tiles keep the upscale outside the
+mask). No cancel: APIFrame documents none.
 
 Video (§7.7): ``/imagine-video`` ``{prompt*, image_url* (the first frame, fetched: an unreadable one fails
 "Invalid link"), motion low|high}`` and ``/imagine-video-extend`` ``{parent_task_id* (a finished video
@@ -36,6 +39,7 @@ from aiohttp import web
 from PIL import Image
 
 from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response
+from providersim._images import decode_mask
 from providersim._video import BASE_FRAMES, EXTEND_FRAMES
 from providersim.useapi import describe_image
 
@@ -43,6 +47,8 @@ __all__ = ["ApiFrameSim"]
 
 _VARY = {"strong": "vary-strong", "subtle": "vary-subtle"}
 _BLEND_DIMENSIONS = {"portrait": "2:3", "square": "1:1", "landscape": "3:2"}
+# /inpaint's mask: "base64", a PNG data-URI prefix accepted (§7.5); the format is not otherwise named.
+_MASK_FORMATS = frozenset({"PNG", "WEBP", "JPEG"})
 # Midjourney stops extending near 21 s: four extends of a 5 s clip (mj-verbs.md §11).
 MAX_EXTENDS = 4
 # A first frame larger than this is refused (the real service's limit is not documented; Discord's is 10 MiB).
@@ -92,6 +98,7 @@ class ApiFrameSim(SimServer):
         router.add_post("/describe", self._describe)
         router.add_post("/blend", self._blend)
         router.add_post("/seed", self._seed)
+        router.add_post("/inpaint", self._inpaint)
         router.add_post("/imagine-video", self._imagine_video)
         router.add_post("/imagine-video-extend", self._extend_video)
 
@@ -230,6 +237,41 @@ class ApiFrameSim(SimServer):
         job = self.create_job(token, kind="seed", action="seed", prompt=parent.prompt, parent=parent.id)
         job.extra |= {"task_type": "seed", "seed": str(parent.seed)}
         return json_response(200, {"task_id": job.id})
+
+    async def _inpaint(self, request: web.Request) -> web.Response:
+        """Vary (Region): ``parent_task_id`` of an upscale-1x task, ``mask`` (base64, with or without a
+        ``data:image/png;base64,`` prefix), optional ``prompt`` → a grid task ``inpaint`` (§7.5). The 400s are
+        the documented shape with JourneyAPI's wording where APIFrame's own is not shown."""
+        token, body = request[TOKEN], await self.read_object(request)
+        parent_id = body.get("parent_task_id")
+        if not isinstance(parent_id, str) or not parent_id:
+            return json_response(400, {"errors": [{"msg": "parent_task_id is required"}]})
+        parent = self.jobs.get(parent_id)
+        if parent is None:
+            return json_response(400, {"errors": [{"msg": "parent_task_id not found"}]})
+        if parent.state != "done":
+            return json_response(400, {"errors": [{"msg": "parent task is not finished"}]})
+        if parent.kind != "upscale" or not str(parent.extra.get("task_type", "")).startswith("upscale#"):
+            return json_response(400, {"errors": [{"msg": "inpaint needs an upscale-1x parent"}]})
+        mask = decode_mask(body.get("mask"), formats=_MASK_FORMATS, data_uri=True)
+        if mask == "missing":
+            return json_response(400, {"errors": [{"msg": "mask is required"}]})
+        if isinstance(mask, str):
+            return json_response(400, {"errors": [{"msg": f"mask must be a base64 encoded image ({mask})"}]})
+        prompt = body.get("prompt")
+        forced = self.forced_outcome()
+        if forced.refusal is not None:
+            return forced.refusal
+        failure = forced.failure
+        if mask.size != await self.image_size(parent, "upscale.png"):
+            failure = failure or "invalid_mask"  # taken, then failed (mj-verbs.md §13)
+        job = self.create_job(
+            token, kind="grid", action="inpaint", prompt=prompt if isinstance(prompt, str) and prompt.strip()
+            else parent.prompt, aspect=parent.aspect, parent=parent.id, ref=_caller_ref(body),
+            webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"), failure=failure,
+        )  # fmt: skip
+        job.extra |= {"task_type": "inpaint", "mask": mask}
+        return forced.reply(job, json_response(200, {"task_id": job.id}))
 
     # -- video (mj-verbs.md §7.7) ---------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ goes QUEUED → PROCESSING (progress a number, or a string with ``string_progres
 ``originalUrl``, ``buttons``) or FAIL (``error``); button results carry ``originatingMessageId``.
 The ``Cancel Job`` button, while progress < 100, answers ``{success, createdAt}`` without a messageId
 and ends the job FAIL ("Job cancelled"). Callbacks post the message object to ``webhookOverride``.
+``Vary (Region)`` on an upscale (mj-verbs.md §6.1) requires ``mask`` (base64 without a prefix, black with
+the region white; WebP as in the docs' example or PNG; 400 when missing or unreadable) and takes an
+optional ``prompt``; a mask not the size of the upscale is taken and ends FAIL "Invalid mask" (§13).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from aiohttp import web
+from PIL import Image
 
 from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
+from providersim._images import decode_mask
 
 __all__ = ["ImagineProSim"]
 
@@ -26,6 +31,8 @@ UPSCALE_BUTTONS = ["Zoom Out 2x", "Zoom Out 1.5x", "Vary (Strong)", "Vary (Subtl
                    "Upscale (Subtle)", "Upscale (Creative)"]  # fmt: skip
 # The one button pressed on a running job rather than a finished one (P§3.4).
 CANCEL_BUTTON = "Cancel Job"
+# Vary (Region)'s mask: the docs' example is a WebP, their words name no format (mj-verbs.md §14 item 1).
+MASK_FORMATS = frozenset({"WEBP", "PNG"})
 
 
 def _errors() -> dict[str, ErrorSpec]:
@@ -105,6 +112,19 @@ class ImagineProSim(SimServer):
         offered = UPSCALE_BUTTONS if parent.kind == "upscale" else GRID_BUTTONS
         if parent.state != "done" or label not in offered:
             return json_response(400, {"success": False, "error": "Button not found in the message's buttons"})
+        prompt, mask = parent.prompt, None
+        if label == "Vary (Region)":
+            # mask (required): base64, black background, the region white (§6.1). The words name no format and
+            # the example is a WebP: both WebP and PNG are read. Refusals are not documented: the 400 shape.
+            mask = decode_mask(body.get("mask"), formats=MASK_FORMATS, data_uri=False)
+            if mask == "missing":
+                return json_response(400, {"success": False, "error": "mask is required for Vary (Region)"})
+            if isinstance(mask, str):
+                return json_response(
+                    400, {"success": False, "error": f"mask must be a base64 encoded WebP or PNG image ({mask})"}
+                )
+            if isinstance(body.get("prompt"), str) and body["prompt"].strip():
+                prompt = body["prompt"]  # optional, "useful for the inpainting area"
         forced = self.forced_outcome()
         if forced.refusal is not None:
             return forced.refusal
@@ -112,11 +132,15 @@ class ImagineProSim(SimServer):
         if label in ("U1", "U2", "U3", "U4") and label in parent.children:
             failure = failure or "already_requested_upscale"
         upscale = label in ("U1", "U2", "U3", "U4")
+        if isinstance(mask, Image.Image) and mask.size != await self.image_size(parent, "upscale.png"):
+            failure = failure or "invalid_mask"  # taken, then failed by Midjourney (mj-verbs.md §13)
         job = self.create_job(
-            token, kind="upscale" if upscale else "grid", action=label, prompt=parent.prompt, aspect=parent.aspect,
+            token, kind="upscale" if upscale else "grid", action=label, prompt=prompt, aspect=parent.aspect,
             parent=parent.id, index=int(label[1]) if upscale else None, ref=body.get("ref") or None,
             webhook_url=body.get("webhookOverride") or None, failure=failure,
         )  # fmt: skip
+        if isinstance(mask, Image.Image):
+            job.extra["mask"] = mask
         parent.children.setdefault(label, job.id)
         return forced.reply(job, _accepted(job))
 

@@ -13,7 +13,11 @@ images in ``attachments``, ``buttons``, ``children``, ``replyRef``); callbacks t
 The verbs of mj-verbs.md §4: ``/v2/jobs/describe`` (four prompts from the fetched image in
 ``embeds[0].description``; an unreadable image fails "Invalid link"), ``/v2/jobs/blend`` (2-5 URLs, 400
 otherwise; a grid with buttons), ``/v2/jobs/seed_async`` (completed image parents only; the seed in the
-content) and ``/v2/jobs/cancel/``. Video (§4.4): ``Animate (High motion)`` / ``Animate (Low motion)`` on
+content) and ``/v2/jobs/cancel/``. ``Vary (Region)`` on an upscale (§4.3) requires ``mask`` (base64 of a
+black-and-white image, white = redraw; 400 when missing or unreadable) and takes an optional ``prompt``; a
+mask not the size of the upscale is taken and fails "Invalid mask" (§13); the grid keeps the upscale's
+unmasked pixels exactly and draws the masked part anew in each tile.
+Video (§4.4): ``Animate (High motion)`` / ``Animate (Low motion)`` on
 a finished upscale make a video job of four MP4 clips (``videoUx`` ``[{id, url}]``, the element shape
 INFERRED by analogy with ``imageUx``; ``attachments`` hold only a still, which is not the result); ``U1``-``U4``
 on it select one clip (a job of its own whose ``videoUx`` holds that clip); ``Extend (High/Low motion)`` on
@@ -36,6 +40,7 @@ from aiohttp import web
 from PIL import Image
 
 from providersim._core import MJ_FAILURES, TOKEN, ErrorSpec, SimJob, SimServer, json_response, prompt_aspect
+from providersim._images import decode_mask
 from providersim._video import BASE_FRAMES, EXTEND_FRAMES
 
 __all__ = ["UseApiSim"]
@@ -57,6 +62,8 @@ DEFAULT_MAX_JOBS = 3
 MAX_PROMPT = 2048
 # replyUrl and replyRef limits (P§2.2): longer is a 413, the v1 table's "too long" status the v2 doc keeps.
 MAX_REPLY_FIELD = 1024
+# Vary (Region)'s mask is "a base64 black and white image" (§4.3), format unnamed: the common ones are read.
+MASK_FORMATS = frozenset({"PNG", "WEBP", "JPEG"})
 
 
 def _hold(sim: SimServer) -> None:
@@ -177,6 +184,17 @@ class UseApiSim(SimServer):
                 400, {"error": "Button not supported or not found in jobid buttons array", "code": 400}
             )
         prompt = body.get("prompt")
+        mask = None
+        if label == "Vary (Region)":
+            # 'Vary (Region)' requires mask, a base64 black-and-white image (§4.3; P§2.3 "required"). What it
+            # answers to a missing or unreadable one is not shown: the 400 of its other missing values.
+            mask = decode_mask(body.get("mask"), formats=MASK_FORMATS, data_uri=False)
+            if mask == "missing":
+                return json_response(400, {"error": "Required param mask is missing", "code": 400})
+            if isinstance(mask, str):
+                return json_response(
+                    400, {"error": f"Param mask must be a base64 encoded black and white image ({mask})", "code": 400}
+                )
         if label == "Custom Zoom":
             # Custom Zoom requires a prompt whose --zoom is above 1 and at most 2 (mj-verbs.md §4.3, §13).
             zoom = re.search(r"--zoom\s+(\d+(?:\.\d+)?)", prompt) if isinstance(prompt, str) else None
@@ -194,13 +212,18 @@ class UseApiSim(SimServer):
         if forced.refusal is not None:
             return forced.refusal
         upscale = label in ("U1", "U2", "U3", "U4")
+        failure = forced.failure
+        if isinstance(mask, Image.Image) and mask.size != await self.image_size(parent, "upscale.png"):
+            failure = failure or "invalid_mask"  # taken, then failed by Midjourney (mj-verbs.md §13)
         job = self.create_job(
             token, kind="upscale" if upscale else "grid", action=label,
             prompt=prompt if isinstance(prompt, str) and prompt.strip() else parent.prompt, aspect=parent.aspect,
             parent=parent.id, index=int(label[1]) if upscale else None, ref=body.get("replyRef"),
-            webhook_url=body.get("replyUrl") or None, failure=forced.failure,
+            webhook_url=body.get("replyUrl") or None, failure=failure,
         )  # fmt: skip
         job.extra |= {"verb": "button", "maxJobs": body.get("maxJobs", DEFAULT_MAX_JOBS)}
+        if isinstance(mask, Image.Image):
+            job.extra["mask"] = mask
         parent.children[label] = job.id
         return forced.reply(job, json_response(200, self.job_body(job, submitted=True)))
 

@@ -17,6 +17,7 @@ import pytest
 
 from bot.core.store import Store
 from localdiscord import SPEC_SETTING, LocalDiscord, SpecValidator
+from tests.helpers import TLS
 from tests.postgres import INSTALL_HINT, PostgresServer, find_bindir
 
 
@@ -68,7 +69,7 @@ async def store(tmp_path: Path, store_backend: str, request: pytest.FixtureReque
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     # Short timeouts: every server a test talks to is on loopback.
-    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as client:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), verify=TLS) as client:
         yield client
 
 

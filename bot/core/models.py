@@ -253,6 +253,8 @@ class ErrorReason(StrEnum):
     IMAGE_BLOCKED = "image_blocked"
     INVALID_PARAMETER = "invalid_parameter"
     INVALID_LINK = "invalid_link"
+    # Vary (Region)'s painted mask: missing, unreadable, empty, or refused by the provider (wrong size).
+    INVALID_MASK = "invalid_mask"
     # What the providers report about the job or the button.
     ALREADY_REQUESTED = "already_requested"
     BUTTON_NOT_FOUND = "button_not_found"
@@ -341,6 +343,8 @@ _REASON_MESSAGES = {
     ErrorReason.IMAGE_BLOCKED: "The image service refused the result under its content rules.",
     ErrorReason.INVALID_PARAMETER: "One of the prompt's parameters is not valid for the image service.",
     ErrorReason.INVALID_LINK: "The image link in the prompt could not be read by the image service.",
+    ErrorReason.INVALID_MASK: "The painted region could not be used. Press Vary (Region) again and paint the part"
+    " to redraw.",
     ErrorReason.ALREADY_REQUESTED: "That button was already used on this image.",
     ErrorReason.BUTTON_NOT_FOUND: "The image service no longer offers that button for this image.",
     ErrorReason.UNSUPPORTED_ACTION: "The image service does not offer that action.",

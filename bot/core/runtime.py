@@ -70,7 +70,7 @@ class Runtime:
             webhook_url_for=self.webhook_url_for,
             failover=tuple(p for p in settings.failover_providers if p != settings.provider),
         )
-        self.engine = JobEngine(self.store, AccountPool(self.providers), config)
+        self.engine = JobEngine(self.store, AccountPool(self.providers, limit=settings.process_max_jobs), config)
         self.metrics.watch_engine(self.engine)
         self.readiness.add("database", database_check(self.store))
         self.readiness.add("providers", providers_check(self.engine.pool))

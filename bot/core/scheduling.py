@@ -108,10 +108,15 @@ class _Slot:
 
 
 class AccountPool:
-    """The provider accounts, each with a count of the jobs it is running."""
+    """The provider accounts, each with a count of the jobs it is running.
 
-    def __init__(self, providers: Iterable[Provider]) -> None:
+    ``limit`` caps the jobs this process runs on all its accounts together (``PROCESS_MAX_JOBS``): with
+    several processes, what one process cannot take is left to the others (bot.core.cluster).
+    """
+
+    def __init__(self, providers: Iterable[Provider], *, limit: int | None = None) -> None:
         self._slots: dict[tuple[str, str], _Slot] = {p.account.key: _Slot(p) for p in providers}
+        self.limit = limit or None
 
     def __iter__(self) -> Iterator[_Slot]:
         return iter(self._slots.values())
@@ -131,10 +136,20 @@ class AccountPool:
 
     def has_free(self) -> bool:
         """Whether any account could take a job now."""
-        return any(s.free > 0 for s in self._slots.values())
+        return not self._full() and any(s.free > 0 for s in self._slots.values())
+
+    def _full(self) -> bool:
+        return self.limit is not None and sum(s.in_use for s in self._slots.values()) >= self.limit
 
     def has_active_account(self, provider: str) -> bool:
         return any(s.account.provider == provider and not s.paused for s in self._slots.values())
+
+    def in_service(self, provider: str, account: str | None = None) -> bool:
+        """Whether that account (or, unnamed, any account of that provider) is configured and not paused."""
+        if account is None:
+            return self.has_active_account(provider)
+        slot = self._slots.get((provider, account))
+        return slot is not None and not slot.paused
 
     def acquire(self, provider: str, account: str | None = None) -> Provider | None:
         slot = self._pick(provider, account)
@@ -169,6 +184,8 @@ class AccountPool:
         return True
 
     def _pick(self, provider: str, account: str | None) -> _Slot | None:
+        if self._full():
+            return None
         if account is not None:
             slot = self._slots.get((provider, account))
             return slot if slot is not None and slot.free > 0 else None

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # A process holds the jobs it works on by a lease it renews; one that died loses them after this long,
     # and another process takes them over.
     job_lease_s: float = Field(default=30, ge=2, le=600)
+    # Jobs this process runs at once on all its accounts together (0: only the accounts' own limits); with
+    # several processes, queued jobs beyond it are left for the others to claim.
+    process_max_jobs: int = Field(default=0, ge=0, le=100000)
 
     # -- providers -------------------------------------------------------------------------------
     provider: ProviderName = "local"

@@ -123,6 +123,9 @@ class ImagineBot(commands.Bot):
         await self.tree.set_translator(CatalogueTranslator())
         await self.runtime.start()
         self.runtime.engine.add_listener(self.presenter.on_event)
+        if self.runtime.cluster is not None:
+            # A job going back to the shared queue leaves this process's message editor first.
+            self.runtime.cluster.hand_over = self.presenter.hand_over
         # Each extension registers the buttons it answers in its cog_load (through add_dynamic_items).
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
@@ -203,8 +206,9 @@ class ShardedImagineBot(ImagineBot, commands.AutoShardedBot):
     """The bot on SHARD_COUNT gateway shards, running those of SHARD_IDS (all when empty) in this process.
 
     Discord sends each guild's events and interactions to one shard, so each process answers the
-    interactions of its own guilds and edits the messages of the jobs it took in (on PostgreSQL the
-    processes share the jobs, bot.core.cluster).
+    interactions of its own guilds; it edits the messages of the jobs it owns: those it took in and started,
+    and those it claimed from the others or took over (on PostgreSQL the processes share the jobs,
+    bot.core.cluster).
     """
 
 

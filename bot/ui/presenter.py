@@ -49,6 +49,8 @@ FINAL_RETRY_DELAYS = (1.0, 3.0, 10.0)
 MAX_CLIPS = 4
 # How many finished messages keep their last edit time, job and drawn buttons for a later restyle.
 FINISHED_REMEMBERED = 1024
+# A job handed to another process waits at most this long for its message's edit in flight (then it is cut).
+HAND_OVER_S = 5.0
 # How many jobs created in this run keep the actions of their children in memory (a few dozen bytes each),
 # so their final edit and restyles need not ask the store; one pushed out is asked of the store again.
 BORN_REMEMBERED = 8192
@@ -63,7 +65,8 @@ class _Editor:
     between edits holds across quiet spells when its task has nothing to do."""
 
     __slots__ = (
-        "changed", "created", "dead_token", "drawn", "final", "last_edit", "latest", "restyle", "shown", "task", "waker"
+        "changed", "created", "dead_token", "drawn", "final", "handing_over", "last_edit", "latest", "restyle", "shown",
+        "task", "waker",
     )  # fmt: skip
 
     def __init__(self, finished: _Finished | None = None) -> None:
@@ -84,6 +87,8 @@ class _Editor:
         self.dead_token = False
         # Set while the task waits out the spacing; a final state resolves it so the result is not held back.
         self.waker: asyncio.Future[None] | None = None
+        # Set when the job goes to another process (Presenter.hand_over): show the latest state now, then stop.
+        self.handing_over = False
 
 
 class _Finished:
@@ -157,6 +162,31 @@ class Presenter:
             while len(self._finished) > FINISHED_REMEMBERED:
                 self._finished.popitem(last=False)
 
+    async def hand_over(self, job_ids: list[str]) -> None:
+        """Stop editing these jobs' messages: their jobs go to the processes' shared queue, and whichever
+        process claims one edits its message from then on (bot.core.cluster). The latest state not shown
+        yet is shown first, without waiting out the spacing, so the message says the job waits; returns
+        once no edit of them is in flight, so two processes never edit one message at once."""
+        tasks = []
+        for job_id in job_ids:
+            editor = self._editors.get(job_id)
+            if editor is None:
+                continue
+            editor.handing_over, editor.restyle = True, False
+            if editor.waker is not None and not editor.waker.done():
+                editor.waker.set_result(None)
+            if editor.task is not None and not editor.task.done():
+                tasks.append(editor.task)
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=HAND_OVER_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for job_id in job_ids:
+            editor = self._editors.get(job_id)
+            if editor is not None and editor.handing_over:
+                del self._editors[job_id]
+
     async def close(self) -> None:
         tasks = [e.task for e in self._editors.values() if e.task and not e.task.done()]
         for task in tasks:
@@ -190,6 +220,8 @@ class Presenter:
                 ready_at = editor.last_edit + self.edit_interval if editor.last_edit is not None else now
                 if not final:
                     ready_at = max(ready_at, editor.created + self.edit_interval)
+                if editor.handing_over:
+                    ready_at = now  # the last edit this process makes to it: the member sees where it stands
                 if ready_at > now:
                     await _wait(editor, ready_at - now)
                     continue  # a newer event may have come in while we waited
@@ -213,6 +245,8 @@ class Presenter:
                 try:
                     async with self.bot.runtime.engine.work.slot_unless(WorkGate.PROGRESS, waker) as got:
                         editor.waker = None
+                        if not got and editor.latest is None:
+                            editor.latest = event  # woken by a hand-over, not by a newer state: show this one
                         if not got or editor.latest is not None:
                             continue  # a newer state came in while this one waited: show that instead
                         await self._show_progress(job, event.queue_position, editor)

@@ -18,6 +18,7 @@ import httpx
 
 from bot.devtools import processes
 from localdiscord import LocalDiscord
+from tests.helpers import TLS
 
 __all__ = ["BotProcess", "button_ids", "job_id_of", "message_buttons"]
 
@@ -117,7 +118,7 @@ class BotProcess:
 
 
 async def download(url: str) -> bytes:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=TLS) as client:
         response = await client.get(url)
         response.raise_for_status()
         return response.content

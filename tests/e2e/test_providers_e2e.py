@@ -101,6 +101,14 @@ async def provider_bot(request: pytest.FixtureRequest, start_bot: Callable[..., 
         assert all(r["status"] != 429 for r in sim.requests), "the bot tripped the provider's rate limit"
 
 
+# The full scenario on one backend of each kind, not on all seven: TheNextLeg and APIFrame (Midjourney
+# APIs, callbacks on, TheNextLeg's request spacing) and ComfyUI (a backend the bot owns: it composes the grid,
+# U2 is the doubled tile). Each adapter's own imagine -> progress -> U -> V -> 🔄 -> zoom flow, over its
+# simulator with callbacks through the real receiver and with polling, is tests/providers/test_contract.py
+# (test_polling_flow, test_webhook_flow) and tests/providers/test_owned.py (test_flow); every one of the
+# seven still runs end to end through the bot process from its operator settings in
+# test_kill_mid_job_then_restart below (imagine, a grid on Discord, a press on it, kill -9 and restart).
+@pytest.mark.parametrize("provider_bot", ["thenextleg", "apiframe", "comfyui"], indirect=True)
 async def test_imagine_upscale_vary_reroll(ld: LocalDiscord, provider_bot: Any) -> None:
     await imagine_scenario(ld, provider_bot)
     sim: SimServer = provider_bot.sims[0]
@@ -158,7 +166,9 @@ async def _blocking_restart(ld: LocalDiscord, start_bot: Any) -> None:
     assert set(sim.submits.values()) <= {1} and sim.submits_total == 2, "a backend job was sent twice"
 
 
+# On one remote provider: the press is deduplicated before any adapter (cogs/ and bot/core/engine), as the
+# local provider's run of the scenario shows (tests/e2e/test_imagine_flow.py). Each provider's U press
+# itself runs end to end in the tests above and in its contract tests.
+@pytest.mark.parametrize("provider_bot", ["thenextleg"], indirect=True)
 async def test_double_press_makes_one_child_job(ld: LocalDiscord, provider_bot: Any) -> None:
-    if provider_bot.name in OWNED:
-        pytest.skip("the press is deduplicated before any adapter; the Midjourney providers prove it")
     await double_press_scenario(ld, provider_bot)

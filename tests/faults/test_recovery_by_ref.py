@@ -13,12 +13,14 @@ import pytest
 
 from bot.core import crashpoints
 from bot.core.models import ErrorReason, JobStatus
+from bot.core.providers import provider_class
 from localdiscord import LocalDiscord
 from providersim import simulator
 from tests.e2e.harness import BotProcess, button_ids
 from tests.e2e.test_imagine_flow import final
 from tests.faults.support import API_KEY, free_port, job_rows, message_shows, provider_env, response_message_id
 from tests.helpers import wait_until
+from tests.providers.conftest import PROVIDERS
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +56,18 @@ async def test_useapi_finds_the_job_by_our_ref_and_shows_the_image(ld: LocalDisc
         await sim.stop()
 
 
-@pytest.mark.parametrize("name", ["thenextleg", "imaginepro", "apiframe"])
+def test_of_the_midjourney_providers_only_useapi_finds_a_job_by_our_ref() -> None:
+    """Why one provider below stands for the others: after the restart, bot/core/engine/_following.py
+    reads only ``finds_by_ref`` and whether callbacks are on, the same for the three without a look-up."""
+    assert {name: provider_class(name).finds_by_ref for name in PROVIDERS} == {
+        "thenextleg": False, "useapi": True, "imaginepro": False, "apiframe": False,
+    }  # fmt: skip
+    assert all(provider_class(name).capabilities.webhooks for name in PROVIDERS)
+
+
+# One of TheNextLeg, ImaginePro and APIFrame: the test above shows the three take the same path after the
+# restart, and each one's submit, callbacks and polling are their contract tests (tests/providers/).
+@pytest.mark.parametrize("name", ["apiframe"])
 async def test_others_end_honestly_and_offer_one_retry(ld: LocalDiscord, start_bot: Any, name: str) -> None:
     extra = {"rate_limit_seconds": 0.0} if name == "thenextleg" else {}
     sim = simulator(name, api_key=API_KEY, step_seconds=0.05, steps=2, previews=False, stock_images=True, **extra)

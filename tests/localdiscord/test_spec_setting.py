@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from localdiscord import SPEC_SETTING
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,29 +23,50 @@ NEEDS_SPEC = [
 ]
 
 
-def _run(tmp_path: Path, *, ci: bool) -> subprocess.CompletedProcess[str]:
+def _start(tmp_path: Path, *, ci: bool) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
     env[SPEC_SETTING] = str(tmp_path / "absent" / "discord-openapi.json")
     if ci:
         env["CI"] = "true"
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *NEEDS_SPEC]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=150, check=False)
+    # Output to a file, not a pipe: the other run is not read while this one is waited for.
+    with (tmp_path / "output.txt").open("w") as output:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
 
 
-def test_a_missing_spec_fails_the_run_under_ci(tmp_path: Path) -> None:
-    result = _run(tmp_path, ci=True)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, tuple[Path, int, str]]:
+    """Both runs, with and without ``CI``, started together: each is mostly an interpreter's and pytest's
+    start, which the second core takes. By ``ci``: the run's spec directory, exit code and output."""
+    started: dict[bool, tuple[Path, subprocess.Popen[str]]] = {}
+    try:
+        for ci in (True, False):
+            tmp_path = tmp_path_factory.mktemp("ci" if ci else "local")
+            started[ci] = (tmp_path, _start(tmp_path, ci=ci))
+        done: dict[bool, tuple[Path, int, str]] = {}
+        for ci, (tmp_path, process) in started.items():
+            process.wait(timeout=150)
+            done[ci] = (tmp_path, process.returncode, (tmp_path / "output.txt").read_text())
+        return done
+    finally:
+        for _, process in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_a_missing_spec_fails_the_run_under_ci(runs: dict[bool, tuple[Path, int, str]]) -> None:
+    tmp_path, returncode, output = runs[True]
+    assert returncode != 0, output
     assert "CI must provide Discord's OpenAPI spec, and it is missing" in output, output
     assert str(tmp_path / "absent" / "discord-openapi.json") in output
     assert " skipped" not in output.splitlines()[-1], output
     assert " passed" not in output.splitlines()[-1], output
 
 
-def test_a_missing_spec_skips_with_how_to_get_it(tmp_path: Path) -> None:
-    result = _run(tmp_path, ci=False)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+def test_a_missing_spec_skips_with_how_to_get_it(runs: dict[bool, tuple[Path, int, str]]) -> None:
+    tmp_path, returncode, output = runs[False]
+    assert returncode == 0, output
     summary = output.strip().splitlines()[-1]
     assert " skipped" in summary and "passed" not in summary and "failed" not in summary, output
     skips = [line for line in output.splitlines() if line.startswith("SKIPPED")]

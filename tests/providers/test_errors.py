@@ -35,6 +35,7 @@ MJ_EXPECTED = {
     "moderation_outage": R.PROVIDER_UNAVAILABLE,
     "please_subscribe": R.SUBSCRIPTION_EXPIRED,
     "private_mode": R.PRIVATE_MODE_UNAVAILABLE,
+    "invalid_mask": R.INVALID_MASK,
 }
 assert set(MJ_EXPECTED) == set(MJ_FAILURES)
 

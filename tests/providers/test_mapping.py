@@ -192,6 +192,8 @@ def test_apiframe_result_without_status_and_integer_or_camel_ids() -> None:
     assert upscale.image_urls == ("u",) and Action.UPSCALE_CREATIVE in (upscale.actions or ())
     alt = hook("apiframe", {"task_id": "t", "task_type": "upscale-creative", "status": "completed", "image_url": "u"})
     assert Action.UPSCALE_CREATIVE not in (alt.actions or ()) and Action.VARY_STRONG in (alt.actions or ())
+    # /inpaint takes an upscale-1x task only (mj-verbs.md §7.5): Vary (Region) on the one, not on the other.
+    assert Action.VARY_REGION in (upscale.actions or ()) and Action.VARY_REGION not in (alt.actions or ())
     progress = hook("apiframe", {"task_id": "t", "status": "processing", "percentage": "40"})
     assert progress.progress == 40
     for waiting in ("pending", "staged", "starting", "retry", "retrying"):

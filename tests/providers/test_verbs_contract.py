@@ -26,10 +26,13 @@ def test_offered_verbs_are_documented_ones() -> None:
     for name in (*PROVIDERS, "local"):
         adapter = provider_class(name)
         assert adapter.capabilities.verbs <= set(adapter.documented_verbs), name
-    useapi = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM, *VIDEO}
+    useapi = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM, *VIDEO, Verb.VARY_REGION}
     assert provider_class("useapi").capabilities.verbs == useapi
-    assert provider_class("imaginepro").capabilities.verbs == {Verb.CANCEL}
-    assert provider_class("apiframe").capabilities.verbs == {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, *VIDEO}
+    assert provider_class("imaginepro").capabilities.verbs == {Verb.CANCEL, Verb.VARY_REGION}
+    apiframe = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, *VIDEO, Verb.VARY_REGION}
+    assert provider_class("apiframe").capabilities.verbs == apiframe
+    # TheNextLeg documents no Vary (Region) (mj-verbs.md §0, §3).
+    assert Verb.VARY_REGION not in provider_class("thenextleg").documented_verbs
     # ImaginePro documents no describe, blend or seed; APIFrame no cancel (mj-verbs.md §0).
     assert not {Verb.DESCRIBE, Verb.BLEND, Verb.SEED} & set(provider_class("imaginepro").documented_verbs)
     assert Verb.CANCEL not in provider_class("apiframe").documented_verbs

@@ -144,3 +144,53 @@ def test_dockerfile_serves_and_checks_health_on_its_port() -> None:
     assert "EXPOSE 8080" in dockerfile
     (healthcheck,) = [line for line in dockerfile.splitlines() if line.startswith("HEALTHCHECK")]
     assert json.loads(healthcheck.split(" CMD ", 1)[1]) == ["python", "-m", "bot.core.health"]
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """The ``ENV`` of the Dockerfile (one instruction, continued lines of ``KEY=value``)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    (env,) = [line for line in text.splitlines() if line.startswith("ENV ")]
+    return dict(pair.split("=", 1) for pair in env.split()[1:])
+
+
+def _env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_env_file_cannot_undo_what_the_image_sets() -> None:
+    # `cp .env.example .env` as the README says: env_file values beat the image's ENV, and only the
+    # service's own `environment` beats them. .env.example's DATA_DIR=data would put the database and images
+    # in /app/data, which the unprivileged user cannot create, instead of on the /data volume.
+    compose = load(ROOT / "docker-compose.yml")
+    image_env = _dockerfile_env()
+    shadowed = {name for name in image_env if name in _env_example()}
+    assert {"DATA_DIR", "HTTP_HOST", "HTTP_PORT"} <= shadowed
+    for name in ("bot0", "bot1"):
+        bot = compose["services"][name]
+        assert bot["env_file"] == ".env"
+        for variable in shadowed:
+            assert bot["environment"].get(variable) == image_env[variable], (name, variable)
+        (data,) = [v for v in bot["volumes"] if v.split(":")[1] == image_env["DATA_DIR"]]
+        assert data.split(":")[0] == f"{name}data"
+
+
+def test_the_base_image_is_the_official_one_unless_a_build_arg_says_otherwise() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    assert "ARG BASE_IMAGE=python:3.11-slim" in lines
+    (base,) = [line for line in lines if line.startswith("FROM ")]
+    assert base == "FROM ${BASE_IMAGE}"
+    # Nothing secret or bulky reaches the build context.
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", ".venv", ".git", "data"} <= ignored
+
+
+def test_the_smoke_override_only_adds_the_local_discord_and_simulator() -> None:
+    compose = load(ROOT / "docker-compose.yml")["services"]
+    smoke = load(ROOT / "deploy" / "smoke.compose.yml")["services"]
+    assert set(smoke) - set(compose) == {"discord", "providersim"}
+    for name in ("bot0", "bot1"):
+        assert set(smoke[name]) == {"depends_on", "environment"}
+        for variable in smoke[name]["environment"]:
+            assert variable.lower() in Settings.model_fields, variable
+    assert set(smoke["postgres"]) == set(smoke["prometheus"]) == {"image"}

@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 
+from bot.core.engine import Clearance
 from bot.core.errors import ProviderError
-from bot.core.models import Action, ErrorReason, JobStatus, ProviderUpdate
+from bot.core.models import Action, ErrorReason, Job, JobEventKind, JobStatus, ProviderUpdate
 from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Provider, Submission
 from bot.core.store import Store
 from tests.unit.conftest import local_provider, make_job, wait_until
@@ -250,3 +251,57 @@ async def test_child_of_completed_job_runs_on_parent_account(make_engine: Any, s
     result = await wait_until(lambda: finished(store, child.id))
     assert result.status is JobStatus.COMPLETED and len(result.image_urls) == 1
     assert Action.ZOOM_OUT_2X in result.actions
+
+
+class HandingGuard:
+    """A cluster's guard in miniature: every submit may go; what the engine hands back and asks is recorded."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.sharing = True
+        self.handed: list[str] = []
+        self.idles = 0
+
+    async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
+        await self.store.record_submit_start(job)
+        return Clearance.GO
+
+    async def forward_webhook(self, job_id: str, provider: str, headers: Any, body: bytes) -> bool:
+        return False
+
+    def hand_back(self, jobs: list[Job]) -> None:
+        self.handed += [job.id for job in jobs]
+
+    def idle(self) -> None:
+        self.idles += 1
+
+
+async def test_with_several_processes_jobs_beyond_the_process_limit_go_back_to_the_shared_queue(
+    make_engine: Any, store: Store
+) -> None:
+    provider = ScriptedProvider(max_jobs=4)
+    engine, recorder = make_engine(provider)
+    engine.pool.limit = 2  # PROCESS_MAX_JOBS: four slots on the account, two for this process
+    engine.guard = guard = HandingGuard(store)
+    jobs = [await engine.submit(make_job(user_id=i, provider="scripted")) for i in range(5)]
+    await engine.start()
+    await wait_until(lambda: len(guard.handed) == 3, what="the jobs beyond the limit handed back")
+    # The first two in the fair order run here; the rest leave this process's queue, shown as waiting.
+    assert guard.handed == [j.id for j in jobs[2:]] and engine.queued == 0
+    assert [e.kind for e in recorder.events if e.job.id == jobs[4].id][-1] is JobEventKind.QUEUED
+    assert guard.idles == 0  # no slot free here: nothing asked of the others
+    provider.polls = [done(), done()]
+    await wait_until(lambda: guard.idles > 0, what="a free slot to ask for work")
+
+
+async def test_a_process_alone_keeps_its_queue(make_engine: Any, store: Store) -> None:
+    provider = ScriptedProvider(max_jobs=4)
+    engine, _ = make_engine(provider)
+    engine.pool.limit = 1
+    engine.guard = guard = HandingGuard(store)
+    guard.sharing = False  # no other process alive: nothing to hand to, nothing through the database
+    jobs = [await engine.submit(make_job(user_id=i, provider="scripted")) for i in range(3)]
+    provider.polls = [done() for _ in jobs]
+    await engine.start()
+    await wait_until(lambda: finished(store, jobs[-1].id), what="every job run here")
+    assert guard.handed == []

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bot.core.errors import StoreError
-from bot.core.models import JobStatus
+from bot.core.models import JobStatus, utcnow
 from bot.core.store import IntegrityError, Store
 from bot.core.store._postgres import PostgresStore, placeholders, redacted, to_postgres
 from tests.conftest import require_postgres
@@ -102,3 +102,31 @@ async def test_transactions_of_two_processes_run_one_at_a_time(postgres_url: str
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_finished_job_once_read_is_kept_until_this_store_writes_it(postgres_url: str) -> None:
+    store = await Store.open(postgres_url)
+    try:
+        job = make_job(status=JobStatus.COMPLETED, finished_at=utcnow())
+        await store.insert_job(job)
+        assert await store.get_job(job.id) == job
+        # Nothing but its owner changes a finished job; a change behind the store's back shows that the copy
+        # is served from memory, and that the store's own writes drop it.
+        await store.execute("UPDATE jobs SET prompt = 'changed' WHERE id = ?", (job.id,))
+        assert (await store.get_job(job.id)) == job
+        await store.update_job(job.id, message_id=5)
+        again = await store.get_job(job.id)
+        assert again is not None and (again.prompt, again.message_id) == ("changed", 5)
+        await store.mark_delivered([job.id])
+        delivered = await store.get_job(job.id)
+        assert delivered is not None and delivered.delivered
+        await store.execute("UPDATE jobs SET delivered = 0 WHERE id = ?", (job.id,))
+        kept = await store.get_job(job.id)
+        assert kept is not None and kept.delivered  # the flag was written on the copy kept, not read again
+        running = make_job(status=JobStatus.RUNNING)
+        await store.insert_job(running)
+        await store.execute("UPDATE jobs SET prompt = 'changed' WHERE id = ?", (running.id,))
+        unfinished = await store.get_job(running.id)
+        assert unfinished is not None and unfinished.prompt == "changed"  # unfinished jobs are always read
+    finally:
+        await store.close()

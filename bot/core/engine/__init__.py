@@ -26,6 +26,7 @@ period); an account slot is held and given back exactly once (``_Tracker.holds``
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -107,13 +108,16 @@ class JobEngine(Scheduling, Watching, Webhooks):
         ]
         self._wakeup.set()
 
-    def adopt(self, unfinished: list[Job], undelivered: list[Job]) -> int:
+    def adopt(self, unfinished: list[Job], undelivered: list[Job], *, claimed: bool = False) -> int:
         """Take up jobs left by a run that ended (at start) or by a process that died (bot.core.cluster),
-        exactly as a restart does; returns how many were unfinished."""
+        exactly as a restart does; returns how many were unfinished. ``claimed``: queued jobs taken from the
+        processes' shared queue, whose wait counts from their creation towards the queue timeout."""
         for job in unfinished:
             if job.id in self._active or job.id in self._queue or job.id in self._submitting:
                 continue  # already ours
             if job.status is JobStatus.QUEUED and job.submit_started_at is None:
+                if claimed:
+                    self._queued_since[job.id] = time.monotonic() - seconds_since(job.created_at)
                 self._enqueue(job)
             elif job.provider_job_id is None:
                 # Killed while the submit was in flight: the provider may or may not have the job. Never

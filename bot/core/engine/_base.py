@@ -47,12 +47,21 @@ class Clearance(enum.Enum):
 class SubmitGuard(Protocol):
     """What the engine asks when several processes share its jobs (bot.core.cluster); one process has none."""
 
+    # Whether another process is alive to take the queued jobs this one has no slot for.
+    sharing: bool
+
     async def begin_submit(self, job: Job, max_jobs: int) -> Clearance:
         """Record the submit about to be sent (as the plain engine does) if the job is still this process's,
         its account has a slot free across every process and no other process's member is due first."""
 
     async def forward_webhook(self, job_id: str, provider: str, headers: Mapping[str, str], body: bytes) -> bool:
         """Hand a callback about a job another process owns to that process; False: it is ours to apply."""
+
+    def hand_back(self, jobs: list[Job]) -> None:
+        """Queued jobs this process cannot start now (taken out of its queue): offer them to every process."""
+
+    def idle(self) -> None:
+        """This process has a slot free and nothing of its own to start: take work the others offer."""
 
 
 # Submits and result edits in progress at once (see WorkGate): enough to keep a provider's and Discord's

@@ -59,3 +59,24 @@ class Scheduling(Submitting):
                     break
                 self._queued_since.pop(job.id, None)
                 self._spawn(self._submit(job, adapter), f"submit-{job.id}")
+            if self.guard is not None:
+                self._share_waiting()
+
+    def _share_waiting(self) -> None:
+        """With several processes: queued jobs this one has no slot for go back to the shared queue (while
+        another process is alive to take them), and a free slot asks for the jobs the others gave back
+        (bot.core.cluster)."""
+        assert self.guard is not None
+        waiting = [job for job in self._queue.jobs() if self._waits_for_a_slot(job)] if self.guard.sharing else []
+        if waiting:
+            self._give_back(waiting)
+        if self.pool.has_free():
+            self.guard.idle()
+
+    def _waits_for_a_slot(self, job: Job) -> bool:
+        """Busy, not broken: an account that could run the job is in service but has no slot free here.
+        A job whose accounts are all paused stays in this process's queue, as with one process."""
+        if self._route(job) is not None:
+            return False  # pragma: no cover - the pass just took every job it could route
+        account = None if job.action is Action.IMAGINE else job.account
+        return self.pool.in_service(job.provider, account)

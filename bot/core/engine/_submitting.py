@@ -36,9 +36,6 @@ from bot.core.scheduling import WorkGate
 
 __all__ = ["Submitting"]
 
-# A job another process's jobs keep from its account's slots looks again this often.
-GUARD_RETRY_S = 0.25
-
 
 class Submitting(Following):
     """Sends each job once; retries, fails over or ends it after a refusal; sends an unclear one to limbo."""
@@ -73,13 +70,16 @@ class Submitting(Following):
                     await self.store.record_submit_start(job)
                 elif (clearance := await self.guard.begin_submit(job, adapter.account.max_jobs)) is not Clearance.GO:
                     # Another process holds the account's last slot, or has a member due first (WAIT), or
-                    # took this job over (GONE): nothing was sent.
+                    # took this job over (GONE): nothing was sent. A job that must wait goes back to the
+                    # shared queue, where the first process with a slot free takes it in the fair order.
                     job.submit_started_at = None
                     job.attempts -= 1
+                    self.pool.release(key)
                     if clearance is Clearance.WAIT:
-                        self._spawn(self._wait_for_account(job, key), f"wait-{job.id}")
-                    else:
-                        self.pool.release(key)
+                        # The jobs queued here for that provider would only be told the same, one transaction
+                        # each: they go back with it, and come back in the fair order as slots free up.
+                        same = [j for j in self._queue.jobs() if j.provider == job.provider]
+                        self._give_back([job, *same])
                     return
                 crashpoints.reached("before_submit")
                 with crashpoints.submitting():
@@ -207,19 +207,16 @@ class Submitting(Following):
             await self.store.update_job(job.id, provider_data=job.provider_data)
         self._follow(job, limbo=True).holds = True  # the slot acquired for the submit
 
-    async def _wait_for_account(self, job: Job, key: tuple[str, str]) -> None:
-        """Another process holds the account's last slots (or serves a member first): keep this account's
-        free slots here for GUARD_RETRY_S, so the scheduler does not try the queue against it job by job,
-        then queue the job again. A slot given back here meanwhile is taken by the next job at once."""
-        held = 1  # the one acquired for this submit
-        while self.pool.acquire(*key) is not None:
-            held += 1
-        try:
-            await asyncio.sleep(GUARD_RETRY_S)
-        finally:
-            for _ in range(held):
-                self.pool.release(key)
-        await self._requeue(job, 0.0)
+    def _give_back(self, jobs: list[Job]) -> None:
+        """Several processes: queued jobs this one cannot start now leave its queue for the shared one."""
+        assert self.guard is not None
+        for job in jobs:
+            self._queue.remove(job.id)
+            self._queued_since.pop(job.id, None)
+            self._positions.pop(job.id, None)
+            # Its message says it waits, without a place in this process's queue, which no longer holds it.
+            self._emit(JobEventKind.QUEUED, job)
+        self.guard.hand_back(jobs)
 
     async def _requeue(self, job: Job, delay: float) -> None:
         job.submit_started_at = None

@@ -66,6 +66,9 @@ _TEXT_REASONS: tuple[tuple[tuple[str, ...], ErrorReason], ...] = (
     (("invalid_parameter", "invalid parameter", "invalid param", "unrecognized param", "unrecognised param"),
      ErrorReason.INVALID_PARAMETER),
     (("button_not_found", "button not found", "button not supported"), ErrorReason.BUTTON_NOT_FOUND),
+    # Vary (Region)'s mask refused; specific phrases only, since a failure text may quote a prompt ("a gas mask").
+    (("invalid_mask", "invalid mask", "param mask", "mask is missing", "mask is required", "mask must",
+      "mask is not"), ErrorReason.INVALID_MASK),
     (("job_action_restricted", "action restricted"), ErrorReason.UNSUPPORTED_ACTION),
     (("invalid_link", "invalid link", "invalid url", "invalid image url"), ErrorReason.INVALID_LINK),
     (("please_subscribe", "subscription", "subscribe", "insufficient credits", "no credits"),

@@ -47,6 +47,7 @@ from bot.core.providers._common import (
     str_list,
     webhook_header_secret,
 )
+from bot.core.providers._masks import encode_mask, read_mask
 from bot.core.providers.base import (
     Account,
     ActionRequest,
@@ -62,9 +63,10 @@ __all__ = ["ApiFrameProvider"]
 _WAITING = frozenset({"pending", "staged", "starting", "retry", "retrying", "queued"})
 _DONE = frozenset({"finished", "completed", "done"})
 # Any finished picture may be animated: /imagine-video takes its link as the first frame (mj-verbs.md §7.7).
-_UPSCALED = UPSCALED_SET | {Action.ANIMATE_HIGH, Action.ANIMATE_LOW}
-# An alternative upscale is a finished picture too, but it cannot be upscaled again.
-_ALT_UPSCALED = _UPSCALED - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}
+# /inpaint takes an upscale-1x task only (§7.5), so Vary (Region) is offered here and on nothing else.
+_UPSCALED = UPSCALED_SET | {Action.ANIMATE_HIGH, Action.ANIMATE_LOW, Action.VARY_REGION}
+# An alternative upscale is a finished picture too, but it cannot be upscaled again, nor inpainted.
+_ALT_UPSCALED = _UPSCALED - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE, Action.VARY_REGION}
 _PAN = {Action.PAN_LEFT: "left", Action.PAN_RIGHT: "right", Action.PAN_UP: "up", Action.PAN_DOWN: "down"}
 _ZOOM = {Action.ZOOM_OUT_2X: "2", Action.ZOOM_OUT_1_5X: "1.5"}
 # /blend's shapes in APIFrame's words (mj-verbs.md §7.4), by the ratio the bot keeps.
@@ -86,15 +88,16 @@ class ApiFrameProvider(HttpAdapter):
         progress_webhooks=True,
         poll_interval=3.0,
         max_poll_interval=15.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED} | {Verb.ANIMATE, Verb.EXTEND}),
+        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED} | {Verb.ANIMATE, Verb.EXTEND} | {Verb.VARY_REGION}),
     )
-    # mj-verbs.md §7 (APIFrame v1). Describe, blend, seed, Animate and Extend are spoken; Vary (Region), Custom
+    # mj-verbs.md §7 (APIFrame v1). Describe, blend, seed, Animate, Extend and Vary (Region) are spoken; Custom
     # Zoom and Remix are documented but not spoken yet. No cancel endpoint exists (§7.9);
     # the video result's shape is undocumented (video_urls vs videoUrl, §7.7, INFERRED): both are read.
     documented_verbs = {
         Verb.DESCRIBE: "POST /describe {image_url} (§7.1)",
         Verb.BLEND: "POST /blend {image_urls, dimension} (§7.4)",
-        Verb.VARY_REGION: "POST /inpaint {parent_task_id, mask} (§7.5)",
+        Verb.VARY_REGION: "POST /inpaint {parent_task_id, mask: base64 PNG, white = repaint (INFERRED), prompt?}"
+        " (§7.5)",
         Verb.CUSTOM_ZOOM: "POST /outpaint {zoom_ratio in (1, 2]} (§7.6)",
         Verb.REMIX: "prompt on reroll/variations/pan/outpaint (§7.6)",
         Verb.ANIMATE: "POST /imagine-video {image_url, motion} (§7.7)",
@@ -143,6 +146,9 @@ class ApiFrameProvider(HttpAdapter):
             return ProviderError(ErrorReason.LOST, f"apiframe answered {status}: {text[:200]}", status_code=status)
         if status == 400 and text and "parent task is not finished" in text.lower():
             return ProviderError(ErrorReason.BUTTON_NOT_FOUND, f"apiframe answered 400: {text[:200]}", status_code=400)
+        if status == 400 and text and "needs an upscale" in text.lower():
+            # An upscale's action (Vary (Region), zoom, pan) on a parent that is not such an upscale.
+            return ProviderError(ErrorReason.BUTTON_NOT_FOUND, f"apiframe answered 400: {text[:200]}", status_code=400)
         return None
 
     def _webhook_fields(self, job_id: str, webhook_url: str | None) -> dict[str, str]:
@@ -188,6 +194,14 @@ class ApiFrameProvider(HttpAdapter):
         elif action in _PAN:
             path, kind = "/pan", "grid"
             body["direction"] = _PAN[action]
+        elif action is Action.VARY_REGION:
+            # /inpaint {parent_task_id (an upscale-1x task), mask, prompt?} → a grid (§7.5). ``mask`` is base64; a
+            # data:image/png;base64, prefix is also accepted, so a PNG it is, sent bare. The colour is not stated
+            # for v1: white = repaint, as APIFrame's v2 and every provider that names one say (INFERRED, §2.1).
+            path, kind = "/inpaint", "grid"
+            body["mask"] = encode_mask(read_mask(request.mask), "png")
+            if request.prompt is not None:
+                body["prompt"] = request.prompt
         else:
             raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value}")
         body |= self._webhook_fields(request.job_id, request.webhook_url)

@@ -10,6 +10,10 @@ Account options (``IMAGINEPRO_OPTIONS`` / ``options`` in ``PROVIDER_ACCOUNTS``):
 
 ``paths``     ``"nova"`` (default) or ``"legacy"``.
 ``timeout``   int seconds (10-900), ImaginePro's own job timeout, sent with each imagine.
+``mask_format``  ``"webp"`` (default) or ``"png"``: the image format of Vary (Region)'s mask. The docs'
+              words say only "a base64 encoded string", black background, the region white; their one
+              example is a WebP (``UklGR…``), so that is the default; PNG, the format mj-verbs.md reads
+              into the words (§6.1, §14 item 1), is one option away. The simulator takes both.
 ``poll_interval`` / ``max_poll_interval``  polling cadence in seconds.
 """
 
@@ -21,7 +25,7 @@ from typing import Any
 import httpx
 
 from bot.core.errors import ConfigError, ProviderError
-from bot.core.models import AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome, Verb
+from bot.core.models import Action, AnswerClass, ErrorReason, JobStatus, ProviderUpdate, SubmitOutcome, Verb
 from bot.core.providers._common import (
     GRID_SET,
     UPSCALED_SET,
@@ -35,6 +39,7 @@ from bot.core.providers._common import (
     reason_from_text,
     str_list,
 )
+from bot.core.providers._masks import MaskFormat, encode_mask, read_mask
 from bot.core.providers.base import Account, ActionRequest, Capabilities, ImagineRequest, Submission
 
 __all__ = ["ImagineProProvider"]
@@ -57,13 +62,14 @@ class ImagineProProvider(HttpAdapter):
         webhooks=True,
         poll_interval=3.0,
         max_poll_interval=15.0,
-        verbs=frozenset({Verb.CANCEL}),
+        verbs=frozenset({Verb.CANCEL, Verb.VARY_REGION}),
     )
-    # mj-verbs.md §6: no describe, blend, seed, video or Custom Zoom in any page or SDK read. Vary (Region)
-    # and the remix prompt are documented but not spoken by this adapter yet; the remix prompt works only
-    # where the customer linked their own Discord account with remix on.
+    # mj-verbs.md §6: no describe, blend, seed, video or Custom Zoom in any page or SDK read. The remix prompt
+    # is documented but not spoken by this adapter yet; it works only where the customer linked their own
+    # Discord account with remix on. Vary (Region)'s own optional prompt needs neither (§6.1).
     documented_verbs = {
-        Verb.VARY_REGION: "button 'Vary (Region)' + mask (WebP in the doc's example, PNG by its words) (§6.1)",
+        Verb.VARY_REGION: "button 'Vary (Region)' + mask, base64, black with the region white; the example is a"
+        " WebP, the words name no format: WebP sent by default, PNG by option (§6.1, §14)",
         Verb.REMIX: "prompt on V1-V4/🔄, own linked Discord account with remix on only (P§3.4)",
         Verb.CANCEL: "button 'Cancel Job' while progress < 100, no new messageId (P§3.4)",
     }
@@ -91,6 +97,10 @@ class ImagineProProvider(HttpAdapter):
         if generation not in _PATHS:
             raise ConfigError(f"imaginepro option paths must be 'nova' or 'legacy', not {generation!r}.")
         self.prefix, self.message_path = _PATHS[generation]
+        mask_format = str(account.options.get("mask_format", "webp")).lower()
+        if mask_format not in ("webp", "png"):
+            raise ConfigError(f"imaginepro option mask_format must be 'webp' or 'png', not {mask_format!r}.")
+        self.mask_format: MaskFormat = "png" if mask_format == "png" else "webp"
 
     def status_reason(self, status: int, body: Any, headers: httpx.Headers, text: str | None) -> ProviderError | None:
         if status == 404 and text and "button" in text.lower():
@@ -124,6 +134,12 @@ class ImagineProProvider(HttpAdapter):
             "button": button_label(request.action),
             "ref": request.job_id,
         }
+        if request.action is Action.VARY_REGION:
+            # ``mask``: base64 (no data: prefix in the example), black background, white = the region to redraw
+            # (§6.1); ``prompt`` optional, for the redrawn area. The parent must be an upscale (the docs' words).
+            body["mask"] = encode_mask(read_mask(request.mask), self.mask_format)
+            if request.prompt is not None:
+                body["prompt"] = request.prompt
         if request.webhook_url:
             body["webhookOverride"] = request.webhook_url
         kind = "upscale" if request.action.is_upscale else "grid"

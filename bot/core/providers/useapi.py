@@ -41,6 +41,7 @@ from bot.core.providers._common import (
     parse_progress,
     reason_from_text,
 )
+from bot.core.providers._masks import encode_mask, read_mask
 from bot.core.providers.base import (
     ActionRequest,
     BlendRequest,
@@ -98,14 +99,15 @@ class UseApiProvider(HttpAdapter):
         verbs=frozenset(
             {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM}
             | {Verb.ANIMATE, Verb.EXTEND}
+            | {Verb.VARY_REGION}
         ),
     )
-    # Everything mj-verbs.md §4 documents for v2; Vary (Region) is not spoken by this adapter yet, so it is
-    # documented here but not in ``capabilities.verbs``.
+    # Everything mj-verbs.md §4 documents for v2, and all of it is spoken (v3, §5, is not this adapter's).
     documented_verbs = {
         Verb.DESCRIBE: "POST /v2/jobs/describe {describeUrl}; prompts in embeds[0].description (§4.1)",
         Verb.BLEND: "POST /v2/jobs/blend {blendUrls, blendDimensions} (§4.2)",
-        Verb.VARY_REGION: "button 'Vary (Region)' + mask (§4.3)",
+        Verb.VARY_REGION: "button 'Vary (Region)' + mask, base64 B/W PNG, white = repaint (§4.3; format"
+        " INFERRED, §2.1)",
         Verb.CUSTOM_ZOOM: "button 'Custom Zoom' + prompt with --zoom (§4.3; the --zoom placement INFERRED)",
         Verb.REMIX: "prompt on V1-V4, Vary, pans, 🔄 with Remix on (§4.3)",
         Verb.ANIMATE: "buttons 'Animate (High/Low motion)' on an upscale (§4.4)",
@@ -192,6 +194,11 @@ class UseApiProvider(HttpAdapter):
             "button": button_label(request.action),
             **self._common_fields(request.job_id, request.webhook_url),
         }
+        if request.action is Action.VARY_REGION:
+            # 'Vary (Region)' requires ``mask``: a base64 black-and-white image (§4.3), sent as a PNG of the parent's
+            # size, white = repaint, without a data: prefix. Colour, size and format are INFERRED (§2.1): the
+            # convention of every provider that names one. Its optional prompt goes as the remix prompt, below.
+            body["mask"] = encode_mask(read_mask(request.mask), "png")
         if request.action is Action.CUSTOM_ZOOM:
             # Custom Zoom requires a prompt; the factor rides in it as --zoom (mj-verbs.md §4.3, INFERRED).
             prompt = _ZOOM_PARAM.sub("", request.prompt or request.parent_prompt).strip()

@@ -44,6 +44,9 @@ LISTEN_CHECK_S = 15.0
 # Waits between attempts to listen again after the connection was lost: doubling up to this long.
 LISTEN_RETRY_MAX_S = 30.0
 
+# Finished jobs kept in memory once read (see PostgresStore.get_job); the oldest goes first past this many.
+FINISHED_KEPT = 1024
+
 # The connection of the transaction this task is in, so the statements inside it run on it.
 _CONNECTION: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar("pg_conn", default=None)
 
@@ -130,12 +133,14 @@ class PostgresStore(Store):
         self._listening: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self.listens = 0
+        # Finished jobs as last read, by id (get_job).
+        self._finished: dict[str, Job] = {}
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
         url = str(path)
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE, reset=_keep_session)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot open the database at {redacted(url)}: {exc}") from exc
         store = cls(pool, url)
@@ -256,12 +261,14 @@ class PostgresStore(Store):
         rows: list[Row] = await self._run("fetch", sql, params, reading=True)
         return rows
 
-    async def _run(self, method: str, sql: str, params: Sequence[Any], *, reading: bool = False) -> Any:
+    async def _run(
+        self, method: str, sql: str, params: Sequence[Any], *, reading: bool = False, savepoint: bool = True
+    ) -> Any:
         text = placeholders(sql)
         conn = _CONNECTION.get()
         try:
             if conn is not None:
-                if reading or text.lstrip()[:6].upper() != "INSERT":
+                if reading or not savepoint or text.lstrip()[:6].upper() != "INSERT":
                     return await getattr(conn, method)(text, *params)
                 # A savepoint before an insert: a duplicate key (which callers catch and go on from) leaves the
                 # transaction usable, as a failing statement does on SQLite. Left for the commit to release.
@@ -275,20 +282,74 @@ class PostgresStore(Store):
                 return await getattr(pooled, method)(text, *params)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
+            # InternalClientError too: a pooled connection the server dropped may fail its next statement so.
             verb = "read" if reading else "save the change"
             raise StoreError(f"the database could not {verb}: {exc}") from exc
 
     # -- jobs, by owner ---------------------------------------------------------------------------
 
     async def insert_job(self, job: Job) -> Job:
-        if self.owner is None:
-            return await super().insert_job(job)
-        columns = (*_JOB_COLUMNS, "owner")
-        values = [*(_to_db(name, getattr(job, name)) for name in _JOB_COLUMNS), self.owner]
-        marks = ", ".join("?" for _ in columns)
-        await self.execute(f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({marks})", values)
+        # No savepoint inside a transaction (a round trip): the only conflict is a duplicate id, which ends
+        # the transaction; insert_child, which goes on after a conflict, has none to go on from.
+        await self._insert_job(job, "")
         return job
+
+    async def insert_child(self, job: Job) -> tuple[Job, bool]:
+        # A press already made meets ON CONFLICT instead of an error, so no savepoint is needed around it.
+        if await self._insert_job(job, " ON CONFLICT DO NOTHING"):
+            return job, True
+        existing = await self.fetchone(
+            "SELECT * FROM jobs WHERE parent_id = ? AND action = ?", (job.parent_id, job.action.value)
+        )
+        if existing is None:
+            raise IntegrityError(f"a job with the id {job.id} exists")
+        return _job_from_row(existing), False
+
+    async def _insert_job(self, job: Job, conflict: str) -> int:
+        """Insert the job, stamped with this process once it has joined the others; returns rows inserted."""
+        columns = _JOB_COLUMNS if self.owner is None else (*_JOB_COLUMNS, "owner")
+        values = [_to_db(name, getattr(job, name)) for name in _JOB_COLUMNS]
+        if self.owner is not None:
+            values.append(self.owner)
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({marks}){conflict}"
+        return _rows_changed(await self._run("execute", sql, values, savepoint=False))
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job, a finished one from memory once read: a press reads its parent twice (the cog, then the
+        submit), and a finished job's row changes no more but for its message and delivered flag, which the
+        owner writes through :meth:`update_job` (dropping the copy here) and :meth:`mark_delivered`."""
+        kept = self._finished.get(job_id)
+        if kept is not None:
+            return kept.model_copy(deep=True)
+        job = await super().get_job(job_id)
+        if job is not None and job.terminal:
+            if len(self._finished) >= FINISHED_KEPT:
+                del self._finished[next(iter(self._finished))]
+            self._finished[job_id] = job.model_copy(deep=True)
+        return job
+
+    async def update_job(self, job_id: str, **fields: Any) -> None:
+        self._finished.pop(job_id, None)
+        await super().update_job(job_id, **fields)
+
+    async def mark_delivered(self, job_ids: Sequence[str]) -> None:
+        # One statement text whatever the number of ids: asyncpg prepares each text once per connection,
+        # where an IN list of each length would be a statement of its own, pushing others out of the cache.
+        if job_ids:
+            sql = "UPDATE jobs SET delivered = 1, updated_at = ? WHERE id = ANY(?::text[])"
+            await self.execute(sql, (iso(utcnow()), list(job_ids)))
+        for job_id in job_ids:
+            # Kept, with the flag: a press on a result usually comes after its delivery was written.
+            if (kept := self._finished.get(job_id)) is not None:
+                kept.delivered = True
 
     async def unfinished_jobs(self) -> list[Job]:
         if self.owner is None:
@@ -382,7 +443,25 @@ class PostgresStore(Store):
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection of the pool for the caller's own use (LISTEN, row locks), returned afterwards."""
         async with self._pool.acquire() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                # The pool skips the reset (_keep_session); whatever this caller may have left in the session
+                # goes here. A connection that cannot be reset is closed rather than lent again.
+                try:
+                    await conn.reset()
+                except BaseException as exc:
+                    conn.terminate()
+                    if not isinstance(exc, Exception):
+                        raise
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset when a connection comes back: nothing to send. asyncpg's default sends a reset query
+    (unlock, close, unlisten, reset all) with every release, a round trip for every statement run outside a
+    transaction; the store's statements leave nothing in the session (its advisory locks are the
+    transaction's, the migration lock is released before the connection is), and asyncpg still rolls back
+    an open transaction first. :meth:`PostgresStore.connection`, for other uses, resets in full."""
 
 
 class _Connection:

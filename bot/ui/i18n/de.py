@@ -281,6 +281,8 @@ STRINGS: dict[str, str] = {
     "reason.image_blocked": "Der Bilddienst hat das Ergebnis nach seinen Inhaltsregeln abgelehnt.",
     "reason.invalid_parameter": "Einer der Parameter des Prompts ist für den Bilddienst ungültig.",
     "reason.invalid_link": "Der Bilddienst konnte den Bildlink im Prompt nicht lesen.",
+    "reason.invalid_mask": "Der gemalte Bereich konnte nicht verwendet werden. Drücke erneut Vary (Region) und male"
+    " den Teil, der neu gezeichnet werden soll.",
     "reason.already_requested": "Dieser Button wurde für dieses Bild schon benutzt.",
     "reason.button_not_found": "Der Bilddienst bietet diesen Button für dieses Bild nicht mehr an.",
     "reason.unsupported_action": "Der Bilddienst bietet diese Aktion nicht an.",

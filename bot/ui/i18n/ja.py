@@ -274,6 +274,8 @@ STRINGS: dict[str, str] = {
     "reason.image_blocked": "画像サービスが、コンテンツ規約により生成結果を拒否しました。",
     "reason.invalid_parameter": "プロンプトのパラメータのうち一つが、画像サービスでは無効です。",
     "reason.invalid_link": "プロンプト内の画像リンクを画像サービスが読み込めませんでした。",
+    "reason.invalid_mask": "塗った範囲を使えませんでした。"
+    "もう一度 Vary (Region) を押して、描き直す部分を塗ってください。",
     "reason.already_requested": "このボタンは、この画像ですでに使われています。",
     "reason.button_not_found": "画像サービスは、この画像に対してそのボタンをもう提供していません。",
     "reason.unsupported_action": "画像サービスはその操作に対応していません。",
