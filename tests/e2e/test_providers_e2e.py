@@ -90,6 +90,7 @@ async def provider_bot(request: pytest.FixtureRequest, start_bot: Callable[..., 
         return bot
 
     factory.sims = sims  # type: ignore[attr-defined]
+    factory.bots = bots  # type: ignore[attr-defined]
     factory.name = name  # type: ignore[attr-defined]
     yield factory
     for bot in bots:
@@ -124,7 +125,15 @@ async def test_kill_mid_job_then_restart(ld: LocalDiscord, provider_bot: Any) ->
     if provider_bot.name in BLOCKING:
         await _blocking_restart(ld, provider_bot)
         return
-    await restart_scenario(ld, provider_bot)
+    try:
+        await restart_scenario(ld, provider_bot)
+    except AssertionError as exc:
+        # A restart that goes wrong is read from both processes' logs and what the provider saw and sent.
+        sim: SimServer = provider_bot.sims[0]
+        exc.add_note("\n".join(bot.log() for bot in provider_bot.bots))
+        exc.add_note(f"provider requests: {[(r['method'], r['path'], r.get('status')) for r in sim.requests]}")
+        exc.add_note(f"callbacks: {sim.webhooks}")
+        raise
 
 
 async def _blocking_restart(ld: LocalDiscord, start_bot: Any) -> None:

@@ -185,6 +185,30 @@ async def test_unfinished_jobs_resume_after_restart(
     assert result.status is JobStatus.COMPLETED
 
 
+class CallbackProvider(ScriptedProvider):
+    """A scripted provider whose callbacks carry progress, so the engine polls it only as a slow safety net."""
+
+    capabilities = Capabilities(
+        grid_actions=frozenset({Action.U1, Action.REROLL}), webhooks=True, progress_webhooks=True, poll_interval=0.02
+    )
+
+
+async def test_job_taken_up_after_restart_is_polled_at_once(make_engine: Any, store: Store) -> None:
+    # The job finished while no process listened, so its final callback is lost: only a poll can tell. The
+    # fallback poll is as slow as the settings allow, so the job ends within the wait only if the restarted
+    # engine asks at once.
+    provider = CallbackProvider()
+    provider.polls = [done()]
+    job = make_job(provider="scripted", account="a", provider_job_id="p-1", status=JobStatus.RUNNING, progress=50)
+    job.submit_started_at = job.created_at
+    await store.insert_job(job)
+    hook = "http://127.0.0.1:9/hook"
+    engine, _ = make_engine(provider, webhook_url_for=lambda name: hook, webhook_fallback_poll_s=600)
+    await engine.start()
+    result = await wait_until(lambda: finished(store, job.id), what="the resumed job to be polled and finish")
+    assert result.status is JobStatus.COMPLETED and provider.submitted == []
+
+
 async def test_job_caught_mid_submit_is_never_sent_twice(make_engine: Any, store: Store, monkeypatch: Any) -> None:
     import bot.core.engine
 

@@ -124,7 +124,8 @@ class JobEngine(Scheduling, Watching, Webhooks):
                 # submit it again; give a webhook carrying our ref a moment to claim it, then end it.
                 self._follow(job, limbo=True)
             else:
-                self._hold(self._follow(job))
+                # Polled at once: callbacks sent while no process listened are lost (see Following._track).
+                self._hold(self._follow(job, catch_up=True))
             self._emit(JobEventKind.PROGRESS if job.status is not JobStatus.QUEUED else JobEventKind.QUEUED, job)
         for job in undelivered:
             self._emit(JobEventKind.FINISHED, job)

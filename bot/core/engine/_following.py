@@ -28,14 +28,15 @@ __all__ = ["Following"]
 class Following(Updating):
     """Tracks submitted jobs, and claims the ones in limbo by callback or by ref."""
 
-    def _follow(self, job: Job, *, limbo: bool = False, track: bool = True) -> _Tracker:
+    def _follow(self, job: Job, *, limbo: bool = False, track: bool = True, catch_up: bool = False) -> _Tracker:
+        """Start following ``job``; ``catch_up`` polls it at once (a job taken up after a restart)."""
         tracker = self._active.get(job.id)
         if tracker is None:
             tracker = self._active[job.id] = _Tracker(job)
         if limbo:
             tracker.task = asyncio.create_task(self._await_claim(tracker), name=f"limbo-{job.id}")
         elif track:
-            tracker.task = asyncio.create_task(self._track(tracker), name=f"track-{job.id}")
+            tracker.task = asyncio.create_task(self._track(tracker, catch_up=catch_up), name=f"track-{job.id}")
         return tracker
 
     def _hold(self, tracker: _Tracker) -> None:
@@ -120,7 +121,12 @@ class Following(Updating):
         if found.update is not None:
             await self.apply_update(job, found.update)
 
-    async def _track(self, tracker: _Tracker) -> None:
+    async def _track(self, tracker: _Tracker, *, catch_up: bool = False) -> None:
+        """Poll the job until it ends. ``catch_up`` makes the first poll at once: a job taken up from a run
+        that ended may have moved, or finished, while no process listened, and a callback sent then is lost
+        for good (APIFrame, for one, documents no retries); waiting the fallback interval first (30 s by
+        default where callbacks carry progress) would leave the member looking at a stale message that long.
+        The receiver listens before jobs are taken up, so whatever this poll misses comes by callback."""
         job = tracker.job
         adapter = self.pool.provider(job.provider, job.account)
         if adapter is None:
@@ -141,8 +147,10 @@ class Following(Updating):
         failures = 0
         while not job.terminal:
             tracker.poke.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tracker.poke.wait(), interval)
+            if not catch_up:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tracker.poke.wait(), interval)
+            catch_up = False
             # Read through job.status: after the loop's condition a type checker takes job.terminal for
             # false here, yet the job may have ended during the wait.
             if job.status.terminal:
