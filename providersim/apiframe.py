@@ -133,9 +133,8 @@ class ApiFrameSim(SimServer):
         )  # fmt: skip
         return forced.reply(job, json_response(200, {"task_id": job.id}))
 
-    async def _action(self, request: web.Request) -> web.Response:
-        token, body = request[TOKEN], await self.read_object(request)
-        endpoint = request.path.lstrip("/")
+    def _finished_parent(self, body: dict[str, Any]) -> SimJob | web.Response:
+        """The finished task ``parent_task_id`` names, or the 400 APIFrame answers when there is none."""
         parent_id = body.get("parent_task_id")
         if not isinstance(parent_id, str) or not parent_id:
             return json_response(400, {"errors": [{"msg": "parent_task_id is required"}]})
@@ -144,6 +143,14 @@ class ApiFrameSim(SimServer):
             return json_response(400, {"errors": [{"msg": "parent_task_id not found"}]})
         if parent.state != "done":
             return json_response(400, {"errors": [{"msg": "parent task is not finished"}]})
+        return parent
+
+    async def _action(self, request: web.Request) -> web.Response:
+        token, body = request[TOKEN], await self.read_object(request)
+        endpoint = request.path.lstrip("/")
+        parent = self._finished_parent(body)
+        if isinstance(parent, web.Response):
+            return parent
         refusal, kind, index, action = self._plan(endpoint, body, parent)
         if refusal is not None:
             return json_response(400, {"errors": [{"msg": refusal}]})
@@ -243,14 +250,9 @@ class ApiFrameSim(SimServer):
         ``data:image/png;base64,`` prefix), optional ``prompt`` → a grid task ``inpaint`` (§7.5). The 400s are
         the documented shape with JourneyAPI's wording where APIFrame's own is not shown."""
         token, body = request[TOKEN], await self.read_object(request)
-        parent_id = body.get("parent_task_id")
-        if not isinstance(parent_id, str) or not parent_id:
-            return json_response(400, {"errors": [{"msg": "parent_task_id is required"}]})
-        parent = self.jobs.get(parent_id)
-        if parent is None:
-            return json_response(400, {"errors": [{"msg": "parent_task_id not found"}]})
-        if parent.state != "done":
-            return json_response(400, {"errors": [{"msg": "parent task is not finished"}]})
+        parent = self._finished_parent(body)
+        if isinstance(parent, web.Response):
+            return parent
         if parent.kind != "upscale" or not str(parent.extra.get("task_type", "")).startswith("upscale#"):
             return json_response(400, {"errors": [{"msg": "inpaint needs an upscale-1x parent"}]})
         mask = decode_mask(body.get("mask"), formats=_MASK_FORMATS, data_uri=True)

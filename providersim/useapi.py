@@ -202,10 +202,7 @@ class UseApiSim(SimServer):
                 return json_response(400, {"error": "Custom Zoom requires prompt with --zoom between 1 and 2",
                                            "code": 400})  # fmt: skip
         if label in ("U1", "U2", "U3", "U4") and label in parent.children:
-            return json_response(
-                409, {"error": f"Upscale button already executed by jobid {parent.children[label]}",
-                      "button": label, "jobid": parent.children[label], "code": 409},
-            )  # fmt: skip
+            return _already_executed(parent, label)
         if (refused := await self.before_submit(request, token, body)) is not None:
             return refused
         forced = self.forced_outcome()
@@ -242,10 +239,7 @@ class UseApiSim(SimServer):
                 400, {"error": "Button not supported or not found in jobid buttons array", "code": 400}
             )
         if label in VIDEO_GRID_BUTTONS and label in parent.children:
-            return json_response(
-                409, {"error": f"Upscale button already executed by jobid {parent.children[label]}",
-                      "button": label, "jobid": parent.children[label], "code": 409},
-            )  # fmt: skip
+            return _already_executed(parent, label)
         if (refused := await self.before_submit(request, token, body)) is not None:
             return refused
         forced = self.forced_outcome()
@@ -462,3 +456,11 @@ def _attachment(url: str, filename: str) -> dict[str, Any]:
         "id": "1200000000000000000", "filename": filename, "content_type": "image/png", "size": 1,
         "width": 1024, "height": 1024, "url": url, "proxy_url": url,
     }  # fmt: skip
+
+
+def _already_executed(parent: SimJob, label: str) -> web.Response:
+    """useapi's 409 for a U button pressed twice on one grid (of pictures or of clips): it names the first job."""
+    return json_response(
+        409, {"error": f"Upscale button already executed by jobid {parent.children[label]}",
+              "button": label, "jobid": parent.children[label], "code": 409},
+    )  # fmt: skip

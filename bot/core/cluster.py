@@ -68,7 +68,7 @@ import asyncpg
 from bot.core.engine import Clearance, JobEngine
 from bot.core.errors import StoreError
 from bot.core.models import Job, utcnow
-from bot.core.store import UNFINISHED, PostgresStore, iso, job_from_row
+from bot.core.store import UNFINISHED, PostgresStore, iso, job_from_row, listen
 
 __all__ = ["INBOX_CHANNEL", "SHARED_CHANNEL", "Cluster"]
 
@@ -504,18 +504,7 @@ class Cluster:
     async def _listen(self) -> tuple[asyncpg.Connection, asyncio.Event]:
         """LISTEN on this process's channels (its inbox) on a connection of its own; returns it and the event
         set when the connection is lost."""
-        conn = await asyncpg.connect(
-            self.store.url, timeout=LISTEN_CHECK_S, server_settings={"application_name": INBOX_APPLICATION}
-        )
-        lost = asyncio.Event()
-        try:
-            conn.add_termination_listener(lambda _conn: lost.set())
-            for channel, callback in self._channels.items():
-                await conn.add_listener(channel, callback)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=1)
-            raise
+        conn, lost = await listen(self.store.url, INBOX_APPLICATION, self._channels, LISTEN_CHECK_S)
         self._listener = conn
         self.listens += 1
         return conn, lost

@@ -13,7 +13,7 @@ import contextvars
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,30 @@ from bot.core.errors import StoreError
 from bot.core.models import Job, utcnow
 from bot.core.store._store import _JOB_COLUMNS, UNFINISHED, IntegrityError, Row, Store, _job_from_row, _to_db, iso
 
-__all__ = ["CACHE_CHANNEL", "PostgresStore", "is_postgres_url", "to_postgres"]
+__all__ = ["CACHE_CHANNEL", "PostgresStore", "is_postgres_url", "listen", "to_postgres"]
+
+# What asyncpg calls on a notification: the connection, the sender's pid, the channel and the payload.
+Notified = Callable[[Any, int, str, str], None]
+
+
+async def listen(
+    url: str, application_name: str, channels: Mapping[str, Notified], connect_timeout_s: float
+) -> tuple[asyncpg.Connection, asyncio.Event]:
+    """A connection of its own LISTENing on ``channels`` (named ``application_name`` in pg_stat_activity, so
+    an operator can tell it from the pool's), and the event set when it is lost. Each listener (the cache's,
+    the cluster's inbox) keeps its own, as LISTEN lives and dies with one session."""
+    conn = await asyncpg.connect(url, timeout=connect_timeout_s, server_settings={"application_name": application_name})
+    lost = asyncio.Event()
+    try:
+        conn.add_termination_listener(lambda _conn: lost.set())
+        for channel, callback in channels.items():
+            await conn.add_listener(channel, callback)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=1)
+        raise
+    return conn, lost
+
 
 _log = logging.getLogger(__name__)
 
@@ -391,17 +414,7 @@ class PostgresStore(Store):
 
     async def _listen(self) -> tuple[asyncpg.Connection, asyncio.Event]:
         """LISTEN on a connection of its own; returns it and the event set when it is lost."""
-        conn = await asyncpg.connect(
-            self.url, timeout=ACQUIRE_TIMEOUT_S, server_settings={"application_name": "imaginebot-cache"}
-        )
-        lost = asyncio.Event()
-        try:
-            conn.add_termination_listener(lambda _conn: lost.set())
-            await conn.add_listener(CACHE_CHANNEL, self._notified)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=1)
-            raise
+        conn, lost = await listen(self.url, "imaginebot-cache", {CACHE_CHANNEL: self._notified}, ACQUIRE_TIMEOUT_S)
         self._listener = conn
         self.listens += 1
         return conn, lost
