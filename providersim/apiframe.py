@@ -157,8 +157,12 @@ class ApiFrameSim(SimServer):
         forced = self.forced_outcome()
         if forced.refusal is not None:
             return forced.refusal
+        # "prompt" on reroll/variations/pan/outpaint is the remix prompt the result is made with (§7.6).
+        remix = body.get("prompt") if endpoint in ("reroll", "variations", "pan", "outpaint") else None
+        if remix is not None and (not isinstance(remix, str) or not remix.strip()):
+            return json_response(400, {"errors": [{"msg": "prompt must be a non-empty string"}]})
         job = self.create_job(
-            token, kind=kind, action=action, prompt=parent.prompt, aspect=parent.aspect, parent=parent.id,
+            token, kind=kind, action=action, prompt=remix or parent.prompt, aspect=parent.aspect, parent=parent.id,
             index=index if index is not None else parent.index, ref=_caller_ref(body),
             webhook_url=body.get("webhook_url") or None, webhook_secret=body.get("webhook_secret"),
             failure=forced.failure,

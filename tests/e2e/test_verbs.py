@@ -156,10 +156,11 @@ async def open_box(ld: LocalDiscord, user: str, message: dict[str, Any], action:
     return await wait_until(boxed, within=15.0, what=f"the modal of {action}")
 
 
-async def remix_and_custom_zoom(ld: LocalDiscord) -> dict[str, Any]:
+async def remix_and_custom_zoom(ld: LocalDiscord, *, new_member: bool = True) -> dict[str, Any]:
     """Remix on: V1 opens the prompt, the edited prompt makes the variation; Custom Zoom's modal on an
     upscale takes a factor and a prompt. Returns the upscale."""
-    ld.add_user("erin")
+    if new_member:
+        ld.add_user("erin")
     settings = await ld.invoke("erin", "imagine", "settings", {"remix": True})
     await private_answer(ld, settings["interaction_id"], "Remix")
     grid = await final(ld, await imagine(ld, "erin", "a green valley --ar 3:2"), within=30.0)
@@ -410,9 +411,12 @@ async def test_verbs_on_apiframe_and_video_over_the_limit(ld: LocalDiscord, sim_
     assert any(r["path"] == "/describe" and r["status"] == 200 for r in sim.requests), "describe went to APIFrame"
     blended = await blend_then_upscale(ld, bot)
     assert next(r for r in sim.requests if r["path"] == "/blend")["body"]["dimension"] == "landscape"
-    grid = await final(ld, await imagine(ld, "erin", "a lighthouse at dusk"), within=30.0)
-    upscale = await final(ld, await press(ld, "erin", grid, "u1"), within=30.0)
     assert blended["attachments"]
+    # Remix and Custom Zoom (§7.6): "prompt" on /variations is the remix prompt; Custom Zoom is /outpaint's ratio.
+    upscale = await remix_and_custom_zoom(ld, new_member=False)
+    calls = {r["path"]: r["body"] for r in sim.requests if r["status"] == 200}
+    assert calls["/variations"]["prompt"] == "a red valley at night --ar 3:2", calls["/variations"]
+    assert calls["/outpaint"]["zoom_ratio"] == "1.5" and calls["/outpaint"]["prompt"].endswith("wider"), calls
     video = await animate_and_extend(ld, upscale, clips=4, frames=BASE_FRAMES, extended=BASE_FRAMES + EXTEND_FRAMES)
     calls = {r["path"]: r["body"] for r in sim.requests if r["status"] == 200}
     assert calls["/imagine-video"]["motion"] == "high" and calls["/imagine-video"]["image_url"].endswith("upscale.png")

@@ -29,7 +29,7 @@ def test_offered_verbs_are_documented_ones() -> None:
     useapi = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.CANCEL, Verb.REMIX, Verb.CUSTOM_ZOOM, *VIDEO, Verb.VARY_REGION}
     assert provider_class("useapi").capabilities.verbs == useapi
     assert provider_class("imaginepro").capabilities.verbs == {Verb.CANCEL, Verb.VARY_REGION}
-    apiframe = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, *VIDEO, Verb.VARY_REGION}
+    apiframe = {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, *VIDEO, Verb.VARY_REGION, Verb.CUSTOM_ZOOM, Verb.REMIX}
     assert provider_class("apiframe").capabilities.verbs == apiframe
     # TheNextLeg documents no Vary (Region) (mj-verbs.md §0, §3).
     assert Verb.VARY_REGION not in provider_class("thenextleg").documented_verbs

@@ -64,11 +64,13 @@ _WAITING = frozenset({"pending", "staged", "starting", "retry", "retrying", "que
 _DONE = frozenset({"finished", "completed", "done"})
 # Any finished picture may be animated: /imagine-video takes its link as the first frame (mj-verbs.md §7.7).
 # /inpaint takes an upscale-1x task only (§7.5), so Vary (Region) is offered here and on nothing else.
-_UPSCALED = UPSCALED_SET | {Action.ANIMATE_HIGH, Action.ANIMATE_LOW, Action.VARY_REGION}
+_UPSCALED = UPSCALED_SET | {Action.ANIMATE_HIGH, Action.ANIMATE_LOW, Action.VARY_REGION, Action.CUSTOM_ZOOM}
 # An alternative upscale is a finished picture too, but it cannot be upscaled again, nor inpainted.
 _ALT_UPSCALED = _UPSCALED - {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE, Action.VARY_REGION}
 _PAN = {Action.PAN_LEFT: "left", Action.PAN_RIGHT: "right", Action.PAN_UP: "up", Action.PAN_DOWN: "down"}
 _ZOOM = {Action.ZOOM_OUT_2X: "2", Action.ZOOM_OUT_1_5X: "1.5"}
+# The endpoints whose optional "prompt" acts as Remix's prompt (mj-verbs.md §7.6), and /inpaint's own (§7.5).
+_REMIX_PATHS = frozenset({"/reroll", "/variations", "/pan", "/outpaint", "/inpaint"})
 # /blend's shapes in APIFrame's words (mj-verbs.md §7.4), by the ratio the bot keeps.
 _BLEND_DIMENSIONS = {"2:3": "portrait", "1:1": "square", "3:2": "landscape"}
 # The keycap digit Midjourney puts before each described prompt ("1️⃣ …"), with or without the selector.
@@ -88,10 +90,13 @@ class ApiFrameProvider(HttpAdapter):
         progress_webhooks=True,
         poll_interval=3.0,
         max_poll_interval=15.0,
-        verbs=frozenset({Verb.DESCRIBE, Verb.BLEND, Verb.SEED} | {Verb.ANIMATE, Verb.EXTEND} | {Verb.VARY_REGION}),
+        verbs=frozenset(
+            {Verb.DESCRIBE, Verb.BLEND, Verb.SEED, Verb.ANIMATE, Verb.EXTEND, Verb.VARY_REGION}
+            | {Verb.CUSTOM_ZOOM, Verb.REMIX}
+        ),
     )
-    # mj-verbs.md §7 (APIFrame v1). Describe, blend, seed, Animate, Extend and Vary (Region) are spoken; Custom
-    # Zoom and Remix are documented but not spoken yet. No cancel endpoint exists (§7.9);
+    # mj-verbs.md §7 (APIFrame v1). Describe, blend, seed, Animate, Extend, Vary (Region), Custom Zoom and Remix
+    # are spoken. No cancel endpoint exists (§7.9);
     # the video result's shape is undocumented (video_urls vs videoUrl, §7.7, INFERRED): both are read.
     documented_verbs = {
         Verb.DESCRIBE: "POST /describe {image_url} (§7.1)",
@@ -191,6 +196,12 @@ class ApiFrameProvider(HttpAdapter):
         elif action in _ZOOM:
             path, kind = "/outpaint", "grid"
             body["zoom_ratio"] = _ZOOM[action]
+        elif action is Action.CUSTOM_ZOOM:
+            # Custom Zoom is /outpaint with any zoom_ratio in (1, 2], a string as the docs' "1.5" and "2" (§7.6).
+            if request.zoom is None or not 1.0 < request.zoom <= 2.0:
+                raise ProviderError(ErrorReason.INVALID_PARAMETER, "Custom Zoom takes a factor above 1 and up to 2")
+            path, kind = "/outpaint", "grid"
+            body["zoom_ratio"] = f"{request.zoom:g}"
         elif action in _PAN:
             path, kind = "/pan", "grid"
             body["direction"] = _PAN[action]
@@ -200,10 +211,11 @@ class ApiFrameProvider(HttpAdapter):
             # for v1: white = repaint, as APIFrame's v2 and every provider that names one say (INFERRED, §2.1).
             path, kind = "/inpaint", "grid"
             body["mask"] = encode_mask(read_mask(request.mask), "png")
-            if request.prompt is not None:
-                body["prompt"] = request.prompt
         else:
             raise ProviderError(ErrorReason.UNSUPPORTED_ACTION, f"apiframe has no endpoint for {action.value}")
+        if request.prompt is not None and path in _REMIX_PATHS:
+            # Remix: "prompt" on these endpoints is the new prompt the result is made with (§7.6).
+            body["prompt"] = request.prompt
         body |= self._webhook_fields(request.job_id, request.webhook_url)
         return await self.submit(path, body, lambda answer: self._submission(answer, kind))
 
