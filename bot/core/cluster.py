@@ -68,7 +68,7 @@ import asyncpg
 from bot.core.engine import Clearance, JobEngine
 from bot.core.errors import StoreError
 from bot.core.models import Job, utcnow
-from bot.core.store import UNFINISHED, PostgresStore, iso, job_from_row, listen
+from bot.core.store import UNFINISHED, PostgresStore, iso, job_from_row, keep_listening, listen
 
 __all__ = ["INBOX_CHANNEL", "SHARED_CHANNEL", "Cluster"]
 
@@ -510,35 +510,21 @@ class Cluster:
         return conn, lost
 
     async def _keep_listening(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
-        """Keep listening for as long as this process is in the cluster: a lost connection is replaced, with
-        backoff while the server is away, and the inbox read again, since a NOTIFY sent while nobody listened
-        went nowhere but its callback waits in the table."""
-        while True:
-            try:
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), LISTEN_CHECK_S)
-                    if not lost.is_set():
-                        await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_CHECK_S)
-            except _DATABASE_ERRORS as exc:
-                _log.warning("the connection listening for %s's callbacks failed: %s", self.id, exc)
-            finally:
-                self._listener = None
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=1)
-            _log.warning("lost the connection listening for %s's callbacks; listening again", self.id)
-            retry = LISTEN_RETRY_S[0]
-            while True:
-                try:
-                    conn, lost = await self._listen()
-                    break
-                except _DATABASE_ERRORS as exc:
-                    _log.warning("cannot listen for %s's callbacks (retrying in %g s): %s", self.id, retry, exc)
-                    await asyncio.sleep(retry)
-                    retry = min(retry * 2, LISTEN_RETRY_S[1])
+        """Keep listening for as long as this process is in the cluster: a lost connection is replaced, and the
+        inbox read again and a claim tried, since a NOTIFY sent while nobody listened went nowhere but its
+        callback, or the job handed back, waits in the table."""
+
+        def back() -> None:
             self._inbox.set()
-            self._want_claim()  # a "released" notice sent while nobody listened went nowhere too
-            _log.info("%s listens for its callbacks again", self.id)
+            self._want_claim()
+
+        await keep_listening(
+            conn, lost, self._listen, what=f"{self.id}'s callbacks", on_lost=self._lost_listener, on_back=back,
+            check_s=LISTEN_CHECK_S, retry_s=LISTEN_RETRY_S,
+        )  # fmt: skip
+
+    def _lost_listener(self) -> None:
+        self._listener = None
 
     async def _drain_loop(self) -> None:
         while True:

@@ -3,7 +3,7 @@ URL, ``Store.open`` gives the PostgreSQL store, the same interface), and the hel
 the bot (moderation) share with it: the timestamp form, the job statuses it counts, the row and the
 duplicate-key error either store returns."""
 
-from bot.core.store._postgres import PostgresStore, listen
+from bot.core.store._postgres import PostgresStore, keep_listening, listen
 from bot.core.store._store import (
     BUSY_TIMEOUT_MS,
     COUNTED,
@@ -27,5 +27,6 @@ __all__ = [
     "from_iso",
     "iso",
     "job_from_row",
+    "keep_listening",
     "listen",
 ]

@@ -13,7 +13,7 @@ import contextvars
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from bot.core.errors import StoreError
 from bot.core.models import Job, utcnow
 from bot.core.store._store import _JOB_COLUMNS, UNFINISHED, IntegrityError, Row, Store, _job_from_row, _to_db, iso
 
-__all__ = ["CACHE_CHANNEL", "PostgresStore", "is_postgres_url", "listen", "to_postgres"]
+__all__ = ["CACHE_CHANNEL", "PostgresStore", "is_postgres_url", "keep_listening", "listen", "to_postgres"]
 
 # What asyncpg calls on a notification: the connection, the sender's pid, the channel and the payload.
 Notified = Callable[[Any, int, str, str], None]
@@ -48,6 +48,58 @@ async def listen(
             await conn.close(timeout=1)
         raise
     return conn, lost
+
+
+# What a lost listening connection, or a server away while listening again, raises.
+LISTEN_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+
+async def keep_listening(
+    conn: asyncpg.Connection,
+    lost: asyncio.Event,
+    reopen: Callable[[], Awaitable[tuple[asyncpg.Connection, asyncio.Event]]],
+    *,
+    what: str,
+    on_lost: Callable[[], None],
+    on_back: Callable[[], None],
+    check_s: float,
+    retry_s: tuple[float, float],
+) -> None:
+    """Keep a :func:`listen` connection for as long as the caller runs this: it is asked every ``check_s``
+    whether it is still there (one lost without a word, a dropped network, is found so), and when lost it is
+    replaced, waiting from ``retry_s[0]`` doubling up to ``retry_s[1]`` while the server is away. A NOTIFY sent
+    while nobody listened went nowhere, so ``on_lost`` and ``on_back`` let the caller catch up."""
+    while True:
+        try:
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), check_s)
+                if not lost.is_set():
+                    await asyncio.wait_for(conn.execute("SELECT 1"), check_s)
+        except LISTEN_ERRORS as exc:
+            _log.warning("the connection listening for %s failed: %s", what, exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+        on_lost()
+        _log.warning("lost the connection listening for %s; listening again", what)
+        retry = retry_s[0]
+        while True:
+            try:
+                conn, lost = await reopen()
+                break
+            except LISTEN_ERRORS as exc:
+                _log.warning("cannot listen for %s (retrying in %g s): %s", what, retry, exc)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, retry_s[1])
+        on_back()
+        _log.info("listening again for %s", what)
 
 
 _log = logging.getLogger(__name__)
@@ -423,32 +475,15 @@ class PostgresStore(Store):
         """Keep the connection :meth:`open` started listening on for as long as the store is open. When it is
         lost every snapshot is dropped, and again once listening anew: whatever was cached meanwhile may have
         missed an announcement."""
-        while True:
-            try:
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), LISTEN_CHECK_S)
-                    if not lost.is_set():
-                        await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_CHECK_S)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                _log.warning("the connection listening for other processes' changes failed: %s", exc)
-            finally:
-                self._listener = None
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=1)
-            _log.warning("lost the connection listening for other processes' changes; dropping every snapshot")
+
+        def lost_it() -> None:
+            self._listener = None
             self._stale(None)
-            retry = 0.5
-            while True:
-                try:
-                    conn, lost = await self._listen()
-                    break
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    _log.warning("cannot listen for other processes' changes (retrying in %g s): %s", retry, exc)
-                    await asyncio.sleep(retry)
-                    retry = min(retry * 2, LISTEN_RETRY_MAX_S)
-            self._stale(None)
-            _log.info("listening again for other processes' changes")
+
+        await keep_listening(
+            conn, lost, self._listen, what="other processes' changes", on_lost=lost_it,
+            on_back=lambda: self._stale(None), check_s=LISTEN_CHECK_S, retry_s=(0.5, LISTEN_RETRY_MAX_S),
+        )  # fmt: skip
 
     # -- PostgreSQL only ---------------------------------------------------------------------------
 
