@@ -122,3 +122,17 @@ async def download(url: str) -> bytes:
         response = await client.get(url)
         response.raise_for_status()
         return response.content
+
+
+async def press_on_older_message(
+    ld: LocalDiscord, member: str, channel_id: Any, button: dict[str, Any]
+) -> dict[str, Any]:
+    """Post a message carrying one button with the bot's token, as an earlier run of the bot had drawn it,
+    and press it as ``member``: how a test reaches a stale button the bot would no longer draw."""
+    async with httpx.AsyncClient() as client:
+        posted = await client.post(
+            f"{ld.api_base}/channels/{channel_id}/messages", headers={"Authorization": f"Bot {ld.token}"},
+            json={"content": "an older message", "components": [{"type": 1, "components": [button]}]},
+        )  # fmt: skip
+    posted.raise_for_status()
+    return await ld.click(member, posted.json()["id"], button["custom_id"])

@@ -24,7 +24,7 @@ from bot.core.models import Verb
 from bot.core.providers import provider_class
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
-from tests.e2e.harness import BotProcess, button_ids, job_id_of
+from tests.e2e.harness import BotProcess, button_ids, job_id_of, press_on_older_message
 from tests.e2e.test_imagine_flow import final, imagine, press
 from tests.e2e.test_providers_e2e import API_KEY, COMFYUI_WORKFLOW, OWNED, PROVIDERS
 from tests.e2e.test_verbs import private_answer
@@ -161,13 +161,7 @@ async def test_vary_region_through_the_editor(ld: LocalDiscord, region_bot: BotP
     assert actions[:9] == ["u1", "u2", "u3", "u4", "reroll", "v1", "v2", "v3", "v4"], actions
     # A stale Vary (Region) (here on a grid, where it is never offered) is answered privately and politely.
     button = {"type": 2, "style": 2, "label": "Vary (Region)", "custom_id": f"img1:{job_id_of(grid)}:vary_region"}
-    async with httpx.AsyncClient() as client:
-        posted = await client.post(
-            f"{ld.api_base}/channels/{grid['channel_id']}/messages", headers={"Authorization": f"Bot {ld.token}"},
-            json={"content": "an older message", "components": [{"type": 1, "components": [button]}]},
-        )  # fmt: skip
-    posted.raise_for_status()
-    stale = await ld.click("bob", posted.json()["id"], button["custom_id"])
+    stale = await press_on_older_message(ld, "bob", grid["channel_id"], button)
     assert "does not offer that" in await private_answer(ld, stale["interaction_id"], "offer")
     # The link is used up: opening it again says so.
     async with httpx.AsyncClient() as client:

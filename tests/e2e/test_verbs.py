@@ -25,7 +25,6 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
@@ -34,7 +33,7 @@ from cogs.imagine import NOT_STARTED
 from localdiscord import LocalDiscord
 from providersim import SimServer, simulator
 from providersim._video import BASE_FRAMES, EXTEND_FRAMES
-from tests.e2e.harness import BotProcess, button_ids, download
+from tests.e2e.harness import BotProcess, button_ids, download, press_on_older_message
 from tests.e2e.test_imagine_flow import final, imagine, press, response_message_id
 from tests.helpers import free_port, wait_until
 
@@ -348,13 +347,7 @@ async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -
     job_id = next(c for c in button_ids(grid) if c.startswith("img1:")).split(":")[1]
     channel = next(c["id"] for c in guild["channels"] if c["name"] == "imagine")
     button = {"type": 2, "style": 2, "emoji": {"name": "\u2709\ufe0f"}, "custom_id": f"img1:{job_id}:seed"}
-    async with httpx.AsyncClient() as client:
-        posted = await client.post(
-            f"{ld.api_base}/channels/{channel}/messages", headers={"Authorization": f"Bot {ld.token}"},
-            json={"content": "an older message", "components": [{"type": 1, "components": [button]}]},
-        )  # fmt: skip
-    posted.raise_for_status()
-    pressed = await ld.click("alice", posted.json()["id"], f"img1:{job_id}:seed")
+    pressed = await press_on_older_message(ld, "alice", channel, button)
     assert "does not offer that" in await private_answer(ld, pressed["interaction_id"], "offer")
     # A stale Animate: the job lists it (as one drawn by a provider that made video), ImaginePro makes none.
     database = sqlite3.connect(bot.workdir / "data" / "imagine-bot.db")
@@ -362,12 +355,7 @@ async def test_verbs_not_offered_are_not_shown(ld: LocalDiscord, sim_bot: Any) -
         database.execute("UPDATE jobs SET actions = ? WHERE id = ?", (json.dumps(["u1", "animate_high"]), job_id))
     database.close()
     button = {"type": 2, "style": 2, "label": "Animate (High motion)", "custom_id": f"img1:{job_id}:animate_high"}
-    async with httpx.AsyncClient() as client:
-        posted = await client.post(
-            f"{ld.api_base}/channels/{channel}/messages", headers={"Authorization": f"Bot {ld.token}"},
-            json={"content": "an older message", "components": [{"type": 1, "components": [button]}]},
-        )  # fmt: skip
-    pressed = await ld.click("alice", posted.json()["id"], f"img1:{job_id}:animate_high")
+    pressed = await press_on_older_message(ld, "alice", channel, button)
     assert "does not offer that" in await private_answer(ld, pressed["interaction_id"], "offer")
     assert not [r for r in sim.requests if r["path"].endswith("/button") and "Animate" in str(r["body"])]
 
