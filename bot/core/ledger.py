@@ -75,9 +75,10 @@ class SharedLedger:
         while self._done:
             batch = list(self._done)
             self._done.clear()
-            marks = ", ".join("?" for _ in batch)
             try:
-                await self.store.execute(f"DELETE FROM interaction_ledger WHERE job_id IN ({marks})", batch)
+                # One statement text for every batch size (PostgreSQL only, as PostgresStore.mark_delivered):
+                # asyncpg prepares each text once per connection, and an IN list of each length is a new one.
+                await self.store.execute("DELETE FROM interaction_ledger WHERE job_id = ANY(?::text[])", (batch,))
             except StoreError as exc:
                 # Left in the table: a takeover finds their jobs stored, or says again what was said.
                 _log.warning("could not close %d interaction notes: %s", len(batch), exc)
