@@ -157,10 +157,10 @@ class ApiFrameSim(SimServer):
         forced = self.forced_outcome()
         if forced.refusal is not None:
             return forced.refusal
-        # "prompt" on reroll/variations/pan/outpaint is the remix prompt the result is made with (§7.6).
+        # "prompt" on reroll/variations/pan/outpaint is the remix prompt the result is made with (§7.6). The docs
+        # name no error for an empty one: it is taken as no prompt, rather than inventing a refusal.
         remix = body.get("prompt") if endpoint in ("reroll", "variations", "pan", "outpaint") else None
-        if remix is not None and (not isinstance(remix, str) or not remix.strip()):
-            return json_response(400, {"errors": [{"msg": "prompt must be a non-empty string"}]})
+        remix = remix if isinstance(remix, str) and remix.strip() else None
         job = self.create_job(
             token, kind=kind, action=action, prompt=remix or parent.prompt, aspect=parent.aspect, parent=parent.id,
             index=index if index is not None else parent.index, ref=_caller_ref(body),
